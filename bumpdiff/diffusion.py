@@ -1,0 +1,165 @@
+"""DDPM with ε-prediction (Ho et al. 2020), linear β schedule, ancestral and DDIM samplers.
+
+``loss = diffusion(x0, centers, generator)`` is the training objective; ``diffusion.sample(centers, ...)``
+generates. All noise comes from an explicit ``torch.Generator`` (drawn on the CPU, then moved), so a seed
+gives the same samples on any device. Both samplers can record the activations of named layers at chosen
+steps (the latent analysis uses this).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from .model import resolve_layer
+from .utils import check_range
+
+__all__ = ["DiffusionConfig", "Diffusion"]
+
+
+@dataclass(frozen=True)
+class DiffusionConfig:
+    timesteps: int = 1000
+    beta_start: float = 1e-4
+    beta_end: float = 0.02
+    schedule: str = "linear"
+    clip_denoised: bool = True   # clip the predicted x0 to [-1, 1] inside the sampler
+
+    def __post_init__(self):
+        check_range("timesteps", self.timesteps, lo=1, integer=True)
+        check_range("beta_start", self.beta_start, lo=0, hi=1, lo_open=True, hi_open=True)
+        check_range("beta_end", self.beta_end, lo=self.beta_start, hi=1, hi_open=True)
+        if self.schedule != "linear":
+            raise ValueError(f"schedule must be 'linear', got {self.schedule!r}")
+
+
+def _noise(shape, generator, device):
+    return torch.randn(shape, generator=generator, dtype=torch.float32).to(device)
+
+
+class Diffusion(nn.Module):
+    """Wraps an ε-prediction network ``model(x_t, t, centers)``."""
+
+    def __init__(self, model: nn.Module, cfg: DiffusionConfig = DiffusionConfig()):
+        super().__init__()
+        self.model = model
+        self.cfg = cfg
+        betas = torch.linspace(cfg.beta_start, cfg.beta_end, cfg.timesteps, dtype=torch.float64)
+        alphas_cum = torch.cumprod(1 - betas, 0)
+        prev = torch.cat([torch.ones(1, dtype=torch.float64), alphas_cum[:-1]])
+        reg = lambda name, v: self.register_buffer(name, v.to(torch.float32), persistent=False)
+        reg("betas", betas)
+        reg("alphas_cumprod", alphas_cum)
+        reg("alphas_cumprod_prev", prev)
+        reg("sqrt_ac", alphas_cum.sqrt())
+        reg("sqrt_1mac", (1 - alphas_cum).sqrt())
+        # posterior q(x_{t-1} | x_t, x0)
+        post_var = betas * (1 - prev) / (1 - alphas_cum)
+        reg("post_var", post_var)
+        reg("post_logvar", torch.log(torch.cat([post_var[1:2], post_var[1:]])))
+        reg("post_c0", betas * prev.sqrt() / (1 - alphas_cum))
+        reg("post_ct", (1 - prev) * (1 - betas).sqrt() / (1 - alphas_cum))
+
+    @property
+    def T(self) -> int:
+        return self.cfg.timesteps
+
+    @staticmethod
+    def _at(a, t):
+        return a[t][:, None, None, None]
+
+    def q_sample(self, x0, t, noise):
+        """x_t = √ᾱ_t x0 + √(1-ᾱ_t) ε."""
+        return self._at(self.sqrt_ac, t) * x0 + self._at(self.sqrt_1mac, t) * noise
+
+    def forward(self, x0, centers, generator: torch.Generator | None = None):
+        """ε-prediction MSE loss on a batch, with t ~ U{0..T-1} and ε ~ N(0, I) from ``generator``."""
+        b = x0.shape[0]
+        t = torch.randint(0, self.T, (b,), generator=generator).to(x0.device)
+        noise = _noise(x0.shape, generator, x0.device)
+        pred = self.model(self.q_sample(x0, t, noise), t, centers)
+        return F.mse_loss(pred.float(), noise)
+
+    def predict_x0(self, x_t, t, eps):
+        x0 = (x_t - self._at(self.sqrt_1mac, t) * eps) / self._at(self.sqrt_ac, t)
+        return x0.clamp(-1, 1) if self.cfg.clip_denoised else x0
+
+    @torch.no_grad()
+    def sample(self, centers, generator: torch.Generator | None = None, sampler: str = "ddpm",
+               steps: int | None = None, eta: float = 0.0, x_T: torch.Tensor | None = None,
+               capture_layers=(), capture_steps=None, batch_size: int | None = None,
+               progress: bool = False, autocast_dtype: torch.dtype | None = None):
+        """Generate one image per requested centre.
+
+        sampler: ``"ddpm"`` — ancestral sampling over all T steps (the study's default), or ``"ddim"`` —
+        DDIM over ``steps`` evenly spaced timesteps with stochasticity ``eta`` (0 deterministic, 1 ≈ DDPM).
+        capture_layers / capture_steps: record these layers' activations at these timesteps (default: all
+        visited steps). Returns ``(images, captured)`` where images is (B,1,N,N) in [-1, 1] and captured maps
+        layer name → {timestep: (B, C, h, w) CPU tensor}. ``batch_size`` splits the batch (noise is drawn
+        for the whole batch first, so the result does not depend on it).
+        """
+        if sampler not in ("ddpm", "ddim"):
+            raise ValueError(f"sampler must be 'ddpm' or 'ddim', got {sampler!r}")
+        check_range("eta", eta, lo=0, hi=1)
+        device = next(self.model.parameters()).device
+        centers = torch.as_tensor(centers, dtype=torch.float32)
+        B = centers.shape[0]
+        shape = (B, self.model.cfg.in_channels, self.model.cfg.image_size, self.model.cfg.image_size)
+        if sampler == "ddpm":
+            ts = list(range(self.T - 1, -1, -1))
+        else:
+            check_range("steps", steps, lo=1, hi=self.T, integer=True)
+            ts = sorted({int(round(v)) for v in torch.linspace(0, self.T - 1, int(steps)).tolist()}, reverse=True)
+        x = x_T.to(torch.float32).cpu() if x_T is not None else torch.randn(shape, generator=generator)
+        stochastic = sampler == "ddpm" or eta > 0
+        cap_steps = set(ts if capture_steps is None else capture_steps)
+        names = [resolve_layer(l) for l in capture_layers]
+        captured = {}
+        bs = B if batch_size is None else int(batch_size)
+        chunks = [(x[s:s + bs].to(device), centers[s:s + bs].to(device)) for s in range(0, B, bs)]
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            it = enumerate(ts)
+            if progress:
+                it = tqdm(it, total=len(ts), desc=f"{sampler} sampling", leave=False)
+            for i, t in it:
+                # the noise of a step is drawn for the whole batch at once: results do not depend on batch_size
+                z_all = torch.randn(shape, generator=generator) if stochastic and t > 0 else None
+                t_prev = ts[i + 1] if i + 1 < len(ts) else -1
+                for k, (xb, cb) in enumerate(chunks):
+                    tt = torch.full((xb.shape[0],), t, device=device, dtype=torch.long)
+                    with self.model.capture(names) as store, torch.autocast(
+                            device.type, dtype=autocast_dtype or torch.bfloat16, enabled=autocast_dtype is not None):
+                        eps = self.model(xb, tt, cb).float()
+                    if names and t in cap_steps:
+                        for name in names:
+                            captured.setdefault(name, {}).setdefault(t, []).append(store[name].cpu())
+                    z = z_all[k * bs:(k + 1) * bs].to(device) if z_all is not None else None
+                    chunks[k] = (self._step(xb, t, t_prev, eps, z, sampler, eta), cb)
+        finally:
+            self.model.train(was_training)
+        out = [xb.cpu() for xb, _ in chunks]
+        captured = {n: {t: torch.cat(v) for t, v in d.items()} for n, d in captured.items()}
+        return torch.cat(out).clamp(-1, 1), captured
+
+    def _step(self, x, t, t_prev, eps, z, sampler, eta):
+        tt = torch.full((x.shape[0],), t, device=x.device, dtype=torch.long)
+        x0 = self.predict_x0(x, tt, eps)
+        if sampler == "ddpm":
+            mean = self._at(self.post_c0, tt) * x0 + self._at(self.post_ct, tt) * x
+            if t == 0:
+                return mean
+            return mean + (0.5 * self._at(self.post_logvar, tt)).exp() * z
+        a_t = self.alphas_cumprod[t]
+        a_prev = self.alphas_cumprod[t_prev] if t_prev >= 0 else torch.ones((), device=x.device)
+        # recompute ε from the (possibly clipped) x0 so that the update is consistent
+        eps = (x - a_t.sqrt() * x0) / (1 - a_t).sqrt()
+        sigma = eta * ((1 - a_prev) / (1 - a_t) * (1 - a_t / a_prev)).sqrt()
+        x = a_prev.sqrt() * x0 + (1 - a_prev - sigma**2).clamp(min=0).sqrt() * eps
+        if z is not None and t_prev >= 0:
+            x = x + sigma * z
+        return x
