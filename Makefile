@@ -1,0 +1,60 @@
+# bumpdiff — the two commands a newcomer runs:
+#   make figures      regenerate every figure into figures/ (PROFILE=cpu by default; PROFILE=smoke is fast)
+#   make test         the test suite (what CI runs)
+# Both create and use a local virtual environment (.venv) unless one is active (venv or conda).
+
+PROFILE ?= cpu
+PYTHON_BOOT ?= python3
+TORCH_SPEC ?= torch==2.13.0
+VENV ?= .venv
+SHELL := /bin/bash
+
+ifneq ($(strip $(VIRTUAL_ENV)$(CONDA_PREFIX)),)
+  PY := python
+  ENV_STAMP :=
+else
+  PY := $(VENV)/bin/python
+  ENV_STAMP := $(VENV)/.installed
+endif
+
+NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
+EXECUTED := $(patsubst notebooks/%.ipynb,build/$(PROFILE)/%.ipynb,$(NOTEBOOKS))
+
+.PHONY: help env figures test test-fast reproduce bench clean-figures
+
+help:
+	@echo "make figures [PROFILE=cpu|smoke|paper]  regenerate every figure into figures/"
+	@echo "make test                               run the test suite (unit tests + notebook smoke runs)"
+	@echo "make reproduce PROFILE=cpu              retrain and re-analyse from scratch, then make figures"
+	@echo "make bench                              training/sampling throughput vs a peer UNet"
+
+env: $(ENV_STAMP)
+
+$(VENV)/.installed: pyproject.toml requirements/lock.txt
+	@echo ">>> creating $(VENV) (Python: $$($(PYTHON_BOOT) --version))"
+	@t0=$$(date +%s); \
+	$(PYTHON_BOOT) -m venv $(VENV) && \
+	$(VENV)/bin/python -m pip install --quiet --upgrade pip && \
+	$(VENV)/bin/python -m pip install --quiet "$(TORCH_SPEC)" && \
+	LOCK=$$($(VENV)/bin/python -c 'import sys; print("-c requirements/lock.txt" if sys.version_info[:2] == (3, 11) else "")'); \
+	$(VENV)/bin/python -m pip install --quiet $$LOCK -e ".[dev,bench]" && \
+	touch $@ && echo ">>> environment ready in $$(( $$(date +%s) - t0 )) s"
+
+figures: $(ENV_STAMP)
+	@$(PY) -m bumpdiff figures --profile $(PROFILE)
+
+reproduce: $(ENV_STAMP)
+	@$(PY) -m bumpdiff reproduce --profile $(PROFILE)
+	@$(PY) -m bumpdiff figures --profile $(PROFILE)
+
+test: $(ENV_STAMP)
+	@$(PY) -m pytest tests --nbval-lax notebooks -p no:cacheprovider
+
+test-fast: $(ENV_STAMP)
+	@$(PY) -m pytest tests -p no:cacheprovider -m "not slow"
+
+bench: $(ENV_STAMP)
+	@$(PY) benchmarks/throughput.py
+
+clean-figures:
+	rm -rf figures/*.png figures/*.pdf build/

@@ -1,0 +1,105 @@
+"""The generation-accuracy evaluator, on rendered bumps with known truth."""
+import time
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from bumpdiff.data import render
+from bumpdiff.evaluate import detect, score
+
+interior = st.floats(2.5, 29.5)
+
+
+@given(interior, interior, st.floats(0.8, 1.3))
+@settings(max_examples=200, deadline=None)
+def test_single_bump_recovered_within_a_tenth_of_a_pixel(mx, my, sigma):
+    det = detect(render(np.array([[mx, my]]), sigma=sigma))
+    assert det.counts.tolist() == [1]
+    assert np.abs(det.centers[0] - [mx, my]).max() < 0.1
+
+
+@given(st.floats(0.0, 32.0), st.floats(0.0, 32.0))
+@settings(max_examples=200, deadline=None)
+def test_bumps_clipped_by_the_border_are_found(mx, my):
+    det = detect(render(np.array([[mx, my]])))
+    assert det.counts.tolist() == [1]
+    assert np.abs(det.centers[0] - [mx, my]).max() < 0.25
+
+
+@given(interior, interior, interior, interior)
+@settings(max_examples=100, deadline=None)
+def test_two_well_separated_bumps_are_multiple(ax, ay, bx, by):
+    if max(abs(ax - bx), abs(ay - by)) < 5:
+        return
+    img = np.maximum(render(np.array([[ax, ay]])), render(np.array([[bx, by]])))
+    s = score(img, np.array([[ax, ay]]))
+    assert s.labels.tolist() == ["multiple"] and s.frac_multiple == 1.0
+
+
+@pytest.mark.parametrize("fill", ["empty", "grey", "gauss", "uniform"])
+def test_empty_or_pure_noise_is_none(fill):
+    rng = np.random.default_rng(0)
+    img = {"empty": np.full((20, 1, 32, 32), -1.0), "grey": np.zeros((20, 1, 32, 32)),
+           "gauss": np.clip(rng.normal(0, 1, (20, 1, 32, 32)), -1, 1),
+           "uniform": rng.uniform(-1, 1, (20, 1, 32, 32))}[fill]
+    s = score(img, np.full((20, 2), 16.0))
+    assert s.frac_none == 1.0 and s.accuracy == 0.0
+
+
+@given(st.integers(0, 2**31 - 1))
+@settings(max_examples=20, deadline=None)
+def test_recovery_under_sample_like_noise(seed):
+    """Residual noise of real samples is a few hundredths; at std 0.1 (in [-1, 1] units) the centres still
+    come back within 0.3 px and every sample is scored correct at tol 1."""
+    rng = np.random.default_rng(seed)
+    c = rng.uniform(1.0, 31.0, (200, 2))
+    img = np.clip(render(c) + rng.normal(0, 0.1, (200, 1, 32, 32)), -1, 1)
+    s = score(img, c)
+    assert s.frac_none == 0 and s.frac_multiple == 0
+    assert np.nanmax(np.abs(s.estimated - c)) < 0.3
+    assert s.accuracy >= 0.99
+
+
+def test_per_axis_logic_and_fractions_sum_to_one():
+    truth = np.array([[10.0, 10.0], [10.0, 10.0], [10.0, 10.0], [10.0, 10.0], [10.0, 10.0]])
+    drawn = np.array([[10.2, 9.9], [14.0, 10.1], [10.1, 3.0], [20.0, 20.0]])
+    img = np.concatenate([render(drawn), np.full((1, 1, 32, 32), -1.0, np.float32)])
+    s = score(img, truth)
+    assert s.labels.tolist() == ["correct", "single_wrong", "single_wrong", "single_wrong", "none"]
+    assert s.accuracy == pytest.approx(0.2)
+    assert s.acc_x == pytest.approx(0.4)  # samples 0 and 2
+    assert s.acc_y == pytest.approx(0.4)  # samples 0 and 1
+    assert s.accuracy + s.frac_none + s.frac_multiple + s.frac_single_wrong == pytest.approx(1.0)
+    assert np.isnan(s.estimated[4]).all()
+
+
+def test_tolerance_edges():
+    c = np.array([[12.0, 12.0]] * 4)
+    drawn = np.array([[12.95, 12.0], [13.05, 12.0], [12.0, 11.05], [12.0, 10.95]])
+    s = score(render(drawn), c, tol=1.0)
+    assert s.labels.tolist() == ["correct", "single_wrong", "correct", "single_wrong"]
+    assert score(render(drawn), c, tol=1.1).accuracy == 1.0
+    assert score(render(drawn), c, tol=0.5).accuracy == 0.0
+
+
+def test_bad_arguments_are_named():
+    img = render(np.array([[5.0, 5.0]]))
+    with pytest.raises(ValueError, match="tol"):
+        score(img, [[5.0, 5.0]], tol=0)
+    with pytest.raises(ValueError, match="threshold"):
+        detect(img, threshold=1.5)
+    with pytest.raises(ValueError, match="requested_centers"):
+        score(img, [[5.0, 5.0], [1.0, 1.0]])
+    with pytest.raises(ValueError, match="images"):
+        detect(np.full((1, 1, 32, 32), np.nan))
+
+
+def test_ten_thousand_images_in_under_five_seconds():
+    rng = np.random.default_rng(1)
+    c = rng.uniform(0, 32, (10000, 2))
+    img = np.clip(render(c) + rng.normal(0, 0.05, (10000, 1, 32, 32)).astype(np.float32), -1, 1)
+    t0 = time.perf_counter()
+    s = score(img, c)
+    assert time.perf_counter() - t0 < 5.0
+    assert s.accuracy > 0.99
