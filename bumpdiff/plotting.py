@@ -1,0 +1,125 @@
+"""Figure helpers. Notebooks call these; they never compute results, only draw them."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg") if matplotlib.get_backend().lower() not in ("module://matplotlib_inline.backend_inline",) else None
+import matplotlib.pyplot as plt
+import numpy as np
+
+from . import paths
+
+PHASE_COLORS = {"A": "#f4cccc", "B": "#fff2cc", "C": "#d9ead3"}
+LABEL_COLORS = {"none": "#999999", "multiple": "#e06666", "single_wrong": "#f6b26b", "correct": "#6aa84f"}
+
+plt.rcParams.update({"figure.dpi": 110, "savefig.dpi": 200, "font.size": 9, "axes.titlesize": 10,
+                     "axes.spines.top": False, "axes.spines.right": False})
+
+
+def figure_dir(profile: str) -> Path:
+    """figures/ for the reference ``cpu`` profile, figures/<profile>/ for the others."""
+    d = paths.figures_dir() if profile == "cpu" else paths.figures_dir() / profile
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def save(fig, name: str, profile: str, stamp: str | None = None) -> list[Path]:
+    """Save ``fig`` as PNG and PDF under a stable name, stamped with profile and commit."""
+    if stamp:
+        fig.text(0.995, 0.005, stamp, ha="right", va="bottom", fontsize=6, color="#777777")
+    d = figure_dir(profile)
+    out = []
+    for ext in ("png", "pdf"):
+        p = d / f"{name}.{ext}"
+        fig.savefig(p, bbox_inches="tight", metadata={"Creator": "bumpdiff"} if ext == "png" else None)
+        out.append(p)
+    return out
+
+
+def sample_grid(images, requested, estimated=None, labels=None, ncols: int = 8, title: str | None = None, axes=None):
+    """Generated images with the requested centre (white ×) and the detected one (coloured ○ by label)."""
+    images = np.asarray(images, dtype=np.float32)
+    if images.ndim == 4:
+        images = images[:, 0]
+    k = len(images)
+    nrows = int(np.ceil(k / ncols))
+    if axes is None:
+        fig, axes = plt.subplots(nrows, ncols, figsize=(1.1 * ncols, 1.1 * nrows + (0.3 if title else 0)))
+    else:
+        fig = np.ravel(axes)[0].figure
+    axes = np.atleast_1d(axes).ravel()
+    n = images.shape[-1]
+    for i, ax in enumerate(axes):
+        ax.set_axis_off()
+        if i >= k:
+            continue
+        ax.imshow(images[i], cmap="gray", vmin=-1, vmax=1, extent=(0, n, n, 0), interpolation="nearest")
+        ax.plot(requested[i][0], requested[i][1], "x", color="white", ms=6, mew=1.5)
+        lab = labels[i] if labels is not None else None
+        if estimated is not None and np.all(np.isfinite(estimated[i])):
+            ax.plot(estimated[i][0], estimated[i][1], "o", mfc="none", mec=LABEL_COLORS.get(lab, "cyan"), ms=8, mew=1.2)
+        if lab is not None:
+            ax.set_title(lab.replace("_", "-"), fontsize=6, color=LABEL_COLORS.get(lab, "k"), pad=1)
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def umap_panels(embedding, grid, axes=None, title: str = "", s: float = 4):
+    """Two 3-D scatter panels of a UMAP embedding coloured by μx and by μy, with colour bars."""
+    if axes is None:
+        fig = plt.figure(figsize=(7, 3.2))
+        axes = [fig.add_subplot(1, 2, i + 1, projection="3d") for i in range(2)]
+    fig = axes[0].figure
+    for ax, j, lab in zip(axes, (0, 1), ("μx (px)", "μy (px)")):
+        sc = ax.scatter(embedding[:, 0], embedding[:, 1], embedding[:, 2], c=grid[:, j], cmap="viridis", s=s,
+                        vmin=0, vmax=float(np.ceil(grid.max())), depthshade=False)
+        ax.set_xticks([]); ax.set_yticks([]); ax.set_zticks([])
+        ax.set_xlabel("UMAP 1", labelpad=-12, fontsize=7); ax.set_ylabel("UMAP 2", labelpad=-12, fontsize=7)
+        ax.set_zlabel("UMAP 3", labelpad=-12, fontsize=7)
+        ax.set_title(f"{title}coloured by {lab.split()[0]}", fontsize=8)
+        cb = fig.colorbar(sc, ax=ax, shrink=0.6, pad=0.02)
+        cb.set_label(lab, fontsize=7)
+    return fig
+
+
+def phase_bands(ax, x, phases):
+    """Shade the background of ``ax`` by phase between consecutive x positions."""
+    x = np.asarray(x, dtype=float)
+    if len(x) == 0:
+        return
+    edges = np.r_[x[0], (x[1:] + x[:-1]) / 2, x[-1]]
+    for i, ph in enumerate(phases):
+        ax.axvspan(edges[i], edges[i + 1], color=PHASE_COLORS[ph], lw=0, zorder=0)
+    for ph, col in PHASE_COLORS.items():
+        ax.plot([], [], "s", color=col, ms=8, label=f"phase {ph}")
+
+
+def learning_curves(records, x: str = "epoch", axes=None, title: str | None = None):
+    """Accuracy and failure breakdown (top), order parameters (bottom), phase bands on both."""
+    r = {k: np.array([c[k] for c in records]) for k in records[0] if not isinstance(records[0][k], dict)}
+    xs = r[x]
+    if axes is None:
+        fig, axes = plt.subplots(2, 1, figsize=(6.5, 5), sharex=True)
+    fig = axes[0].figure
+    ax = axes[0]
+    phase_bands(ax, xs, r["phase"])
+    ax.stackplot(xs, r["accuracy"], r["frac_single_wrong"], r["frac_multiple"], r["frac_none"],
+                 colors=[LABEL_COLORS[k] for k in ("correct", "single_wrong", "multiple", "none")], alpha=0.55,
+                 labels=["correct", "single-wrong", "multiple", "none"])
+    ax.plot(xs, r["accuracy"], "k-", lw=1.5, label="accuracy")
+    ax.set_ylim(0, 1); ax.set_ylabel("fraction of samples")
+    ax.legend(fontsize=6, ncol=4, loc="upper left", bbox_to_anchor=(0, 1.25), frameon=False)
+    ax = axes[1]
+    phase_bands(ax, xs, r["phase"])
+    for k, st, lab in (("r2_x", "C0-", "R²x (UMAP)"), ("r2_y", "C1-", "R²y (UMAP)"),
+                       ("knn_r2_x", "C0--", "kNN R²x (raw)"), ("knn_r2_y", "C1--", "kNN R²y (raw)")):
+        ax.plot(xs, np.clip(r[k], -0.1, 1), st, lw=1.2, label=lab)
+    ax.set_ylim(-0.1, 1.02); ax.set_ylabel("R²")
+    ax.set_xlabel({"epoch": "training epochs", "images_seen": "training images seen", "step": "optimiser steps"}[x])
+    ax.legend(fontsize=6, ncol=3, loc="lower right", frameon=False)
+    if title:
+        axes[0].set_title(title, pad=22)
+    return fig

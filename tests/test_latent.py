@@ -1,0 +1,91 @@
+"""Latent analysis on synthetic activations with known truth, and end to end on a smoke run."""
+import numpy as np
+import pytest
+
+from bumpdiff.evaluate import score
+from bumpdiff.latent import (PHASE_THRESHOLDS, call_phase, embed, load_bundle, order_parameters)
+
+GRID = np.stack(np.meshgrid(np.arange(24) + 0.5, np.arange(24) + 0.5), -1).reshape(-1, 2) * (32 / 24)
+
+
+def sheet(rng, noise=0.05, dim=128):
+    u = GRID / 32 * np.pi
+    feats = np.c_[np.sin(u[:, 0]), np.cos(u[:, 0]), np.sin(u[:, 1]), np.cos(u[:, 1]), u[:, 0], u[:, 1]]
+    return feats @ rng.normal(size=(6, dim)) + noise * rng.normal(size=(len(GRID), dim))
+
+
+@pytest.fixture(scope="module")
+def synthetic():
+    rng = np.random.default_rng(0)
+    A = sheet(rng)
+    return {"ordered": order_parameters(A, GRID),
+            "permuted": order_parameters(A[rng.permutation(len(GRID))], GRID),
+            "noise": order_parameters(rng.normal(size=A.shape), GRID)}
+
+
+def test_ordered_sheet_is_phase_c(synthetic):
+    o = synthetic["ordered"]
+    assert o["r2_x"] > 0.8 and o["r2_y"] > 0.8
+    assert o["knn_r2_x"] > 0.95 and o["knn_r2_y"] > 0.95
+    assert o["intrinsic_dim"] < 3.5
+    assert call_phase(order=o) == "C"
+
+
+def test_permuted_sheet_is_a_disordered_manifold_phase_b(synthetic):
+    o = synthetic["permuted"]
+    assert o["r2_x"] < 0.2 and o["r2_y"] < 0.2 and o["knn_r2_x"] < 0.2
+    assert o["intrinsic_dim"] < 3.5
+    assert call_phase(order=o) == "B"
+
+
+def test_isotropic_noise_is_phase_a(synthetic):
+    o = synthetic["noise"]
+    assert o["intrinsic_dim"] > 10 and o["knn_r2_x"] < 0.2
+    assert call_phase(order=o) == "A"
+
+
+def test_umap_is_reproducible_with_fixed_seed():
+    rng = np.random.default_rng(1)
+    A = sheet(rng)
+    e1, e2 = embed(A, seed=3), embed(A, seed=3)
+    assert e1.shape == (len(GRID), 3)
+    assert np.array_equal(e1, e2)
+
+
+def test_phase_call_from_generation_and_combination():
+    from bumpdiff.data import render
+    c = GRID[:40]
+    good = score(render(c), c)
+    wrong = score(render(np.clip(c + 5, 0, 32)), c)
+    empty = score(np.full((40, 1, 32, 32), -1.0), c)
+    assert [call_phase(s) for s in (good, wrong, empty)] == ["C", "B", "A"]
+    ordered = {"knn_r2_x": 0.99, "knn_r2_y": 0.99, "intrinsic_dim": 2.0}
+    disordered = {"knn_r2_x": 0.0, "knn_r2_y": 0.0, "intrinsic_dim": 2.0}
+    assert call_phase(good, ordered) == "C"
+    assert call_phase(good, disordered, detail=True) == ("B", "C", "B")  # the earlier of the two
+    with pytest.raises(ValueError):
+        call_phase()
+    assert 0 < PHASE_THRESHOLDS.acc_c <= 1
+
+
+def test_analyze_smoke_run_end_to_end(home):
+    from bumpdiff.latent import analyze
+    from bumpdiff.train import checkpoint_steps, profile, train
+    cfg = profile("smoke")
+    rdir = train(cfg, progress=False)
+    out = analyze(rdir, "smoke", progress=False)
+    bundle, arrays = load_bundle(out)
+    recs = bundle["checkpoints"]
+    assert [r["step"] for r in recs] == checkpoint_steps(cfg)
+    for r in recs:
+        for k in ("step", "epoch", "images_seen", "accuracy", "frac_none", "frac_multiple", "frac_single_wrong",
+                  "acc_x", "acc_y", "r2_x", "r2_y", "phase"):
+            assert k in r
+        assert r["phase"] in "ABC"
+        assert r["accuracy"] + r["frac_none"] + r["frac_multiple"] + r["frac_single_wrong"] == pytest.approx(1)
+    assert bundle["config"]["name"] == "smoke" and bundle["analysis"]["sampler"] == "ddim"
+    assert arrays[f"embedding_{30:07d}"].shape == (64, 3)
+    # resumes: a second call reuses every per-checkpoint result and gives the same bundle
+    out2 = analyze(rdir, "smoke", progress=False)
+    b2, _ = load_bundle(out2)
+    assert [r["accuracy"] for r in b2["checkpoints"]] == [r["accuracy"] for r in recs]

@@ -1,0 +1,97 @@
+"""Training: checkpoints, weights_only loading, bitwise resume, config validation, CLI."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from bumpdiff.train import (PROFILES, TrainConfig, apply_overrides, checkpoint_steps, list_checkpoints,
+                            load_checkpoint, load_model, profile, run_dir, train)
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_checkpoint_schedule_dense_then_sparse():
+    cfg = profile("cpu")
+    s = checkpoint_steps(cfg)
+    assert s[0] == 0 and s[-1] == cfg.steps
+    gaps = [b - a for a, b in zip(s, s[1:])]
+    assert gaps[0] == cfg.ckpt_every_early and gaps[-1] <= cfg.ckpt_every_late
+    assert max(gaps[: len(gaps) // 2]) < max(gaps)
+
+
+def test_smoke_run_writes_checkpoints_that_load_weights_only(home):
+    cfg = profile("smoke")
+    rdir = train(cfg, progress=False)
+    assert rdir == run_dir(cfg) and (rdir / "DONE").exists()
+    assert json.loads((rdir / "config.json").read_text()) == json.loads(json.dumps(cfg.to_dict()))
+    steps = [s for s, _ in list_checkpoints(rdir)]
+    assert steps == checkpoint_steps(cfg)
+    st = load_checkpoint(rdir / "ckpt_0000030.pt")  # weights_only=True inside
+    assert st["step"] == 30 and st["images_seen"] == 30 * cfg.batch_size
+    assert set(st) >= {"model", "ema", "optimizer", "rng", "config", "epoch"}
+    torch.load(rdir / "ckpt_0000030.pt", weights_only=True)
+    log = [json.loads(l) for l in (rdir / "log.jsonl").read_text().splitlines()]
+    assert log[-1]["step"] == 30 and log[-1]["loss"] < log[0]["loss"]
+    diff, _ = load_model(rdir / "ckpt_0000030.pt")
+    assert not any(p.requires_grad and p.grad is not None for p in diff.parameters())
+
+
+def test_resume_is_bitwise_identical(home):
+    cfg = profile("smoke")
+    a = train(cfg, home / "a", progress=False)
+    b = home / "b"
+    train(cfg, b, progress=False, stop_after=13)       # interrupted between resume points
+    assert not (b / "DONE").exists()
+    train(cfg, b, progress=False)                       # resumed
+    sa, sb = load_checkpoint(a / "ckpt_0000030.pt"), load_checkpoint(b / "ckpt_0000030.pt")
+    for part in ("model", "ema"):
+        for k in sa[part]:
+            assert torch.equal(sa[part][k], sb[part][k]), (part, k)
+    assert torch.equal(sa["rng"], sb["rng"])
+    la = [json.loads(l)["step"] for l in (a / "log.jsonl").read_text().splitlines()]
+    lb = [json.loads(l)["step"] for l in (b / "log.jsonl").read_text().splitlines()]
+    assert la == lb
+
+
+def test_run_dir_refuses_a_different_config(home):
+    cfg = profile("smoke")
+    rdir = train(cfg, home / "r", progress=False, stop_after=1)
+    with pytest.raises(ValueError, match="different config"):
+        train(profile("smoke", "lr=0.5"), rdir, progress=False)
+
+
+def test_overrides_and_hash():
+    cfg = profile("smoke", "lattice.dx=0.1", "steps=7", "model.widths=8,16,16,32")
+    assert cfg.lattice.dx == 0.1 and cfg.steps == 7 and cfg.model.widths == (8, 16, 16, 32)
+    assert cfg.hash() != PROFILES["smoke"].hash()
+    assert TrainConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
+
+
+@pytest.mark.parametrize("override, name", [("lr=-1", "lr"), ("batch_size=0", "batch_size"),
+                                            ("ema_decay=1.5", "ema_decay"), ("lattice.dx=40", "dx"),
+                                            ("precision=fp8", "precision"), ("nosuchkey=1", "nosuchkey")])
+def test_bad_config_values_raise_named_errors(override, name):
+    with pytest.raises(ValueError, match=name):
+        profile("smoke", override)
+
+
+def test_cli_train_and_sample_end_to_end(home):
+    env = {"BUMPDIFF_HOME": str(home), "PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)}
+    r = subprocess.run([sys.executable, "-m", "bumpdiff", "train", "--profile", "smoke", "--quiet"],
+                       capture_output=True, text=True, env=env, timeout=120)
+    assert r.returncode == 0, r.stderr
+    rdir = Path(r.stdout.strip().splitlines()[-1])
+    out = home / "s" / "grid"
+    r = subprocess.run([sys.executable, "-m", "bumpdiff", "sample", str(rdir), "--centers", "5,5;20,10",
+                        "--sampler", "ddim", "--steps", "5", "--out", str(out)],
+                       capture_output=True, text=True, env=env, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert out.with_suffix(".png").stat().st_size > 1000
+    z = torch.from_numpy(__import__("numpy").load(out.with_suffix(".npz"))["images"])
+    assert z.shape == (2, 1, 32, 32)
+    r = subprocess.run([sys.executable, "-m", "bumpdiff", "train", "--profile", "smoke", "--set", "lr=-1"],
+                       capture_output=True, text=True, env=env, timeout=120)
+    assert r.returncode == 2 and "lr must be" in r.stderr
