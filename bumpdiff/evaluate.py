@@ -203,3 +203,16 @@ def score(images, requested_centers, tol: float = 1.0, **detect_kw) -> Score:
     return Score(accuracy=mean(correct), frac_none=mean(det.counts == 0), frac_multiple=mean(det.counts > 1),
                  frac_single_wrong=mean(single & ~correct), acc_x=mean(ok_x), acc_y=mean(ok_y), n=B, tol=float(tol),
                  labels=labels, n_bumps=det.counts, estimated=est, requested=req)
+
+
+def sample_and_score(diffusion, centers_pool, n: int, seed: int = 0, sampler: str = "ddpm", steps: int | None = None,
+                     eta: float = 0.0, tol: float = 1.0, batch_size: int = 256):
+    """Generate ``n`` samples at centres drawn (with replacement, from ``seed``) from ``centers_pool`` and
+    score them. Returns ``(Score, images)``."""
+    check_range("n", n, lo=1, integer=True)
+    pool = np.asarray(centers_pool, dtype=float)
+    g = torch.Generator().manual_seed(seed)
+    req = pool[torch.randint(0, len(pool), (n,), generator=g).numpy()]
+    imgs, _ = diffusion.sample(torch.from_numpy(req).float(), generator=g, sampler=sampler,
+                               steps=steps if sampler == "ddim" else None, eta=eta, batch_size=batch_size)
+    return score(imgs, req, tol=tol), imgs

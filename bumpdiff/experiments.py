@@ -20,7 +20,7 @@ from .latent import ANALYSIS_PROFILES, AnalysisConfig, analyze, bundle_dir, load
 from .train import TrainConfig, profile as train_profile, run_dir, train
 from .utils import atomic_write_json, config_hash
 
-__all__ = ["EXPERIMENTS", "experiment_runs", "run_or_load", "make_figures", "commit_stamp"]
+__all__ = ["EXPERIMENTS", "experiment_runs", "run_or_load", "make_figures", "commit_stamp", "cached"]
 
 SEEDS = {"smoke": (0, 1, 2), "cpu": (0, 1, 2), "paper": (0, 1, 2)}
 # dx = dy ≈ √(32·32/10,240) ≈ 0.316 gives round(32/0.316)² = 101² = 10,201 images, size-matched to 10,240
@@ -123,6 +123,35 @@ def run_or_load(name: str, profile: str = "cpu", force: bool = False, analysis: 
                                 "run_hashes": {k: v.hash() for k, v in runs.items()}, "analysis": asdict(acfg),
                                 "commit": commit_stamp(), "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
     return out
+
+
+def cached(name: str, key_obj, compute, force: bool = False) -> tuple[dict, dict]:
+    """Run ``compute() -> (json_dict, arrays)`` once per key; results in ``results/cache/<name>-<hash>``.
+
+    A hit is announced; an unreadable entry, or one whose stored key differs, is announced and recomputed.
+    """
+    import numpy as np
+    from .utils import atomic_savez
+    key = config_hash(key_obj)
+    d = paths.results_dir() / "cache" / f"{name}-{key}"
+    if not force and (d / "result.json").exists():
+        try:
+            res = json.loads((d / "result.json").read_text())
+            with np.load(d / "arrays.npz") as z:
+                arrays = {k: z[k] for k in z.files}
+            if res.get("_key") == key:
+                print(f"[bumpdiff] cache hit: {name} (key {key})", flush=True)
+                return res, arrays
+            print(f"[bumpdiff] stale cache entry {d.name}: recomputing", flush=True)
+        except Exception as e:  # noqa: BLE001
+            print(f"[bumpdiff] corrupt cache entry {d.name} ({type(e).__name__}): recomputing", flush=True)
+    else:
+        print(f"[bumpdiff] computing {name} (key {key})", flush=True)
+    res, arrays = compute()
+    res = dict(res, _key=key, _inputs=key_obj, _commit=commit_stamp())
+    atomic_savez(d / "arrays.npz", **arrays)
+    atomic_write_json(d / "result.json", res)
+    return res, arrays
 
 
 def commit_stamp() -> str:

@@ -34,13 +34,13 @@ from tqdm.auto import tqdm
 from . import paths
 from .data import Lattice, render
 from .diffusion import Diffusion
-from .evaluate import Score, score
+from .evaluate import Score, sample_and_score, score
 from .model import resolve_layer
 from .train import TrainConfig, list_checkpoints, load_model
 from .utils import atomic_savez, atomic_write_json, check_range, config_hash, to_plain
 
 __all__ = ["collect_activations", "embed", "order_parameters", "call_phase", "PhaseThresholds", "PHASE_THRESHOLDS",
-           "AnalysisConfig", "ANALYSIS_PROFILES", "analyze", "analyze_checkpoint", "load_bundle", "bundle_dir",
+           "AnalysisConfig", "ANALYSIS_PROFILES", "layer_timestep_sweep", "analyze", "analyze_checkpoint", "load_bundle", "bundle_dir",
            "UMAP_PARAMS"]
 
 UMAP_PARAMS = dict(n_components=3, n_neighbors=15, min_dist=0.1, metric="euclidean", init="spectral",
@@ -255,16 +255,12 @@ def _grid(lattice: Lattice, max_conditions: int) -> np.ndarray:
 def analyze_checkpoint(diffusion: Diffusion, cfg: TrainConfig, acfg: AnalysisConfig, device="cpu") -> dict:
     """Score generations and compute the order parameters and phase of one model. Returns a record whose
     array entries (``embedding``, ``samples``, ``sample_centers``, ``grid``) are numpy arrays."""
-    lattice = cfg.lattice
-    centers_all = lattice.centers()
-    g = torch.Generator().manual_seed(acfg.seed)
-    req = centers_all[torch.randint(0, len(centers_all), (acfg.n_samples,), generator=g).numpy()]
     t0 = time.perf_counter()
-    imgs, _ = diffusion.sample(torch.from_numpy(req).float(), generator=g, sampler=acfg.sampler,
-                               steps=acfg.sampler_steps if acfg.sampler == "ddim" else None,
-                               eta=acfg.eta, batch_size=256)
+    sc, imgs = sample_and_score(diffusion, cfg.lattice.centers(), acfg.n_samples, seed=acfg.seed, sampler=acfg.sampler,
+                                steps=acfg.sampler_steps, eta=acfg.eta, tol=acfg.tol)
     t_sample = time.perf_counter() - t0
-    sc = score(imgs, req, tol=acfg.tol)
+    req = sc.requested
+    lattice = cfg.lattice
     grid = _grid(lattice, acfg.max_conditions)
     acts = collect_activations(diffusion, grid, layer=acfg.layer, t=acfg.t, mode=acfg.mode, seed=acfg.seed)
     op = order_parameters(acts, grid, seed=acfg.seed)
@@ -275,8 +271,23 @@ def analyze_checkpoint(diffusion: Diffusion, cfg: TrainConfig, acfg: AnalysisCon
     k = acfg.keep_samples
     arrays = {"embedding": op["embedding"].astype(np.float32), "grid": grid.astype(np.float32),
               "samples": imgs[:k, 0].numpy().astype(np.float16), "sample_centers": req[:k].astype(np.float32),
-              "sample_estimated": sc.estimated[:k].astype(np.float32)}
+              "sample_estimated": sc.estimated[:k].astype(np.float32),
+              "requested": req.astype(np.float32), "estimated": sc.estimated.astype(np.float32),
+              "n_bumps": sc.n_bumps.astype(np.int16)}
     return rec, arrays
+
+
+def layer_timestep_sweep(diffusion: Diffusion, grid, layers=("down1", "down2", "down3", "mid", "up1"),
+                         timesteps=(100, 300, 500, 700, 900), mode: str = "noise", seed: int = 0,
+                         progress: bool = True) -> list[dict]:
+    """Order parameters of several layers at several timesteps (robustness of the latent read-out)."""
+    out = []
+    combos = [(l, t) for l in layers for t in timesteps]
+    for layer, t in tqdm(combos, desc="layers × timesteps", disable=not progress):
+        acts = collect_activations(diffusion, grid, layer=layer, t=t, mode=mode, seed=seed)
+        op = order_parameters(acts, grid, seed=seed)
+        out.append({"layer": resolve_layer(layer), "t": int(t)} | {k: v for k, v in op.items() if k != "embedding"})
+    return out
 
 
 def bundle_dir(run_dir: Path, acfg: AnalysisConfig) -> Path:
