@@ -245,11 +245,17 @@ ANALYSIS_PROFILES = {
 
 
 def _grid(lattice: Lattice, max_conditions: int) -> np.ndarray:
-    c = lattice.centers()
-    if len(c) <= max_conditions:
-        return c
-    idx = np.linspace(0, len(c) - 1, max_conditions).round().astype(int)
-    return c[idx]
+    """The latent grid: the lattice itself if small enough, else a sub-lattice evenly spaced on each axis with
+    about √max_conditions values per axis (so lattices of different densities are read on one spatial grid)."""
+    if len(lattice) <= max_conditions:
+        return lattice.centers()
+    side = int(np.floor(np.sqrt(max_conditions)))
+    kx = min(lattice.kx, side)
+    ky = min(lattice.ky, max_conditions // kx)
+    xs = lattice.xs()[np.linspace(0, lattice.kx - 1, kx).round().astype(int)]
+    ys = lattice.ys()[np.linspace(0, lattice.ky - 1, ky).round().astype(int)]
+    gy, gx = np.meshgrid(ys, xs, indexing="ij")
+    return np.stack([gx.ravel(), gy.ravel()], axis=1)
 
 
 def analyze_checkpoint(diffusion: Diffusion, cfg: TrainConfig, acfg: AnalysisConfig, device="cpu") -> dict:
@@ -278,9 +284,12 @@ def analyze_checkpoint(diffusion: Diffusion, cfg: TrainConfig, acfg: AnalysisCon
 
 
 def layer_timestep_sweep(diffusion: Diffusion, grid, layers=("down1", "down2", "down3", "mid", "up1"),
-                         timesteps=(100, 300, 500, 700, 900), mode: str = "noise", seed: int = 0,
-                         progress: bool = True) -> list[dict]:
-    """Order parameters of several layers at several timesteps (robustness of the latent read-out)."""
+                         timesteps=None, mode: str = "noise", seed: int = 0, progress: bool = True) -> list[dict]:
+    """Order parameters of several layers at several timesteps (robustness of the latent read-out).
+
+    ``timesteps`` defaults to 0.1, 0.3, 0.5, 0.7 and 0.9 of T (100 … 900 for T = 1000)."""
+    if timesteps is None:
+        timesteps = [int(round(f * diffusion.T)) for f in (0.1, 0.3, 0.5, 0.7, 0.9)]
     out = []
     combos = [(l, t) for l in layers for t in timesteps]
     for layer, t in tqdm(combos, desc="layers × timesteps", disable=not progress):
