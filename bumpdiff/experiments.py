@@ -91,11 +91,13 @@ def _load_index(path: Path, key: str):
 
 
 def run_or_load(name: str, profile: str = "cpu", force: bool = False, analysis: AnalysisConfig | None = None,
-                progress: bool = True, labels: list[str] | None = None) -> dict:
+                progress: bool = True, labels: list[str] | None = None, train_missing: bool = True) -> dict:
     """{run label: (bundle, arrays)} for an experiment, from the cache when its key matches.
 
-    ``labels`` restricts the experiment to some of its runs (a different key, so a different cache entry
-    is not needed: the subset is looked up in the full experiment's index first).
+    ``force`` recomputes (retraining runs that are not finished). ``labels`` restricts the experiment to
+    some of its runs (looked up in the full experiment's index first). ``train_missing=False`` analyses an
+    unfinished run as it stands instead of training it to the end; the index then marks it partial, and
+    every later cache hit says so.
     """
     runs = experiment_runs(name, profile)
     acfg = analysis or ANALYSIS_PROFILES[profile]
@@ -105,6 +107,11 @@ def run_or_load(name: str, profile: str = "cpu", force: bool = False, analysis: 
         loaded, why = _load_index(idx, key)
         if loaded is not None:
             print(f"[bumpdiff] cache hit: {name}/{profile} (key {key}) from {idx.relative_to(paths.root())}", flush=True)
+            for label, (b, _) in loaded.items():
+                last, total = b["checkpoints"][-1]["step"], b["config"]["steps"]
+                if last < total:
+                    print(f"[bumpdiff]   note: '{label}' is a partial run, analysed up to step {last} of {total}; "
+                          f"`make reproduce PROFILE={profile}` trains it to the end", flush=True)
             return {k: v for k, v in loaded.items() if labels is None or k in labels}
         print(f"[bumpdiff] {why}: computing {name}/{profile} (key {key})", flush=True)
     todo = {k: v for k, v in runs.items() if labels is None or k in labels}
@@ -112,7 +119,7 @@ def run_or_load(name: str, profile: str = "cpu", force: bool = False, analysis: 
     for label, cfg in todo.items():
         t0 = time.time()
         rdir = run_dir(cfg)
-        if not (rdir / "DONE").exists():
+        if not (rdir / "DONE").exists() and (train_missing or not (rdir / "config.json").exists()):
             train(cfg, rdir, progress=progress)
         bdir = analyze(rdir, acfg, progress=progress)
         out[label] = load_bundle(bdir)
