@@ -20,7 +20,7 @@ from .latent import ANALYSIS_PROFILES, AnalysisConfig, analyze, bundle_dir, load
 from .train import TrainConfig, profile as train_profile, run_dir, train
 from .utils import atomic_write_json, config_hash
 
-__all__ = ["EXPERIMENTS", "experiment_runs", "run_or_load", "make_figures", "commit_stamp", "cached"]
+__all__ = ["EXPERIMENTS", "experiment_runs", "run_or_load", "is_cached", "make_figures", "commit_stamp", "cached"]
 
 SEEDS = {"smoke": (0,), "cpu": (0, 1, 2), "paper": (0, 1, 2)}  # smoke: one seed keeps CI fast
 # dx = dy ≈ √(32·32/10,240) ≈ 0.316 gives round(32/0.316)² = 101² = 10,201 images, size-matched to 10,240
@@ -88,6 +88,13 @@ def _load_index(path: Path, key: str):
             return None, f"bundle {rel} does not match its run config"
         out[label] = (bundle, arrays)
     return out, None
+
+
+def is_cached(name: str, profile: str, analysis: AnalysisConfig | None = None) -> bool:
+    """Whether :func:`run_or_load` would be a cache hit (nothing to train or analyse)."""
+    runs = experiment_runs(name, profile)
+    loaded, _ = _load_index(_index_path(name, profile), _key(runs, analysis or ANALYSIS_PROFILES[profile]))
+    return loaded is not None
 
 
 def run_or_load(name: str, profile: str = "cpu", force: bool = False, analysis: AnalysisConfig | None = None,
