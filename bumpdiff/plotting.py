@@ -102,7 +102,7 @@ def learning_curves(records, x: str = "epoch", axes=None, title: str | None = No
     r = {k: np.array([c[k] for c in records]) for k in records[0] if not isinstance(records[0][k], dict)}
     xs = r[x]
     if axes is None:
-        fig, axes = plt.subplots(2, 1, figsize=(6.5, 5), sharex=True)
+        fig, axes = plt.subplots(2, 1, figsize=(8, 5), sharex=True)
     fig = axes[0].figure
     ax = axes[0]
     phase_bands(ax, xs, r["phase"])
@@ -111,7 +111,7 @@ def learning_curves(records, x: str = "epoch", axes=None, title: str | None = No
                  labels=["correct", "single-wrong", "multiple", "none"])
     ax.plot(xs, r["accuracy"], "k-", lw=1.5, label="accuracy")
     ax.set_ylim(0, 1); ax.set_ylabel("fraction of samples")
-    ax.legend(fontsize=6, ncol=4, loc="upper left", bbox_to_anchor=(0, 1.25), frameon=False)
+    ax.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     ax = axes[1]
     phase_bands(ax, xs, r["phase"])
     for k, st, lab in (("r2_x", "C0-", "R²x (UMAP)"), ("r2_y", "C1-", "R²y (UMAP)"),
@@ -119,7 +119,7 @@ def learning_curves(records, x: str = "epoch", axes=None, title: str | None = No
         ax.plot(xs, np.clip(r[k], -0.1, 1), st, lw=1.2, label=lab)
     ax.set_ylim(-0.1, 1.02); ax.set_ylabel("R²")
     ax.set_xlabel({"epoch": "training epochs", "images_seen": "training images seen", "step": "optimiser steps"}[x])
-    ax.legend(fontsize=6, ncol=3, loc="lower right", frameon=False)
+    ax.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     if title:
-        axes[0].set_title(title, pad=22)
+        axes[0].set_title(title, fontsize=9)
     return fig

@@ -1,0 +1,26 @@
+"""Static checks on the committed notebooks (cheap; the nbval run executes them)."""
+import ast
+
+import nbformat
+import pytest
+from IPython.core.inputtransformer2 import TransformerManager
+
+from bumpdiff import paths
+
+NOTEBOOKS = sorted((paths.PACKAGE_DIR.parent / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+
+
+def test_one_notebook_per_figure():
+    assert [p.name[:2] for p in NOTEBOOKS] == ["01", "02", "03", "04", "05", "06"]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_is_valid_clean_and_parses(path):
+    nb = nbformat.read(path, as_version=4)
+    nbformat.validate(nb)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert sum("parameters" in c.metadata.get("tags", []) for c in code) == 1, "exactly one papermill parameters cell"
+    assert code[0].metadata.get("tags") == ["parameters"], "the parameters cell comes first"
+    for i, c in enumerate(code):
+        assert not c.outputs and c.execution_count is None, f"cell {i} has committed outputs"
+        ast.parse(TransformerManager().transform_cell(c.source), filename=f"{path.name}[{i}]")  # a syntax error fails here, not after minutes of nbval
