@@ -80,7 +80,7 @@ def umap_panels(embedding, grid, axes=None, title: str = "", s: float = 4):
         ax.set_xlabel("UMAP 1", labelpad=-12, fontsize=7); ax.set_ylabel("UMAP 2", labelpad=-12, fontsize=7)
         ax.set_zlabel("UMAP 3", labelpad=-12, fontsize=7)
         ax.set_title(f"{title}coloured by {lab.split()[0]}", fontsize=8)
-        cb = fig.colorbar(sc, ax=ax, shrink=0.6, pad=0.02)
+        cb = fig.colorbar(sc, ax=ax, shrink=0.6, pad=0.12)
         cb.set_label(lab, fontsize=7)
     return fig
 
