@@ -7,6 +7,8 @@ timed in one process on the same device, same batch, same precision (the profile
 - training: images/s of forward + ε-MSE backward + optimiser step (batch = the profile's batch size);
 - sampling: image-steps/s of a no-grad forward (one sampler step) at batch 256.
 
+Also reported: forward GFLOP per image of each model (equal parameter counts need not mean equal work).
+
 Usage: ``python benchmarks/throughput.py [--profiles cpu paper] [--device auto] [--repeats 5]``.
 Conditioning: bumpdiff gets (t, μx, μy); the peer gets t only (diffusers has no real-valued 2-D condition),
 so the peer does slightly less work per step.
@@ -46,6 +48,19 @@ def peer_unet(cfg, target_params):
     return m
 
 
+def forward_gflops(model, call, device):
+    """Forward GFLOP per image at batch 1 (torch.utils.flop_counter: matmuls and convolutions)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    x = torch.randn(1, 1, 32, 32, device=device)
+    t = torch.full((1,), 500, device=device)
+    c = torch.full((1, 2), 16.0, device=device)
+    model.eval()
+    with torch.no_grad(), FlopCounterMode(display=False) as fc:
+        call(model, x, t, c)
+    return fc.get_total_flops() / 1e9
+
+
 def bench(model, call, batch, device, amp, repeats, train=True):
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4) if train else None
     x = torch.randn(batch, 1, 32, 32, device=device)
@@ -83,6 +98,8 @@ def main():
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--json", default=None)
     a = ap.parse_args()
+    if a.repeats < 1:
+        ap.error(f"--repeats must be >= 1, got {a.repeats}")
     device = resolve_device(a.device)
     rows = []
     print(f"device: {device} ({torch.cuda.get_device_name() if device.type == 'cuda' else f'{torch.get_num_threads()} CPU threads'}), torch {torch.__version__}")
@@ -95,16 +112,18 @@ def main():
         n_peer = sum(p.numel() for p in peer.parameters())
         f_ours = lambda m, x, t, c: m(x, t, c)
         f_peer = lambda m, x, t, c: m(x, t).sample
-        res = {"profile": prof, "params_bumpdiff": n_ours, "params_peer": n_peer, "precision": cfg.precision}
+        res = {"profile": prof, "params_bumpdiff": n_ours, "params_peer": n_peer, "precision": cfg.precision,
+               "gflop_bumpdiff": forward_gflops(ours, f_ours, device), "gflop_peer": forward_gflops(peer, f_peer, device)}
         res["train_bumpdiff"] = bench(ours, f_ours, cfg.batch_size, device, amp, a.repeats)
         res["train_peer"] = bench(peer, f_peer, cfg.batch_size, device, amp, a.repeats)
         res["sample_bumpdiff"] = bench(ours, f_ours, 256, device, amp, a.repeats, train=False)
         res["sample_peer"] = bench(peer, f_peer, 256, device, amp, a.repeats, train=False)
         rows.append(res)
-    print(f"\n| profile | params bumpdiff / peer | precision | train img/s bumpdiff | peer | ratio | sample img-steps/s bumpdiff | peer | ratio |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print(f"\n| profile | params bumpdiff / peer | forward GFLOP/img bumpdiff / peer | precision | train img/s bumpdiff | peer | ratio | sample img-steps/s bumpdiff | peer | ratio |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['profile']} | {r['params_bumpdiff']/1e6:.2f} M / {r['params_peer']/1e6:.2f} M | {r['precision']} | "
+        print(f"| {r['profile']} | {r['params_bumpdiff']/1e6:.2f} M / {r['params_peer']/1e6:.2f} M | "
+              f"{r['gflop_bumpdiff']:.3f} / {r['gflop_peer']:.3f} | {r['precision']} | "
               f"{r['train_bumpdiff']:.0f} | {r['train_peer']:.0f} | {r['train_bumpdiff']/r['train_peer']:.2f}× | "
               f"{r['sample_bumpdiff']:.0f} | {r['sample_peer']:.0f} | {r['sample_bumpdiff']/r['sample_peer']:.2f}× |")
     if a.json:
