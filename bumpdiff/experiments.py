@@ -11,16 +11,19 @@ import json
 import subprocess
 import sys
 import time
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+
+import numpy as np
 
 from . import paths
 from .data import Lattice
 from .latent import ANALYSIS_PROFILES, AnalysisConfig, analyze, bundle_dir, load_bundle
-from .train import TrainConfig, profile as train_profile, run_dir, train
+from .train import TrainConfig, checkpoint_steps, list_checkpoints, profile as train_profile, run_dir, train
 from .utils import atomic_write_json, config_hash
 
-__all__ = ["EXPERIMENTS", "experiment_runs", "run_or_load", "is_cached", "make_figures", "commit_stamp", "cached"]
+__all__ = ["EXPERIMENTS", "experiment_runs", "run_or_load", "is_cached", "make_figures", "commit_stamp", "cached",
+           "EarlyStop", "EARLY_STOP", "IMBALANCED_THRESHOLD", "crossing", "crossing_table", "coupling_summary"]
 
 SEEDS = {"smoke": (0,), "cpu": (0, 1, 2), "paper": (0, 1, 2)}  # smoke: one seed keeps CI fast
 # dx = dy ≈ √(32·32/10,240) ≈ 0.316 gives round(32/0.316)² = 101² = 10,201 images, size-matched to 10,240
@@ -29,8 +32,92 @@ IMBALANCED_LATTICES = {
     "balanced (dx=dy=1)": dict(dx=1.0, dy=1.0),
     "balanced, size-matched (dx=dy=0.316)": dict(dx=0.316, dy=0.316),
 }
-# CPU runs of the imbalanced experiment are shorter: they stop once both axes are learned (PAPER.md)
+# CPU runs of the imbalanced experiment are shorter: at most IMBALANCED_STEPS, and they stop at the first
+# checkpoint at which both axes have crossed IMBALANCED_THRESHOLD (EARLY_STOP), as issue 6 allows
 IMBALANCED_STEPS = {"smoke": None, "cpu": 3000, "paper": None}
+IMBALANCED_THRESHOLD = 0.5   # an axis counts as learned when its per-axis accuracy reaches this
+
+
+@dataclass(frozen=True)
+class EarlyStop:
+    """Stop a run at the first analysed checkpoint at which every ``keys`` value is ≥ ``threshold``."""
+
+    threshold: float = IMBALANCED_THRESHOLD
+    keys: tuple = ("acc_x", "acc_y")
+
+    def reached(self, records: list[dict]) -> dict | None:
+        """The first record at which every key has crossed the threshold (each possibly at an earlier one)."""
+        firsts = [crossing(records, k, self.threshold) for k in self.keys]
+        if any(f is None for f in firsts):
+            return None
+        last = max(f["step"] for f in firsts)
+        return next(r for r in records if r["step"] == last)
+
+    def describe(self) -> str:
+        return f"stopped once {' and '.join(self.keys)} ≥ {self.threshold}"
+
+
+EARLY_STOP = {("imbalanced", "cpu"): EarlyStop()}
+
+
+def crossing(records: list[dict], key: str, threshold: float) -> dict | None:
+    """The first checkpoint record whose ``key`` is at or above ``threshold`` (None if none is)."""
+    return next((r for r in records if r[key] >= threshold), None)
+
+
+def crossing_table(results: dict, threshold: float = IMBALANCED_THRESHOLD, keys=("acc_x", "acc_y")) -> list[dict]:
+    """One row per run of an experiment: the step, epoch and images seen at which each key first reaches
+    ``threshold`` (None when it does not), with the order parameters there, the run's group and seed."""
+    rows = []
+    for label, (bundle, _) in results.items():
+        group, _, seed = label.rpartition(" seed ")
+        row = {"run": label, "group": group or label, "seed": int(seed) if seed.isdigit() else None,
+               "last_step": bundle["checkpoints"][-1]["step"], "early_stop": bundle.get("early_stop")}
+        recs = bundle["checkpoints"]
+        for k in keys:
+            c = crossing(recs, k, threshold)
+            if c is None:
+                row[k] = None
+                continue
+            i = recs.index(c)
+            row[k] = {f: c[f] for f in ("step", "epoch", "images_seen", "accuracy", "acc_x", "acc_y", "r2_x", "r2_y",
+                                        "knn_r2_x", "knn_r2_y")}
+            # the crossing lies between the previous checkpoint and this one: that is its resolution
+            row[k]["resolution"] = c["images_seen"] - recs[i - 1]["images_seen"] if i else 0
+        rows.append(row)
+    return rows
+
+
+def coupling_summary(rows: list[dict], keys=("acc_x", "acc_y")) -> list[dict]:
+    """Per group of runs: crossing points of the two axes over seeds (mean, sd, per seed), the per-seed gap
+    (second key minus first, in images) and a verdict. Two axes count as learned *together* in a seed when
+    their crossings are at most one checkpoint interval apart (the resolution of the measurement)."""
+    kx, ky = keys
+    out = []
+    for group in dict.fromkeys(r["group"] for r in rows):
+        rs = [r for r in rows if r["group"] == group]
+        both = [r for r in rs if r[kx] and r[ky]]
+        gaps = [r[ky]["images_seen"] - r[kx]["images_seen"] for r in both]
+        res = [max(r[kx]["resolution"], r[ky]["resolution"]) for r in both]
+        together = [abs(g) <= q for g, q in zip(gaps, res)]
+        if not both:
+            verdict = "no seed crossed on both axes"
+        elif all(together):
+            verdict = "together"
+        elif all(g > q for g, q in zip(gaps, res)):
+            verdict = f"apart: {kx} first"
+        elif all(-g > q for g, q in zip(gaps, res)):
+            verdict = f"apart: {ky} first"
+        else:
+            verdict = "mixed over seeds"
+        def stats(k):
+            v = [r[k]["images_seen"] for r in rs if r[k]]
+            return {"images_seen": v, "mean": float(np.mean(v)) if v else None, "sd": float(np.std(v)) if v else None,
+                    "epochs": [r[k]["epoch"] for r in rs if r[k]]}
+        out.append({"group": group, "seeds": [r["seed"] for r in rs], "n_both": len(both), kx: stats(kx),
+                    ky: stats(ky), "gap_images": gaps, "resolution_images": res, "together": together,
+                    "verdict": verdict})
+    return out
 
 
 def _phases(profile: str) -> dict[str, TrainConfig]:
@@ -64,79 +151,148 @@ def _index_path(name, profile) -> Path:
     return paths.results_dir() / "experiments" / f"{name}-{profile}.json"
 
 
-def _key(runs: dict[str, TrainConfig], acfg: AnalysisConfig) -> str:
-    return config_hash({"runs": {k: v.to_dict() for k, v in runs.items()}, "analysis": asdict(acfg)})
+def _key(runs: dict[str, TrainConfig], acfg: AnalysisConfig, stop: EarlyStop | None = None) -> str:
+    obj = {"runs": {k: v.to_dict() for k, v in runs.items()}, "analysis": asdict(acfg)}
+    if stop is not None:
+        obj["early_stop"] = asdict(stop)
+    return config_hash(obj)
 
 
 def _load_index(path: Path, key: str):
-    """The loaded experiment, or a reason why the cache cannot be used."""
+    """(index, {label: (bundle, arrays)}, None) for a usable cached index, else (None, None, why not).
+
+    An index may list only some of the experiment's runs (``missing`` names the others): runs are added to
+    it as they finish, so a long experiment interrupted half-way keeps what it finished."""
     if not path.exists():
-        return None, "no cached results"
+        return None, None, "no cached results"
     try:
         index = json.loads(path.read_text())
     except (json.JSONDecodeError, OSError) as e:
-        return None, f"corrupt index ({e})"
+        return None, None, f"corrupt index ({e})"
     if index.get("key") != key:
-        return None, f"stale results (key {index.get('key')} != {key})"
+        return None, None, f"stale results (key {index.get('key')} != {key})"
     out = {}
     for label, rel in index["runs"].items():
         try:
             bundle, arrays = load_bundle(paths.root() / rel)
         except Exception as e:  # noqa: BLE001 — any unreadable bundle means recompute
-            return None, f"corrupt bundle {rel} ({type(e).__name__}: {e})"
+            return None, None, f"corrupt bundle {rel} ({type(e).__name__}: {e})"
         if bundle.get("run_hash") != index["run_hashes"][label]:
-            return None, f"bundle {rel} does not match its run config"
+            return None, None, f"bundle {rel} does not match its run config"
+        bundle["early_stop"] = index.get("early_stop", {}).get(label)
         out[label] = (bundle, arrays)
-    return out, None
+    return index, out, None
 
 
-def is_cached(name: str, profile: str, analysis: AnalysisConfig | None = None) -> bool:
-    """Whether :func:`run_or_load` would be a cache hit (nothing to train or analyse)."""
+def is_cached(name: str, profile: str, analysis: AnalysisConfig | None = None, allow_partial: bool = False) -> bool:
+    """Whether :func:`run_or_load` would be a cache hit (nothing to train or analyse). With ``allow_partial``,
+    an index holding some but not all of the experiment's runs counts as a hit."""
     runs = experiment_runs(name, profile)
-    loaded, _ = _load_index(_index_path(name, profile), _key(runs, analysis or ANALYSIS_PROFILES[profile]))
-    return loaded is not None
+    acfg = analysis or ANALYSIS_PROFILES[profile]
+    _, loaded, _ = _load_index(_index_path(name, profile), _key(runs, acfg, EARLY_STOP.get((name, profile))))
+    if loaded is None:
+        return False
+    return len(loaded) == len(runs) or (allow_partial and len(loaded) > 0)
+
+
+def _train_until_stop(cfg: TrainConfig, rdir: Path, acfg: AnalysisConfig, stop: EarlyStop, progress: bool):
+    """Train checkpoint by checkpoint, analysing each, until ``stop`` is reached or the run ends.
+
+    Returns (bundle dir, early-stop record or None). Training in chunks is bitwise identical to one call."""
+    sched = checkpoint_steps(cfg)
+    while True:
+        ck = list_checkpoints(rdir) if rdir.exists() else []
+        if ck:
+            bdir = analyze(rdir, acfg, progress=progress)
+            hit = stop.reached(load_bundle(bdir)[0]["checkpoints"])
+            if hit is not None:
+                info = {"rule": stop.describe(), "step": hit["step"], "epoch": hit["epoch"],
+                        "images_seen": hit["images_seen"], "max_steps": cfg.steps}
+                print(f"[bumpdiff] {rdir.name}: {info['rule']} at step {hit['step']} (of at most {cfg.steps})",
+                      flush=True)
+                return bdir, info
+            if ck[-1][0] >= cfg.steps:
+                return bdir, None
+        nxt = next(s for s in sched if s > ck[-1][0]) if ck else 0
+        train(cfg, rdir, progress=progress, until=nxt)
 
 
 def run_or_load(name: str, profile: str = "cpu", force: bool = False, analysis: AnalysisConfig | None = None,
-                progress: bool = True, labels: list[str] | None = None, train_missing: bool = True) -> dict:
+                progress: bool = True, labels: list[str] | None = None, train_missing: bool = True,
+                allow_partial: bool = False) -> dict:
     """{run label: (bundle, arrays)} for an experiment, from the cache when its key matches.
 
     ``force`` recomputes (retraining runs that are not finished). ``labels`` restricts the experiment to
-    some of its runs (looked up in the full experiment's index first). ``train_missing=False`` analyses an
-    unfinished run as it stands instead of training it to the end; the index then marks it partial, and
-    every later cache hit says so.
+    some of its runs. ``train_missing=False`` analyses an unfinished run as it stands instead of training it
+    to the end; the bundle then shows a partial run, and every later cache hit says so. Runs are added to the
+    experiment's index as they finish, so an interrupted experiment keeps its finished runs; ``allow_partial``
+    returns those (announcing what is missing) instead of computing the rest. Runs of an experiment with an
+    early-stop rule (``EARLY_STOP``) are trained checkpoint by checkpoint and stop once the rule is met; their
+    bundles carry an ``early_stop`` record.
     """
     runs = experiment_runs(name, profile)
+    want = list(runs) if labels is None else list(labels)
+    unknown = [l for l in want if l not in runs]
+    if unknown:
+        raise ValueError(f"labels must be runs of {name}/{profile} ({list(runs)}), got {unknown}")
     acfg = analysis or ANALYSIS_PROFILES[profile]
-    key = _key(runs, acfg)
+    stop = EARLY_STOP.get((name, profile))
+    key = _key(runs, acfg, stop)
     idx = _index_path(name, profile)
+    index, loaded = None, {}
     if not force:
-        loaded, why = _load_index(idx, key)
-        if loaded is not None:
-            print(f"[bumpdiff] cache hit: {name}/{profile} (key {key}) from {idx.relative_to(paths.root())}", flush=True)
-            for label, (b, _) in loaded.items():
-                last, total = b["checkpoints"][-1]["step"], b["config"]["steps"]
-                if last < total:
-                    print(f"[bumpdiff]   note: '{label}' is a partial run, analysed up to step {last} of {total}; "
-                          f"`make reproduce PROFILE={profile}` trains it to the end", flush=True)
-            return {k: v for k, v in loaded.items() if labels is None or k in labels}
+        index, cached_runs, why = _load_index(idx, key)
+        if cached_runs is not None:
+            have = [l for l in want if l in cached_runs]
+            missing = [l for l in want if l not in cached_runs]
+            if not missing or (allow_partial and have):
+                print(f"[bumpdiff] cache hit: {name}/{profile} (key {key}) from {idx.relative_to(paths.root())}",
+                      flush=True)
+                if missing:
+                    print(f"[bumpdiff]   note: partial experiment, {len(have)} of {len(want)} runs computed; missing: "
+                          f"{'; '.join(missing)}. `python -m bumpdiff reproduce --profile {profile} {name}` "
+                          f"computes them", flush=True)
+                for label in have:
+                    b = cached_runs[label][0]
+                    last, total = b["checkpoints"][-1]["step"], b["config"]["steps"]
+                    if b.get("early_stop"):
+                        print(f"[bumpdiff]   note: '{label}' {b['early_stop']['rule']} at step "
+                              f"{b['early_stop']['step']} (at most {total})", flush=True)
+                    elif last < total:
+                        print(f"[bumpdiff]   note: '{label}' is a partial run, analysed up to step {last} of {total}; "
+                              f"`make reproduce PROFILE={profile}` trains it to the end", flush=True)
+                return {l: cached_runs[l] for l in have}
+            loaded = {l: cached_runs[l] for l in have}
+            why = f"{len(missing)} of {len(want)} runs not computed yet"
         print(f"[bumpdiff] {why}: computing {name}/{profile} (key {key})", flush=True)
-    todo = {k: v for k, v in runs.items() if labels is None or k in labels}
-    out, rels = {}, {}
-    for label, cfg in todo.items():
+    if index is None:
+        index = {"experiment": name, "profile": profile, "key": key, "runs": {}, "early_stop": {},
+                 "run_hashes": {k: v.hash() for k, v in runs.items()}, "analysis": asdict(acfg),
+                 "early_stop_rule": asdict(stop) if stop else None}
+    out = dict(loaded)
+    for label in [l for l in want if l not in loaded]:
+        cfg = runs[label]
         t0 = time.time()
         rdir = run_dir(cfg)
-        if not (rdir / "DONE").exists() and (train_missing or not (rdir / "config.json").exists()):
-            train(cfg, rdir, progress=progress)
-        bdir = analyze(rdir, acfg, progress=progress)
-        out[label] = load_bundle(bdir)
-        rels[label] = str(bdir.relative_to(paths.root()))
+        info = None
+        if stop is not None and train_missing:
+            bdir, info = _train_until_stop(cfg, rdir, acfg, stop, progress)
+        else:
+            if not (rdir / "DONE").exists() and (train_missing or not (rdir / "config.json").exists()):
+                train(cfg, rdir, progress=progress)
+            bdir = analyze(rdir, acfg, progress=progress)
+        bundle, arrays = load_bundle(bdir)
+        bundle["early_stop"] = info
+        out[label] = (bundle, arrays)
+        # add the finished run to the index at once (in the experiment's order) so it survives an interruption
+        index["runs"][label] = str(bdir.relative_to(paths.root()))
+        index["runs"] = {l: index["runs"][l] for l in runs if l in index["runs"]}
+        index.setdefault("early_stop", {})[label] = info
+        index["missing"] = [l for l in runs if l not in index["runs"]]
+        index |= {"commit": commit_stamp(), "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+        atomic_write_json(idx, index)
         print(f"[bumpdiff] {name}/{profile}: {label} done in {time.time() - t0:.0f} s", flush=True)
-    if labels is None:
-        atomic_write_json(idx, {"experiment": name, "profile": profile, "key": key, "runs": rels,
-                                "run_hashes": {k: v.hash() for k, v in runs.items()}, "analysis": asdict(acfg),
-                                "commit": commit_stamp(), "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
-    return out
+    return {l: out[l] for l in want}
 
 
 def cached(name: str, key_obj, compute, force: bool = False) -> tuple[dict, dict]:

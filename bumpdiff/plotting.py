@@ -123,3 +123,55 @@ def learning_curves(records, x: str = "epoch", axes=None, title: str | None = No
     if title:
         axes[0].set_title(title, fontsize=9)
     return fig
+
+
+def per_axis_curves(results: dict, groups: list[str], threshold: float, x: str = "images_seen"):
+    """Figure 5: per-axis accuracy (top) and per-axis order parameters (bottom) against training, one column
+    per group of runs (e.g. lattice), every seed drawn, its crossings of ``threshold`` marked.
+
+    ``results`` maps "<group> seed <k>" to (bundle, arrays); a group without runs gets an explicit "not run"
+    panel; a run stopped by an early-stop rule ends in a marker and says so in its panel."""
+    scale = 1e3 if x == "images_seen" else 1.0
+    fig, axes = plt.subplots(2, len(groups), figsize=(3.9 * len(groups) + 1.2, 5.6), sharey="row", squeeze=False)
+    for j, group in enumerate(groups):
+        runs = {int(k.rpartition(" seed ")[2]): b for k, (b, _) in results.items() if k.rpartition(" seed ")[0] == group}
+        top, bottom = axes[0, j], axes[1, j]
+        top.set_title(group, fontsize=8)
+        if not runs:
+            for ax in (top, bottom):
+                ax.text(0.5, 0.5, "not run for this profile", ha="center", va="center", transform=ax.transAxes,
+                        color="#777777", fontsize=8)
+            continue
+        stops = []
+        for seed, b in sorted(runs.items()):
+            recs = b["checkpoints"]
+            xs = np.array([r[x] for r in recs]) / scale
+            for key, col in (("acc_x", "C0"), ("acc_y", "C1")):
+                ys = np.array([r[key] for r in recs])
+                top.plot(xs, ys, color=col, lw=1.0, alpha=0.85, label=f"{key.replace('_', ' ')}" if seed == min(runs) else None)
+                c = next((r for r in recs if r[key] >= threshold), None)
+                if c is not None:
+                    top.axvline(c[x] / scale, color=col, lw=0.6, ls=":", alpha=0.9)
+            for key, col, st in (("r2_x", "C0", "-"), ("r2_y", "C1", "-"), ("knn_r2_x", "C0", "--"), ("knn_r2_y", "C1", "--")):
+                lab = {"r2_x": "R²x (UMAP)", "r2_y": "R²y (UMAP)", "knn_r2_x": "kNN R²x (raw)", "knn_r2_y": "kNN R²y (raw)"}[key]
+                bottom.plot(xs, np.clip([r[key] for r in recs], -0.1, 1), color=col, ls=st, lw=0.9, alpha=0.8,
+                            label=lab if seed == min(runs) else None)
+            if b.get("early_stop"):
+                stops.append(b["early_stop"])
+                top.plot(xs[-1], max(recs[-1]["acc_x"], recs[-1]["acc_y"]), "k|", ms=9)
+        top.axhline(threshold, color="gray", ls="-", lw=0.6)
+        note = f"{len(runs)} seed{'s' if len(runs) > 1 else ''} ({', '.join(map(str, sorted(runs)))}); dotted: crossings of {threshold}"
+        if stops:
+            note += f"\n{len(stops)} run(s) {stops[0]['rule']} (|), at most {stops[0]['max_steps']} steps"
+        top.set_title(f"{group}\n{note}", fontsize=7)
+        top.set_ylim(-0.02, 1.02); bottom.set_ylim(-0.1, 1.02)
+        bottom.set_xlabel({"images_seen": "training images seen (thousands)", "epoch": "training epochs",
+                           "step": "optimiser steps"}[x])
+    axes[0, 0].set_ylabel("per-axis accuracy")
+    axes[1, 0].set_ylabel("R² of μx, μy (layer 4)")
+    for i in (0, 1):  # one legend per row, from the first panel that has curves, right of the last panel
+        src = next((ax for ax in axes[i] if ax.get_legend_handles_labels()[0]), None)
+        if src is not None:
+            axes[i, -1].legend(*src.get_legend_handles_labels(), fontsize=6, loc="upper left",
+                               bbox_to_anchor=(1.01, 1.0), frameon=False)
+    return fig

@@ -234,12 +234,16 @@ def load_model(path_or_state, which: str = "ema", device="cpu") -> tuple[Diffusi
     return diff, state
 
 
-def train(cfg: TrainConfig, rdir: Path | None = None, progress: bool = True, stop_after: int | None = None) -> Path:
+def train(cfg: TrainConfig, rdir: Path | None = None, progress: bool = True, stop_after: int | None = None,
+          until: int | None = None) -> Path:
     """Train (or resume) the run for ``cfg``; returns its run directory.
 
-    ``stop_after`` stops after that many steps of this call (used to test interruption); the run can then
-    be resumed by calling :func:`train` again with the same config.
+    ``stop_after`` stops after that many steps of this call (used to test interruption); ``until`` stops once
+    the run reaches that step (used to train in chunks, e.g. up to the next checkpoint). Either way the run
+    is resumed, bitwise identically, by calling :func:`train` again with the same config.
     """
+    if until is not None:
+        check_range("until", until, lo=0, hi=cfg.steps, integer=True)
     rdir = Path(rdir) if rdir is not None else run_dir(cfg)
     rdir.mkdir(parents=True, exist_ok=True)
     cfg_path = rdir / "config.json"
@@ -288,7 +292,7 @@ def train(cfg: TrainConfig, rdir: Path | None = None, progress: bool = True, sto
     done_here = 0
     t_last, n_last = time.perf_counter(), 0
     with open(log_path, "a") as log:
-        while step < cfg.steps:
+        while step < (cfg.steps if until is None else until):
             if stop_after is not None and done_here >= stop_after:
                 break
             t0 = time.perf_counter()
@@ -328,6 +332,8 @@ def train(cfg: TrainConfig, rdir: Path | None = None, progress: bool = True, sto
             elif step % cfg.save_every == 0:
                 save("last")
     bar.close()
+    if done_here and step < cfg.steps and step not in schedule and step % cfg.save_every:
+        save("last")  # stopped between resume points: keep the work done
     if step >= cfg.steps:
         atomic_write_text(rdir / "DONE", f"{step}\n")
     return rdir

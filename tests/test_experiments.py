@@ -1,7 +1,11 @@
 """Experiment caching: a hit is announced, stale or corrupt entries are detected and recomputed."""
 import json
 
-from bumpdiff.experiments import cached, run_or_load
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from bumpdiff import experiments
+from bumpdiff.experiments import EarlyStop, cached, crossing, crossing_table, is_cached, run_or_load
 
 
 def test_run_or_load_hit_stale_and_corrupt(home, capsys):
@@ -34,3 +38,53 @@ def test_cached_helper(home, capsys):
     assert len(calls) == 1 and "cache hit: thing" in capsys.readouterr().out
     cached("thing", {"a": 2}, compute)
     assert len(calls) == 2
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(st.floats(0, 1), st.floats(0, 1)), min_size=1, max_size=30), st.floats(0.05, 0.95))
+def test_early_stop_is_the_later_of_the_two_crossings(values, thr):
+    recs = [{"step": 100 * i, "acc_x": x, "acc_y": y} for i, (x, y) in enumerate(values)]
+    cx, cy = crossing(recs, "acc_x", thr), crossing(recs, "acc_y", thr)
+    hit = EarlyStop(thr).reached(recs)
+    if cx is None or cy is None:
+        assert hit is None
+    else:
+        assert hit["step"] == max(cx["step"], cy["step"])
+        assert all(r["acc_x"] < thr for r in recs if r["step"] < cx["step"]) and cx["acc_x"] >= thr
+        # nothing before the stop point has both axes over the threshold at their first crossings
+        assert hit["acc_y" if cy["step"] >= cx["step"] else "acc_x"] >= thr
+
+
+def test_early_stop_trains_only_until_the_rule_is_met(home, capsys, monkeypatch):
+    # threshold 0: every axis "crosses" at step 0, so the run must stop at its first checkpoint
+    monkeypatch.setitem(experiments.EARLY_STOP, ("imbalanced", "smoke"), EarlyStop(threshold=0.0))
+    label = "imbalanced (dx=0.1, dy=1) seed 0"
+    out = run_or_load("imbalanced", "smoke", progress=False, labels=[label])
+    bundle = out[label][0]
+    assert [r["step"] for r in bundle["checkpoints"]] == [0]
+    assert bundle["early_stop"]["step"] == 0 and bundle["early_stop"]["max_steps"] == bundle["config"]["steps"]
+    rdir = next((home / "data" / "runs").glob("smoke-imb-*"))
+    assert not (rdir / "DONE").exists() and sorted(p.name for p in rdir.glob("ckpt_*")) == ["ckpt_0000000.pt"]
+    assert "stopped once acc_x and acc_y" in capsys.readouterr().out
+    rows = crossing_table(out, threshold=0.0)
+    assert rows[0]["acc_x"]["step"] == 0 and rows[0]["seed"] == 0 and rows[0]["group"] == "imbalanced (dx=0.1, dy=1)"
+
+
+def test_partial_experiment_index(home, capsys, monkeypatch):
+    monkeypatch.setitem(experiments.EARLY_STOP, ("imbalanced", "smoke"), EarlyStop(threshold=0.0))
+    first = "imbalanced (dx=0.1, dy=1) seed 0"
+    run_or_load("imbalanced", "smoke", progress=False, labels=[first])
+    capsys.readouterr()
+    assert not is_cached("imbalanced", "smoke") and is_cached("imbalanced", "smoke", allow_partial=True)
+    got = run_or_load("imbalanced", "smoke", progress=False, allow_partial=True)
+    out = capsys.readouterr().out
+    assert list(got) == [first] and "partial experiment, 1 of 3 runs" in out and "stopped once" in out
+    index = json.loads((home / "results" / "experiments" / "imbalanced-smoke.json").read_text())
+    assert list(index["runs"]) == [first] and len(index["missing"]) == 2
+    with pytest.raises(ValueError, match="labels must be runs"):
+        run_or_load("imbalanced", "smoke", labels=["no such run"])
+    # asking for the whole experiment computes only the missing runs, and completes the index
+    run_or_load("imbalanced", "smoke", progress=False)
+    assert "2 of 3 runs not computed yet" in capsys.readouterr().out
+    assert is_cached("imbalanced", "smoke")
+    assert json.loads((home / "results" / "experiments" / "imbalanced-smoke.json").read_text())["missing"] == []

@@ -56,6 +56,24 @@ def test_resume_is_bitwise_identical(home):
     assert la == lb
 
 
+def test_training_in_chunks_is_bitwise_identical(home):
+    cfg = profile("smoke")
+    a = train(cfg, home / "a", progress=False)
+    b = home / "b"
+    for until in (0, 7, 10, 23):                        # 7 and 23 are not resume points
+        train(cfg, b, progress=False, until=until)
+        assert load_checkpoint(b / "last.pt")["step"] == until  # the work done is kept, even off a resume point
+        assert not (b / "DONE").exists()
+    assert sorted(p.name for p in b.glob("ckpt_*.pt")) == ["ckpt_0000000.pt", "ckpt_0000010.pt", "ckpt_0000020.pt"]
+    train(cfg, b, progress=False)
+    sa, sb = load_checkpoint(a / "ckpt_0000030.pt"), load_checkpoint(b / "ckpt_0000030.pt")
+    for part in ("model", "ema"):
+        for k in sa[part]:
+            assert torch.equal(sa[part][k], sb[part][k]), (part, k)
+    with pytest.raises(ValueError, match="until"):
+        train(cfg, home / "c", progress=False, until=cfg.steps + 1)
+
+
 def test_run_dir_refuses_a_different_config(home):
     cfg = profile("smoke")
     rdir = train(cfg, home / "r", progress=False, stop_after=1)
