@@ -129,9 +129,14 @@ def _imbalanced(profile: str) -> dict[str, TrainConfig]:
     out = {}
     for label, lat in IMBALANCED_LATTICES.items():
         for seed in SEEDS[profile]:
-            cfg = replace(base, name=f"{base.name}-imb", seed=seed, lattice=replace(base.lattice, **lat))
-            if IMBALANCED_STEPS[profile]:
-                cfg = replace(cfg, steps=IMBALANCED_STEPS[profile])
+            if replace(base.lattice, **lat) == base.lattice:
+                # the balanced dx = dy = 1 control is the `phases` configuration itself (its seed-0 run is shared
+                # with `phases`, not trained twice); the early-stop rule applies to it like to every run here
+                cfg = replace(base, seed=seed)
+            else:
+                cfg = replace(base, name=f"{base.name}-imb", seed=seed, lattice=replace(base.lattice, **lat))
+                if IMBALANCED_STEPS[profile]:
+                    cfg = replace(cfg, steps=IMBALANCED_STEPS[profile])
             out[f"{label} seed {seed}"] = cfg
     return out
 

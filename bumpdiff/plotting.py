@@ -158,11 +158,14 @@ def per_axis_curves(results: dict, groups: list[str], threshold: float, x: str =
                             label=lab if seed == min(runs) else None)
             if b.get("early_stop"):
                 stops.append(b["early_stop"])
-                top.plot(xs[-1], max(recs[-1]["acc_x"], recs[-1]["acc_y"]), "k|", ms=9)
+                r = next(r for r in recs if r["step"] == b["early_stop"]["step"])
+                top.plot(r[x] / scale, max(r["acc_x"], r["acc_y"]), "kv", ms=5)
         top.axhline(threshold, color="gray", ls="-", lw=0.6)
         note = f"{len(runs)} seed{'s' if len(runs) > 1 else ''} ({', '.join(map(str, sorted(runs)))}); dotted: crossings of {threshold}"
         if stops:
-            note += f"\n{len(stops)} run(s) {stops[0]['rule']} (|), at most {stops[0]['max_steps']} steps"
+            note += f"\n{len(stops)} run(s) {stops[0]['rule']} (▼)"
+            if any(b["checkpoints"][-1]["step"] > b["early_stop"]["step"] for b in runs.values() if b.get("early_stop")):
+                note += "; points past ▼ are checkpoints that already existed"
         top.set_title(f"{group}\n{note}", fontsize=7)
         top.set_ylim(-0.02, 1.02); bottom.set_ylim(-0.1, 1.02)
         bottom.set_xlabel({"images_seen": "training images seen (thousands)", "epoch": "training epochs",
