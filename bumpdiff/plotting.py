@@ -165,7 +165,7 @@ def per_axis_curves(results: dict, groups: list[str], threshold: float, x: str =
         if stops:
             note += f"\n{len(stops)} run(s) {stops[0]['rule']} (▼)"
             if any(b["checkpoints"][-1]["step"] > b["early_stop"]["step"] for b in runs.values() if b.get("early_stop")):
-                note += "; points past ▼ are checkpoints that already existed"
+                note += "\ncurves go on past ▼ where a run was trained further"
         top.set_title(f"{group}\n{note}", fontsize=7)
         top.set_ylim(-0.02, 1.02); bottom.set_ylim(-0.1, 1.02)
         bottom.set_xlabel({"images_seen": "training images seen (thousands)", "epoch": "training epochs",
