@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from bumpdiff import experiments
-from bumpdiff.experiments import EarlyStop, cached, crossing, crossing_table, is_cached, run_or_load
+from bumpdiff.experiments import EarlyStop, cached, coupling_summary, crossing, crossing_table, is_cached, run_or_load
 
 
 def test_run_or_load_hit_stale_and_corrupt(home, capsys):
@@ -88,3 +88,36 @@ def test_partial_experiment_index(home, capsys, monkeypatch):
     assert "2 of 3 runs not computed yet" in capsys.readouterr().out
     assert is_cached("imbalanced", "smoke")
     assert json.loads((home / "results" / "experiments" / "imbalanced-smoke.json").read_text())["missing"] == []
+
+
+def _fake_results(crossings: dict[str, list[tuple[int, int]]], every: int = 100, batch: int = 128) -> dict:
+    """Bundles whose acc_x / acc_y jump from 0 to 1 at the given steps (one (x step, y step) per seed)."""
+    out = {}
+    for group, seeds in crossings.items():
+        for seed, (sx, sy) in enumerate(seeds):
+            recs = [{"step": s, "epoch": s / 10, "images_seen": s * batch, "accuracy": 0.0,
+                     "acc_x": float(s >= sx), "acc_y": float(s >= sy), "r2_x": 0.5, "r2_y": 0.5,
+                     "knn_r2_x": 0.9, "knn_r2_y": 0.9} for s in range(0, 2001, every)]
+            out[f"{group} seed {seed}"] = ({"checkpoints": recs}, {})
+    return out
+
+
+def test_coupling_summary_verdicts_and_spread():
+    res = _fake_results({"same": [(1300, 1300), (1600, 1600), (1200, 1200)],
+                         "one apart": [(1200, 1300), (1300, 1300)],          # within one checkpoint: together
+                         "x first": [(500, 1500), (600, 1200)],
+                         "y first": [(1500, 500), (1500, 700)],
+                         "mixed": [(500, 1500), (1500, 500)],
+                         "lone": [(800, 900)]})
+    got = {g["group"]: g for g in coupling_summary(crossing_table(res, threshold=0.5))}
+    assert got["same"]["verdict"] == "together" and got["one apart"]["verdict"] == "together"
+    assert got["x first"]["verdict"] == "apart: acc_x first" and got["y first"]["verdict"] == "apart: acc_y first"
+    assert got["mixed"]["verdict"] == "mixed over seeds"
+    s = got["same"]["acc_x"]
+    assert s["images_seen"] == [166_400, 204_800, 153_600] and s["mean"] == pytest.approx(174_933.33, abs=0.01)
+    assert s["sd"] == pytest.approx(26_645.32, abs=0.01)                    # sample sd (ddof = 1) over seeds
+    assert got["one apart"]["gap_images"] == [12_800, 0] and got["one apart"]["resolution_images"] == [12_800] * 2
+    assert got["lone"]["acc_x"]["sd"] is None and got["lone"]["acc_x"]["mean"] == 800 * 128
+    never = _fake_results({"never": [(5000, 1000)]})                           # x never crosses within 2,000 steps
+    g = coupling_summary(crossing_table(never, threshold=0.5))[0]
+    assert g["verdict"] == "no seed crossed on both axes" and g["acc_x"]["mean"] is None
