@@ -330,12 +330,14 @@ def cached(name: str, key_obj, compute, force: bool = False) -> tuple[dict, dict
 
 
 def commit_stamp() -> str:
-    """The current git commit (short), with '+dirty' when the tree has uncommitted changes."""
+    """The current git commit (short), with '+dirty' when tracked files other than the rendered figures have
+    uncommitted changes (figures are outputs: rendering several in a row must not stamp the later ones dirty)."""
     try:
         sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=paths.root(), capture_output=True,
                              text=True, timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=paths.root(),
-                               capture_output=True, text=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".",
+                                f":(exclude){paths.figures_dir().relative_to(paths.root()).as_posix()}"],
+                               cwd=paths.root(), capture_output=True, text=True, timeout=10).stdout.strip()
         return (sha or "unknown") + ("+dirty" if dirty else "")
     except Exception:  # noqa: BLE001
         return "unknown"

@@ -121,3 +121,21 @@ def test_coupling_summary_verdicts_and_spread():
     never = _fake_results({"never": [(5000, 1000)]})                           # x never crosses within 2,000 steps
     g = coupling_summary(crossing_table(never, threshold=0.5))[0]
     assert g["verdict"] == "no seed crossed on both axes" and g["acc_x"]["mean"] is None
+
+
+def test_commit_stamp_ignores_rendered_figures(tmp_path, monkeypatch):
+    import subprocess
+    from bumpdiff.experiments import commit_stamp
+    git = lambda *a: subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *a], cwd=tmp_path,
+                                    check=True, capture_output=True)
+    (tmp_path / "figures").mkdir()
+    (tmp_path / "figures" / "fig.png").write_bytes(b"old")
+    (tmp_path / "code.py").write_text("x = 1\n")
+    git("init", "-q"); git("add", "."); git("commit", "-qm", "init")
+    monkeypatch.setenv("BUMPDIFF_HOME", str(tmp_path))
+    sha = commit_stamp()
+    assert sha and "+dirty" not in sha and sha != "unknown"
+    (tmp_path / "figures" / "fig.png").write_bytes(b"new")      # a freshly rendered figure: still clean
+    assert commit_stamp() == sha
+    (tmp_path / "code.py").write_text("x = 2\n")                 # a changed source file: dirty
+    assert commit_stamp() == sha + "+dirty"
