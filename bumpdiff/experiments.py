@@ -90,8 +90,9 @@ def crossing_table(results: dict, threshold: float = IMBALANCED_THRESHOLD, keys=
 
 def coupling_summary(rows: list[dict], keys=("acc_x", "acc_y")) -> list[dict]:
     """Per group of runs: crossing points of the two axes over seeds (mean, sample sd with ddof = 1 — None with
-    fewer than two seeds — and per seed), the per-seed gap (second key minus first, in images) and a verdict. Two axes count as learned *together* in a seed when
-    their crossings are at most one checkpoint interval apart (the resolution of the measurement)."""
+    fewer than two seeds — and per seed), the per-seed gap (second key minus first, in images) and a verdict.
+    Two axes count as learned *together* in a seed when their crossings are at most one checkpoint interval
+    apart (the resolution of the measurement)."""
     kx, ky = keys
     out = []
     for group in dict.fromkeys(r["group"] for r in rows):
@@ -112,7 +113,8 @@ def coupling_summary(rows: list[dict], keys=("acc_x", "acc_y")) -> list[dict]:
             verdict = "mixed over seeds"
         def stats(k):
             v = [r[k]["images_seen"] for r in rs if r[k]]
-            return {"images_seen": v, "mean": float(np.mean(v)) if v else None, "sd": float(np.std(v, ddof=1)) if len(v) > 1 else None,
+            return {"images_seen": v, "mean": float(np.mean(v)) if v else None,
+                    "sd": float(np.std(v, ddof=1)) if len(v) > 1 else None,
                     "epochs": [r[k]["epoch"] for r in rs if r[k]]}
         out.append({"group": group, "seeds": [r["seed"] for r in rs], "n_both": len(both), kx: stats(kx),
                     ky: stats(ky), "gap_images": gaps, "resolution_images": res, "together": together,
