@@ -18,12 +18,12 @@ import numpy as np
 
 from . import paths
 from .data import Lattice
-from .latent import ANALYSIS_PROFILES, AnalysisConfig, analyze, bundle_dir, load_bundle
+from .latent import ANALYSIS_PROFILES, AnalysisConfig, analyze, bundle_dir, load_bundle, phase_onsets
 from .train import TrainConfig, checkpoint_steps, list_checkpoints, profile as train_profile, run_dir, train
 from .utils import atomic_write_json, config_hash
 
 __all__ = ["EXPERIMENTS", "experiment_runs", "run_or_load", "is_cached", "make_figures", "commit_stamp", "cached",
-           "EarlyStop", "EARLY_STOP", "IMBALANCED_THRESHOLD", "crossing", "crossing_table", "coupling_summary"]
+           "EarlyStop", "EARLY_STOP", "PHASES_LABEL", "phases_label", "phase_summary", "IMBALANCED_THRESHOLD", "crossing", "crossing_table", "coupling_summary"]
 
 SEEDS = {"smoke": (0,), "cpu": (0, 1, 2), "paper": (0, 1, 2)}  # smoke: one seed keeps CI fast
 # dx = dy ≈ √(32·32/10,240) ≈ 0.316 gives round(32/0.316)² = 101² = 10,201 images, size-matched to 10,240
@@ -32,6 +32,7 @@ IMBALANCED_LATTICES = {
     "balanced (dx=dy=1)": dict(dx=1.0, dy=1.0),
     "balanced, size-matched (dx=dy=0.316)": dict(dx=0.316, dy=0.316),
 }
+PHASES_LABEL = "balanced (dx=dy=1)"  # `phases` runs are labelled f"{PHASES_LABEL} seed {seed}"
 # CPU runs of the imbalanced experiment are shorter: at most IMBALANCED_STEPS, and they stop at the first
 # checkpoint at which both axes have crossed IMBALANCED_THRESHOLD (EARLY_STOP), as issue 6 allows
 IMBALANCED_STEPS = {"smoke": None, "cpu": 3000, "paper": None}
@@ -122,8 +123,39 @@ def coupling_summary(rows: list[dict], keys=("acc_x", "acc_y")) -> list[dict]:
     return out
 
 
+def phase_summary(runs: dict, keys=("phase_generation", "phase")) -> dict:
+    """Per phase call (``keys``) and per phase B / C: where each run first gets that call, and the spread.
+
+    ``runs`` is ``{label: checkpoint records}`` (e.g. every seed of `phases`). Returns
+    ``{key: {phase: {"images_seen": [...], "epoch": [...], "step": [...], "mean_images", "sd_images",
+    "n_reached", "n_runs"}}}``, per-run lists in the order of ``runs`` with None where a run never gets the
+    call; the sample sd (ddof = 1) is over the runs that reach it, None with fewer than two."""
+    out = {}
+    for key in keys:
+        out[key] = {}
+        for ph in ("B", "C"):
+            firsts = [phase_onsets(recs, key)[ph] for recs in runs.values()]
+            got = np.array([f["images_seen"] for f in firsts if f is not None], dtype=float)
+            out[key][ph] = {
+                "images_seen": [None if f is None else f["images_seen"] for f in firsts],
+                "epoch": [None if f is None else f["epoch"] for f in firsts],
+                "step": [None if f is None else f["step"] for f in firsts],
+                "mean_images": float(got.mean()) if len(got) else None,
+                "sd_images": float(got.std(ddof=1)) if len(got) > 1 else None,
+                "n_reached": int(len(got)), "n_runs": len(firsts)}
+    return out
+
+
 def _phases(profile: str) -> dict[str, TrainConfig]:
-    return {"balanced (dx=dy=1)": train_profile(profile)}
+    # one run per seed (SEEDS): the phase call's onsets and its sequence are reported with their spread; these
+    # runs are also the balanced dx = dy = 1 control of `imbalanced` (same configs, trained once)
+    base = train_profile(profile)
+    return {phases_label(seed): replace(base, seed=seed) for seed in SEEDS[profile]}
+
+
+def phases_label(seed: int = 0) -> str:
+    """The label of the `phases` run with training seed ``seed`` (a key of ``run_or_load("phases", …)``)."""
+    return f"{PHASES_LABEL} seed {seed}"
 
 
 def _imbalanced(profile: str) -> dict[str, TrainConfig]:

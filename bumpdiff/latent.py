@@ -40,6 +40,7 @@ from .train import TrainConfig, list_checkpoints, load_model
 from .utils import atomic_savez, atomic_write_json, check_range, config_hash, to_plain
 
 __all__ = ["collect_activations", "embed", "order_parameters", "call_phase", "PhaseThresholds", "PHASE_THRESHOLDS",
+           "phase_sequence", "describe_sequence", "phase_onsets",
            "AnalysisConfig", "ANALYSIS_PROFILES", "layer_timestep_sweep", "analyze", "analyze_checkpoint", "load_bundle", "bundle_dir",
            "UMAP_PARAMS"]
 
@@ -212,6 +213,32 @@ def call_phase(score: Score | dict | None = None, order: dict | None = None,
     r = _rep_phase(order, thresholds) if order is not None else None
     phase = min(p for p in (g, r) if p is not None)
     return (phase, g, r) if detail else phase
+
+
+def phase_sequence(records: list[dict], key: str = "phase") -> list[dict]:
+    """The changes of a phase call over training: one entry per stretch of consecutive checkpoints with the same
+    call, ``{"phase", "step", "epoch", "images_seen", "until_step"}`` (``step``… of the stretch's first
+    checkpoint, ``until_step`` of its last). ``key`` picks the call: ``"phase"`` (combined),
+    ``"phase_generation"`` or ``"phase_representation"``. Records are sorted by step first."""
+    if key not in ("phase", "phase_generation", "phase_representation"):
+        raise ValueError(f"key must be 'phase', 'phase_generation' or 'phase_representation', got {key!r}")
+    out: list[dict] = []
+    for r in sorted(records, key=lambda r: r["step"]):
+        if not out or out[-1]["phase"] != r[key]:
+            out.append({"phase": r[key], "step": r["step"], "epoch": r["epoch"], "images_seen": r["images_seen"]})
+        out[-1]["until_step"] = r["step"]
+    return out
+
+
+def describe_sequence(seq: list[dict]) -> str:
+    """``"A → B (step 600) → A (step 4,000)"`` for a :func:`phase_sequence`."""
+    return " → ".join(e["phase"] if i == 0 else f"{e['phase']} (step {e['step']:,})" for i, e in enumerate(seq))
+
+
+def phase_onsets(records: list[dict], key: str = "phase") -> dict:
+    """First checkpoint record called B and first called C (None where never), by the call ``key``."""
+    recs = sorted(records, key=lambda r: r["step"])
+    return {ph: next((r for r in recs if r[key] == ph), None) for ph in ("B", "C")}
 
 
 # ----------------------------------------------------------------------------------------- over learning

@@ -125,6 +125,35 @@ def learning_curves(records, x: str = "epoch", axes=None, title: str | None = No
     return fig
 
 
+def seed_phases(runs: dict, x: str = "epoch", title: str | None = None):
+    """One row per run (``{label: checkpoint records}``): the combined phase call as background bands, the
+    generation and latent calls as two thin strips above, accuracy and kNN R²x / R²y as lines."""
+    fig, axes = plt.subplots(len(runs), 1, figsize=(8, 1.5 * len(runs) + 0.6), sharex=True, squeeze=False)
+    for ax, (label, recs) in zip(axes[:, 0], runs.items()):
+        recs = sorted(recs, key=lambda r: r["step"])
+        xs = np.array([r[x] for r in recs], dtype=float)
+        phase_bands(ax, xs, [r["phase"] for r in recs])
+        if len(xs) > 1:
+            edges = np.r_[xs[0], (xs[1:] + xs[:-1]) / 2, xs[-1]]
+            for row, key in ((1.10, "phase_generation"), (1.04, "phase_representation")):
+                for i, r in enumerate(recs):
+                    ax.fill_between(edges[i:i + 2], row, row + 0.05, color=PHASE_COLORS[r[key]], lw=0, clip_on=False)
+            ax.text(1.005, 1.125, "generation", transform=ax.transAxes, fontsize=5, va="center")
+            ax.text(1.005, 1.065, "latent", transform=ax.transAxes, fontsize=5, va="center")
+        ax.plot(xs, [r["accuracy"] for r in recs], "k-", lw=1.4, label="accuracy")
+        ax.plot(xs, np.clip([r["knn_r2_x"] for r in recs], -0.1, 1), "C0--", lw=1.0, label="kNN R²x (raw)")
+        ax.plot(xs, np.clip([r["knn_r2_y"] for r in recs], -0.1, 1), "C1--", lw=1.0, label="kNN R²y (raw)")
+        ax.set_ylim(-0.1, 1.0)
+        ax.set_ylabel(label.replace(" seed", "\nseed"), fontsize=7)
+    axes[0, 0].legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.01, 0.9), frameon=False)
+    axes[-1, 0].set_xlabel({"epoch": "training epochs", "images_seen": "training images seen",
+                            "step": "optimiser steps"}[x])
+    if title:
+        axes[0, 0].set_title(title, fontsize=9, pad=14)
+    fig.tight_layout()
+    return fig
+
+
 def per_axis_curves(results: dict, groups: list[str], threshold: float, x: str = "images_seen"):
     """Figure 5: per-axis accuracy (top) and per-axis order parameters (bottom) against training, one column
     per group of runs (e.g. lattice), every seed drawn, its crossings of ``threshold`` marked.

@@ -5,18 +5,19 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from bumpdiff import experiments
-from bumpdiff.experiments import EarlyStop, cached, coupling_summary, crossing, crossing_table, is_cached, run_or_load
+from bumpdiff.experiments import (EarlyStop, cached, coupling_summary, crossing, crossing_table, is_cached, phase_summary,
+                                  phases_label, run_or_load)
 
 
 def test_run_or_load_hit_stale_and_corrupt(home, capsys):
     first = run_or_load("phases", "smoke", progress=False)
     assert "computing phases/smoke" in capsys.readouterr().out
-    bundle, arrays = first["balanced (dx=dy=1)"]
+    bundle, arrays = first[phases_label(0)]
     again = run_or_load("phases", "smoke", progress=False)
     assert "cache hit: phases/smoke" in capsys.readouterr().out
-    assert again["balanced (dx=dy=1)"][0]["checkpoints"] == bundle["checkpoints"]
+    assert again[phases_label(0)][0]["checkpoints"] == bundle["checkpoints"]
     index = home / "results" / "experiments" / "phases-smoke.json"
-    rel = json.loads(index.read_text())["runs"]["balanced (dx=dy=1)"]
+    rel = json.loads(index.read_text())["runs"][phases_label(0)]
     (home / rel / "bundle.json").write_text("{ not json")            # corrupt
     run_or_load("phases", "smoke", progress=False)
     assert "corrupt bundle" in capsys.readouterr().out
@@ -25,7 +26,7 @@ def test_run_or_load_hit_stale_and_corrupt(home, capsys):
     index.write_text(json.dumps(data))
     out = run_or_load("phases", "smoke", progress=False)
     assert "stale results" in capsys.readouterr().out
-    assert out["balanced (dx=dy=1)"][0]["checkpoints"] == bundle["checkpoints"]
+    assert out[phases_label(0)][0]["checkpoints"] == bundle["checkpoints"]
 
 
 def test_cached_helper(home, capsys):
@@ -121,6 +122,26 @@ def test_coupling_summary_verdicts_and_spread():
     never = _fake_results({"never": [(5000, 1000)]})                           # x never crosses within 2,000 steps
     g = coupling_summary(crossing_table(never, threshold=0.5))[0]
     assert g["verdict"] == "no seed crossed on both axes" and g["acc_x"]["mean"] is None
+
+
+def _phased(calls: str, gen: str | None = None, every: int = 100) -> list[dict]:
+    """Checkpoint records every ``every`` steps whose combined / generation call is given by one letter each."""
+    gen = gen or calls
+    return [{"step": i * every, "epoch": i * every / 8, "images_seen": i * every * 128, "phase": p,
+             "phase_generation": g, "phase_representation": p} for i, (p, g) in enumerate(zip(calls, gen))]
+
+
+def test_phase_summary_onsets_and_spread():
+    runs = {"s0": _phased("AABBBCC"), "s1": _phased("ABBBBBC", gen="ABBBCCC"), "s2": _phased("AAABBBA", gen="AABCCCC")}
+    got = phase_summary(runs)
+    b, c = got["phase"]["B"], got["phase"]["C"]
+    assert b["step"] == [200, 100, 300] and b["images_seen"] == [25_600, 12_800, 38_400] and b["epoch"] == [25, 12.5, 37.5]
+    assert b["mean_images"] == pytest.approx(25_600) and b["sd_images"] == pytest.approx(12_800)  # ddof = 1
+    assert c["step"] == [500, 600, None] and c["n_reached"] == 2 and c["n_runs"] == 3   # s2 falls back to A, never C
+    assert c["mean_images"] == pytest.approx(550 * 128) and c["sd_images"] == pytest.approx(50 * 128 * 2 ** 0.5)
+    assert got["phase_generation"]["C"]["step"] == [500, 400, 300]                 # the generation call alone
+    lone = phase_summary({"only": _phased("ABB")})["phase"]
+    assert lone["B"]["sd_images"] is None and lone["C"]["mean_images"] is None and lone["C"]["step"] == [None]
 
 
 def test_commit_stamp_ignores_rendered_figures(tmp_path, monkeypatch):

@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 
 from bumpdiff.evaluate import score
-from bumpdiff.latent import (PHASE_THRESHOLDS, call_phase, embed, load_bundle, order_parameters)
+from bumpdiff.latent import (PHASE_THRESHOLDS, call_phase, describe_sequence, embed, load_bundle, order_parameters,
+                             phase_onsets, phase_sequence)
 
 GRID = np.stack(np.meshgrid(np.arange(24) + 0.5, np.arange(24) + 0.5), -1).reshape(-1, 2) * (32 / 24)
 
@@ -66,6 +67,25 @@ def test_phase_call_from_generation_and_combination():
     with pytest.raises(ValueError):
         call_phase()
     assert 0 < PHASE_THRESHOLDS.acc_c <= 1
+
+
+def test_phase_sequence_reads_the_changes_of_a_call():
+    recs = [{"step": s, "epoch": s / 8, "images_seen": s * 128, "phase": p, "phase_generation": g,
+             "phase_representation": r} for s, p, g, r in
+            [(0, "A", "A", "A"), (100, "A", "B", "A"), (200, "B", "B", "C"), (300, "B", "C", "B"), (400, "A", "C", "A")]]
+    shuffled = [recs[i] for i in (3, 0, 4, 2, 1)]                         # order of the records does not matter
+    seq = phase_sequence(shuffled)
+    assert [(e["phase"], e["step"], e["until_step"]) for e in seq] == [("A", 0, 100), ("B", 200, 300), ("A", 400, 400)]
+    assert seq[1]["epoch"] == 25 and seq[1]["images_seen"] == 25_600
+    assert describe_sequence(seq) == "A → B (step 200) → A (step 400)"
+    assert describe_sequence(phase_sequence(recs, "phase_generation")) == "A → B (step 100) → C (step 300)"
+    assert describe_sequence(phase_sequence(recs, "phase_representation")) == \
+        "A → C (step 200) → B (step 300) → A (step 400)"
+    on = phase_onsets(recs)
+    assert on["B"]["step"] == 200 and on["C"] is None
+    assert phase_onsets(recs, "phase_representation")["C"]["step"] == 200
+    with pytest.raises(ValueError, match="key must be"):
+        phase_sequence(recs, "accuracy")
 
 
 def test_analyze_smoke_run_end_to_end(home):
