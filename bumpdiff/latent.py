@@ -378,9 +378,27 @@ def analyze(run_dir, acfg: AnalysisConfig | str = "cpu", progress: bool = True, 
     bundle = {"run": run_dir.name, "run_hash": cfg.hash(), "analysis_hash": key, "config": cfg.to_dict(),
               "analysis": asdict(acfg), "thresholds": asdict(PHASE_THRESHOLDS), "umap": UMAP_PARAMS,
               "checkpoints": records, "loss": _loss_log(run_dir), "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    if _same_bundle(out, bundle, arrays):  # nothing new: keep the committed files (and their "created") as they are
+        return out
     atomic_savez(out / "arrays.npz", **arrays)
     atomic_write_json(out / "bundle.json", bundle)
     return out
+
+
+def _same_bundle(out: Path, bundle: dict, arrays: dict) -> bool:
+    """Whether the bundle at ``out`` already holds exactly ``bundle`` (up to its ``created`` time) and ``arrays``."""
+    try:
+        old, old_arrays = load_bundle(out)
+    except Exception:  # absent or unreadable: rewrite
+        return False
+    def text(b):  # compared as serialised JSON, so that NaN equals NaN
+        return json.dumps({k: v for k, v in to_plain(b).items() if k != "created"}, sort_keys=True)
+    if text(old) != text(bundle) or old_arrays.keys() != arrays.keys():
+        return False
+    def same(a, b):
+        b = np.asarray(b)
+        return a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
+    return all(same(old_arrays[k], arrays[k]) for k in arrays)
 
 
 def _loss_log(run_dir: Path, max_points: int = 400) -> dict:

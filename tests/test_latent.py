@@ -88,7 +88,7 @@ def test_phase_sequence_reads_the_changes_of_a_call():
         phase_sequence(recs, "accuracy")
 
 
-def test_analyze_smoke_run_end_to_end(home):
+def test_analyze_smoke_run_end_to_end(home, monkeypatch):
     from bumpdiff.latent import analyze
     from bumpdiff.train import checkpoint_steps, profile, train
     cfg = profile("smoke")
@@ -106,6 +106,10 @@ def test_analyze_smoke_run_end_to_end(home):
     assert bundle["config"]["name"] == "smoke" and bundle["analysis"]["sampler"] == "ddim"
     assert arrays[f"embedding_{30:07d}"].shape == (64, 3)
     # resumes: a second call reuses every per-checkpoint result and gives the same bundle
+    before = (out / "bundle.json").read_bytes(), (out / "arrays.npz").read_bytes()
+    monkeypatch.setattr("bumpdiff.latent.time.strftime", lambda *a: "2099-01-01T00:00:00Z")  # a later "now"
     out2 = analyze(rdir, "smoke", progress=False)
     b2, _ = load_bundle(out2)
     assert [r["accuracy"] for r in b2["checkpoints"]] == [r["accuracy"] for r in recs]
+    # … and leaves an unchanged bundle byte for byte as it was (no new "created" time: no churn in git)
+    assert ((out / "bundle.json").read_bytes(), (out / "arrays.npz").read_bytes()) == before
