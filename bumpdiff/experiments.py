@@ -328,7 +328,7 @@ def run_or_load(name: str, profile: str = "cpu", force: bool = False, analysis: 
         index["runs"] = {l: index["runs"][l] for l in runs if l in index["runs"]}
         index.setdefault("early_stop", {})[label] = info
         index["missing"] = [l for l in runs if l not in index["runs"]]
-        index |= {"commit": commit_stamp(), "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+        index |= {"commit": commit_stamp(idx), "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
         atomic_write_json(idx, index)
         print(f"[bumpdiff] {name}/{profile}: {label} done in {time.time() - t0:.0f} s", flush=True)
     return {l: out[l] for l in want}
@@ -363,15 +363,19 @@ def cached(name: str, key_obj, compute, force: bool = False) -> tuple[dict, dict
     return res, arrays
 
 
-def commit_stamp() -> str:
-    """The current git commit (short), with '+dirty' when tracked files other than the rendered figures have
-    uncommitted changes (figures are outputs: rendering several in a row must not stamp the later ones dirty)."""
+def commit_stamp(*outputs: Path) -> str:
+    """The current git commit (short), with '+dirty' when tracked files other than the rendered figures and the
+    given ``outputs`` have uncommitted changes (outputs being written are not inputs: rendering several figures
+    in a row, or updating an index after each of its runs, must not stamp the later ones dirty)."""
+    root = paths.root()
+    excluded = [paths.figures_dir(), *outputs]
     try:
-        sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=paths.root(), capture_output=True,
+        sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True,
                              text=True, timeout=10).stdout.strip()
         dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".",
-                                f":(exclude){paths.figures_dir().relative_to(paths.root()).as_posix()}"],
-                               cwd=paths.root(), capture_output=True, text=True, timeout=10).stdout.strip()
+                                *(f":(exclude){Path(p).resolve().relative_to(root.resolve()).as_posix()}"
+                                  for p in excluded)],
+                               cwd=root, capture_output=True, text=True, timeout=10).stdout.strip()
         return (sha or "unknown") + ("+dirty" if dirty else "")
     except Exception:  # noqa: BLE001
         return "unknown"

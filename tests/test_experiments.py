@@ -144,7 +144,7 @@ def test_phase_summary_onsets_and_spread():
     assert lone["B"]["sd_images"] is None and lone["C"]["mean_images"] is None and lone["C"]["step"] == [None]
 
 
-def test_commit_stamp_ignores_rendered_figures(tmp_path, monkeypatch):
+def test_commit_stamp_ignores_rendered_figures_and_named_outputs(tmp_path, monkeypatch):
     import subprocess
     from bumpdiff.experiments import commit_stamp
     git = lambda *a: subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *a], cwd=tmp_path,
@@ -152,11 +152,16 @@ def test_commit_stamp_ignores_rendered_figures(tmp_path, monkeypatch):
     (tmp_path / "figures").mkdir()
     (tmp_path / "figures" / "fig.png").write_bytes(b"old")
     (tmp_path / "code.py").write_text("x = 1\n")
+    (tmp_path / "index.json").write_text("{}\n")
     git("init", "-q"); git("add", "."); git("commit", "-qm", "init")
     monkeypatch.setenv("BUMPDIFF_HOME", str(tmp_path))
     sha = commit_stamp()
     assert sha and "+dirty" not in sha and sha != "unknown"
     (tmp_path / "figures" / "fig.png").write_bytes(b"new")      # a freshly rendered figure: still clean
     assert commit_stamp() == sha
+    (tmp_path / "index.json").write_text('{"run": 1}\n')      # an output being written: named, so still clean
+    assert commit_stamp(tmp_path / "index.json") == sha
+    assert commit_stamp() == sha + "+dirty"                     # … but not ignored unless named
+    (tmp_path / "index.json").write_text("{}\n")
     (tmp_path / "code.py").write_text("x = 2\n")                 # a changed source file: dirty
     assert commit_stamp() == sha + "+dirty"
