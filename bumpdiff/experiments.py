@@ -295,8 +295,13 @@ def run_or_load(name: str, profile: str = "cpu", force: bool = False, analysis: 
                     b = cached_runs[label][0]
                     last, total = b["checkpoints"][-1]["step"], b["config"]["steps"]
                     if b.get("early_stop"):
-                        print(f"[bumpdiff]   note: '{label}' {b['early_stop']['rule']} at step "
-                              f"{b['early_stop']['step']} (at most {total})", flush=True)
+                        stop_at, rule = b["early_stop"]["step"], b["early_stop"]["rule"]
+                        if last > stop_at:  # the same run trained further for another experiment
+                            print(f"[bumpdiff]   note: '{label}' reached its stop point at step {stop_at} ({rule}), "
+                                  f"and was trained and analysed on to step {last}", flush=True)
+                        else:
+                            print(f"[bumpdiff]   note: '{label}' {rule} at step {stop_at} (at most {total})",
+                                  flush=True)
                     elif last < total:
                         print(f"[bumpdiff]   note: '{label}' is a partial run, analysed up to step {last} of {total}; "
                               f"`make reproduce PROFILE={profile}` trains it to the end", flush=True)
