@@ -18,7 +18,7 @@ import numpy as np
 
 from . import paths
 from .data import Lattice
-from .latent import ANALYSIS_PROFILES, AnalysisConfig, analyze, bundle_dir, load_bundle, phase_onsets
+from .latent import ANALYSIS_PROFILES, AnalysisConfig, analyze, bundle_dir, load_bundle, merge_bundles, phase_onsets
 from .train import TrainConfig, checkpoint_steps, list_checkpoints, profile as train_profile, run_dir, train
 from .utils import atomic_write_json, config_hash
 
@@ -366,6 +366,24 @@ def cached(name: str, key_obj, compute, force: bool = False) -> tuple[dict, dict
     atomic_savez(d / "arrays.npz", **arrays)
     atomic_write_json(d / "result.json", res)
     return res, arrays
+
+
+def committed_pieces(profile: str = "paper", seed: int = 0) -> dict | None:
+    """The results committed for the ``phases`` run of ``profile`` (seed ``seed``) that was analysed in pieces,
+    outside :func:`run_or_load` (the partial ``paper`` run on a lent GPU, README "Results"): ``{"bundle",
+    "arrays"}`` merged by :func:`~bumpdiff.latent.merge_bundles` from every ``analysis-*`` bundle under
+    ``results/<run>/``, and ``"sweeps"``: ``{step: rows}`` from its ``layer-sweep-step<step>.json`` files.
+    None where nothing is committed. Reads only; never trains."""
+    rdir = paths.results_dir() / run_dir(experiment_runs("phases", profile)[phases_label(seed)]).name
+    parts = sorted(rdir.glob("analysis-*/bundle.json"))
+    if not parts:
+        return None
+    bundle, arrays = merge_bundles([p.parent for p in parts])
+    sweeps = {}
+    for p in sorted(rdir.glob("layer-sweep-step*.json")):
+        s = json.loads(p.read_text())
+        sweeps[int(s["step"])] = s["rows"]
+    return {"bundle": bundle, "arrays": arrays, "sweeps": sweeps}
 
 
 def commit_stamp(*outputs: Path) -> str:

@@ -40,7 +40,7 @@ from .train import TrainConfig, list_checkpoints, load_model
 from .utils import atomic_savez, atomic_write_json, check_range, config_hash, to_plain
 
 __all__ = ["collect_activations", "embed", "order_parameters", "call_phase", "PhaseThresholds", "PHASE_THRESHOLDS",
-           "phase_sequence", "describe_sequence", "phase_onsets",
+           "phase_sequence", "describe_sequence", "phase_onsets", "merge_bundles",
            "AnalysisConfig", "ANALYSIS_PROFILES", "layer_timestep_sweep", "analyze", "analyze_checkpoint", "load_bundle", "bundle_dir",
            "UMAP_PARAMS"]
 
@@ -418,3 +418,35 @@ def load_bundle(bundle_path) -> tuple[dict, dict]:
     with np.load(bundle_path / "arrays.npz") as z:
         arrays = {k: z[k] for k in z.files}
     return bundle, arrays
+
+
+def merge_bundles(bundle_paths) -> tuple[dict, dict]:
+    """One (bundle, arrays) from several bundles of the same run analysed in pieces (e.g. every 5th checkpoint
+    first, then a finer window), as :func:`load_bundle` returns them.
+
+    The bundles must agree on the run, its config, the phase thresholds and every analysis setting except
+    ``every`` (which only selects checkpoints; a checkpoint's result does not depend on it); otherwise a
+    ValueError names what differs. A step analysed in several bundles must have the same record in each.
+    The merged bundle's ``analysis["every"]`` is None and ``analysed_steps`` lists the steps it holds."""
+    loaded = [load_bundle(p) for p in bundle_paths]
+    if not loaded:
+        raise ValueError("bundle_paths must name at least one bundle")
+    first = loaded[0][0]
+    strip = lambda a: {k: v for k, v in a.items() if k != "every"}  # noqa: E731
+    for (b, _), p in zip(loaded[1:], list(bundle_paths)[1:]):
+        for what, get in (("run", lambda x: x["run"]), ("config", lambda x: x["config"]),
+                          ("thresholds", lambda x: x["thresholds"]), ("analysis", lambda x: strip(x["analysis"]))):
+            if get(b) != get(first):
+                raise ValueError(f"bundle {p} differs from {bundle_paths[0]} in its {what}; cannot merge")
+    records, arrays = {}, {}
+    for b, arr in loaded:
+        for r in b["checkpoints"]:
+            if r["step"] in records and json.dumps(records[r["step"]], sort_keys=True) != json.dumps(r, sort_keys=True):
+                raise ValueError(f"step {r['step']} has different results in two bundles; cannot merge")
+            records[r["step"]] = r
+        arrays |= arr
+    longest_loss = max((b.get("loss") or {} for b, _ in loaded), key=lambda l: len(l.get("step", [])))
+    merged = dict(first, checkpoints=[records[s] for s in sorted(records)], loss=longest_loss,
+                  analysis=dict(first["analysis"], every=None), analysed_steps=sorted(records),
+                  merged_from=[Path(p).name for p in bundle_paths])
+    return merged, arrays

@@ -270,7 +270,7 @@ def train(cfg: TrainConfig, rdir: Path | None = None, progress: bool = True, sto
         model.load_state_dict(st["model"])
         ema.load_state_dict(st["ema"])
         opt.load_state_dict(st["optimizer"])
-        gen.set_state(st["rng"])
+        gen.set_state(st["rng"].cpu())  # the CPU generator's state, wherever the checkpoint was mapped
         step, elapsed = st["step"], st["elapsed_s"]
     log_path = rdir / "log.jsonl"
     _truncate_log(log_path, step)

@@ -165,3 +165,9 @@ def test_commit_stamp_ignores_rendered_figures_and_named_outputs(tmp_path, monke
     (tmp_path / "index.json").write_text("{}\n")
     (tmp_path / "code.py").write_text("x = 2\n")                 # a changed source file: dirty
     assert commit_stamp() == sha + "+dirty"
+
+
+def test_committed_pieces_reads_only(home):
+    from bumpdiff.experiments import committed_pieces
+    assert committed_pieces("paper") is None  # nothing committed under this empty root, and nothing is trained
+    assert not (home / "data").exists()

@@ -113,3 +113,29 @@ def test_analyze_smoke_run_end_to_end(home, monkeypatch):
     assert [r["accuracy"] for r in b2["checkpoints"]] == [r["accuracy"] for r in recs]
     # … and leaves an unchanged bundle byte for byte as it was (no new "created" time: no churn in git)
     assert ((out / "bundle.json").read_bytes(), (out / "arrays.npz").read_bytes()) == before
+
+
+def test_merge_bundles_of_one_run_analysed_in_pieces(tmp_path):
+    from bumpdiff.latent import merge_bundles
+    from bumpdiff.utils import atomic_savez, atomic_write_json
+
+    def write(name, steps, every, tol=1.0, acc=None):
+        d = tmp_path / name
+        recs = [{"step": s, "accuracy": (acc or {}).get(s, s / 1000)} for s in steps]
+        atomic_write_json(d / "bundle.json", {"run": "r", "config": {"steps": 1000}, "thresholds": {"acc_c": 0.5},
+                                              "analysis": {"every": every, "tol": tol}, "checkpoints": recs,
+                                              "loss": {"step": list(range(len(steps)))}})
+        atomic_savez(d / "arrays.npz", **{f"embedding_{s:07d}": np.full((2, 3), s, float) for s in steps})
+        return d
+
+    coarse, fine = write("coarse", [0, 500, 1000], 5), write("fine", [100, 200, 500], 1)
+    b, arr = merge_bundles([coarse, fine])
+    assert [r["step"] for r in b["checkpoints"]] == b["analysed_steps"] == [0, 100, 200, 500, 1000]
+    assert b["analysis"] == {"every": None, "tol": 1.0} and b["merged_from"] == ["coarse", "fine"]
+    assert sorted(arr) == [f"embedding_{s:07d}" for s in (0, 100, 200, 500, 1000)] and arr["embedding_0000200"][0, 0] == 200
+    with pytest.raises(ValueError, match="analysis"):
+        merge_bundles([coarse, write("other_tol", [100], 1, tol=2.0)])
+    with pytest.raises(ValueError, match="step 500"):
+        merge_bundles([coarse, write("clash", [500], 1, acc={500: 0.9})])
+    with pytest.raises(ValueError, match="at least one"):
+        merge_bundles([])
