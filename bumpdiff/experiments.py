@@ -23,7 +23,8 @@ from .train import TrainConfig, checkpoint_steps, list_checkpoints, profile as t
 from .utils import atomic_write_json, config_hash
 
 __all__ = ["EXPERIMENTS", "experiment_runs", "run_or_load", "is_cached", "make_figures", "commit_stamp", "cached",
-           "EarlyStop", "EARLY_STOP", "PHASES_LABEL", "phases_label", "phase_summary", "IMBALANCED_THRESHOLD", "crossing", "crossing_table", "coupling_summary"]
+           "committed_pieces", "EarlyStop", "EARLY_STOP", "PHASES_LABEL", "phases_label", "phase_summary",
+           "IMBALANCED_THRESHOLD", "crossing", "crossing_table", "coupling_summary"]
 
 SEEDS = {"smoke": (0,), "cpu": (0, 1, 2), "paper": (0, 1, 2)}  # smoke: one seed keeps CI fast
 # dx = dy ≈ √(32·32/10,240) ≈ 0.316 gives round(32/0.316)² = 101² = 10,201 images, size-matched to 10,240
@@ -133,8 +134,9 @@ def phase_summary(runs: dict, keys=("phase_generation", "phase")) -> dict:
     out = {}
     for key in keys:
         out[key] = {}
+        onsets = [phase_onsets(recs, key) for recs in runs.values()]  # once per run, for both phases
         for ph in ("B", "C"):
-            firsts = [phase_onsets(recs, key)[ph] for recs in runs.values()]
+            firsts = [o[ph] for o in onsets]
             got = np.array([f["images_seen"] for f in firsts if f is not None], dtype=float)
             out[key][ph] = {
                 "images_seen": [None if f is None else f["images_seen"] for f in firsts],

@@ -385,15 +385,20 @@ def analyze(run_dir, acfg: AnalysisConfig | str = "cpu", progress: bool = True, 
     return out
 
 
+def _json_text(obj) -> str:
+    """``obj`` as canonical JSON text: compares records so that NaN equals NaN and key order does not matter."""
+    return json.dumps(to_plain(obj), sort_keys=True)
+
+
 def _same_bundle(out: Path, bundle: dict, arrays: dict) -> bool:
     """Whether the bundle at ``out`` already holds exactly ``bundle`` (up to its ``created`` time) and ``arrays``."""
     try:
         old, old_arrays = load_bundle(out)
     except Exception:  # absent or unreadable: rewrite
         return False
-    def text(b):  # compared as serialised JSON, so that NaN equals NaN
-        return json.dumps({k: v for k, v in to_plain(b).items() if k != "created"}, sort_keys=True)
-    if text(old) != text(bundle) or old_arrays.keys() != arrays.keys():
+    def without_created(b):
+        return {k: v for k, v in b.items() if k != "created"}
+    if _json_text(without_created(old)) != _json_text(without_created(bundle)) or old_arrays.keys() != arrays.keys():
         return False
     def same(a, b):
         b = np.asarray(b)
@@ -428,20 +433,23 @@ def merge_bundles(bundle_paths) -> tuple[dict, dict]:
     ``every`` (which only selects checkpoints; a checkpoint's result does not depend on it); otherwise a
     ValueError names what differs. A step analysed in several bundles must have the same record in each.
     The merged bundle's ``analysis["every"]`` is None and ``analysed_steps`` lists the steps it holds."""
+    bundle_paths = list(bundle_paths)
     loaded = [load_bundle(p) for p in bundle_paths]
     if not loaded:
         raise ValueError("bundle_paths must name at least one bundle")
     first = loaded[0][0]
-    strip = lambda a: {k: v for k, v in a.items() if k != "every"}  # noqa: E731
-    for (b, _), p in zip(loaded[1:], list(bundle_paths)[1:]):
-        for what, get in (("run", lambda x: x["run"]), ("config", lambda x: x["config"]),
-                          ("thresholds", lambda x: x["thresholds"]), ("analysis", lambda x: strip(x["analysis"]))):
-            if get(b) != get(first):
+
+    def must_agree(b):  # `every` only selects checkpoints, so it may differ
+        return dict({k: b[k] for k in ("run", "config", "thresholds")},
+                    analysis={k: v for k, v in b["analysis"].items() if k != "every"})
+    for (b, _), p in zip(loaded[1:], bundle_paths[1:]):
+        for what, v in must_agree(b).items():
+            if v != must_agree(first)[what]:
                 raise ValueError(f"bundle {p} differs from {bundle_paths[0]} in its {what}; cannot merge")
     records, arrays = {}, {}
     for b, arr in loaded:
         for r in b["checkpoints"]:
-            if r["step"] in records and json.dumps(records[r["step"]], sort_keys=True) != json.dumps(r, sort_keys=True):
+            if r["step"] in records and _json_text(records[r["step"]]) != _json_text(r):
                 raise ValueError(f"step {r['step']} has different results in two bundles; cannot merge")
             records[r["step"]] = r
         arrays |= arr
