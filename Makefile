@@ -20,12 +20,13 @@ endif
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 EXECUTED := $(patsubst notebooks/%.ipynb,build/$(PROFILE)/%.ipynb,$(NOTEBOOKS))
 
-.PHONY: help env figures test test-fast reproduce bench clean-figures
+.PHONY: help env figures test test-fast lint smoke-results reproduce report bench clean-figures
 
 help:
 	@echo "make figures [PROFILE=cpu|smoke|paper]  regenerate every figure into figures/"
 	@echo "make test                               run the test suite (unit tests + notebook smoke runs)"
-	@echo "make reproduce PROFILE=cpu              retrain and re-analyse from scratch, then make figures"
+	@echo "make reproduce PROFILE=cpu              compute what is missing (train, analyse, studies), then figures"
+	@echo "make report                             regenerate docs/RESULTS.md from data/results"
 	@echo "make bench                              training/sampling throughput vs a peer UNet"
 
 env: $(ENV_STAMP)
@@ -47,10 +48,20 @@ reproduce: $(ENV_STAMP)
 	@$(PY) -m bumpdiff reproduce --profile $(PROFILE)
 	@$(PY) -m bumpdiff figures --profile $(PROFILE)
 
-test: $(ENV_STAMP)
+report: $(ENV_STAMP)
+	@$(PY) -m bumpdiff report
+
+lint: $(ENV_STAMP)
+	@$(PY) -m ruff check bumpdiff tests tools benchmarks conftest.py
+
+# the notebooks only read results: their smoke runs under nbval read the smoke profile's, computed here (seconds)
+smoke-results: $(ENV_STAMP)
+	@$(PY) -m bumpdiff reproduce --profile smoke --quiet
+
+test: lint smoke-results
 	@$(PY) -m pytest tests --nbval-lax notebooks -p no:cacheprovider
 
-test-fast: $(ENV_STAMP)
+test-fast: lint
 	@$(PY) -m pytest tests -p no:cacheprovider -m "not slow"
 
 bench: $(ENV_STAMP)

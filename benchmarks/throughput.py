@@ -119,7 +119,7 @@ def main():
         res["sample_bumpdiff"] = bench(ours, f_ours, 256, device, amp, a.repeats, train=False)
         res["sample_peer"] = bench(peer, f_peer, 256, device, amp, a.repeats, train=False)
         rows.append(res)
-    print(f"\n| profile | params bumpdiff / peer | forward GFLOP/img bumpdiff / peer | precision | train img/s bumpdiff | peer | ratio | sample img-steps/s bumpdiff | peer | ratio |")
+    print("\n| profile | params bumpdiff / peer | forward GFLOP/img bumpdiff / peer | precision | train img/s bumpdiff | peer | ratio | sample img-steps/s bumpdiff | peer | ratio |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['profile']} | {r['params_bumpdiff']/1e6:.2f} M / {r['params_peer']/1e6:.2f} M | "

@@ -1,21 +1,26 @@
-"""Command line: ``python -m bumpdiff {train,sample,analyze,figures,reproduce} ...``."""
+"""Command line: ``python -m bumpdiff {train,analyze,reproduce,robustness,sample,figures,report} ...``.
+
+Computing happens here (and in ``make reproduce``); notebooks and ``figures`` only read results.
+"""
 from __future__ import annotations
 
 import argparse
 import json
 import sys
-import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
+PROFILE_CHOICES = ["smoke", "cpu", "paper"]
+
 
 def _cmd_train(a):
-    from .train import profile, train, run_dir
-    cfg = profile(a.profile, *a.set)
+    from .train import profile, run_dir, train
+    cfg = replace(profile(a.profile, *a.set), device=a.device)
     rdir = Path(a.run_dir) if a.run_dir else run_dir(cfg)
-    print(f"training {cfg.name} ({cfg.hash()}) into {rdir}", flush=True)
-    train(cfg, rdir, progress=not a.quiet)
+    print(f"training {cfg.name} (key {cfg.key()}) into {rdir}", flush=True)
+    train(cfg, rdir, progress=not a.quiet, until=a.until)
     print(rdir)
 
 
@@ -23,34 +28,35 @@ def _parse_centers(text: str) -> np.ndarray:
     pts = []
     for pair in text.split(";"):
         if pair.strip():
-            x, y = pair.split(",")
-            pts.append((float(x), float(y)))
+            try:
+                x, y = pair.split(",")
+                pts.append((float(x), float(y)))
+            except ValueError:
+                raise ValueError(f"--centers must look like 'x,y;x,y;...' in pixels, got {text!r}") from None
     return np.array(pts, dtype=float)
 
 
 def _cmd_sample(a):
     import torch
+
+    from .diffusion import as_sampler
     from .evaluate import score
     from .plotting import sample_grid
     from .train import list_checkpoints, load_model
     from .utils import atomic_savez
     ckpt = Path(a.checkpoint)
+    if not ckpt.exists():
+        raise ValueError(f"checkpoint must be a checkpoint file or a run folder; {ckpt} does not exist")
     if ckpt.is_dir():
         found = list_checkpoints(ckpt)
         if not found:
-            raise SystemExit(f"no checkpoints in {ckpt}")
+            raise ValueError(f"checkpoint: no checkpoints (ckpt_*.pt) in the folder {ckpt}")
         ckpt = found[-1][1]
-    diff, st = load_model(ckpt, which=a.weights)
+    diff, _ = load_model(ckpt, which=a.weights, device=a.device)
     n = diff.model.cfg.image_size
-    if a.centers:
-        centers = _parse_centers(a.centers)
-    else:
-        g = np.random.default_rng(a.seed)
-        lat = np.array(st["config"]["lattice"]["n"])
-        centers = g.uniform(0.5, n - 0.5, (a.n, 2))
+    centers = _parse_centers(a.centers) if a.centers else np.random.default_rng(a.seed).uniform(0.5, n - 0.5, (a.n, 2))
     imgs, _ = diff.sample(torch.from_numpy(centers).float(), generator=torch.Generator().manual_seed(a.seed),
-                          sampler=a.sampler, steps=a.steps if a.sampler == "ddim" else None, eta=a.eta,
-                          progress=True)
+                          sampler=as_sampler(a.sampler, a.steps, a.eta), progress=True)
     sc = score(imgs, centers, tol=a.tol)
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -63,35 +69,107 @@ def _cmd_sample(a):
 
 
 def _cmd_analyze(a):
-    from .latent import ANALYSIS_PROFILES, analyze
+    from .analysis import ANALYSIS_PROFILES, analyze
     from .train import apply_overrides
     acfg = apply_overrides(ANALYSIS_PROFILES[a.profile], a.set)
-    out = analyze(a.run, acfg, progress=not a.quiet)
-    print(out)
-
-
-def _cmd_figures(a):
-    from .experiments import make_figures
-    make_figures(a.profile, only=a.only)
+    if a.every:
+        acfg = replace(acfg, every=a.every)
+    from .utils import resolve_device
+    print(analyze(a.run, acfg, progress=not a.quiet, device=resolve_device(a.device), steps=a.steps))
 
 
 def _cmd_reproduce(a):
-    from .experiments import EXPERIMENTS, run_or_load
-    for name in a.experiments or list(EXPERIMENTS):
-        run_or_load(name, a.profile, force=True)
+    from .experiments import EXPERIMENTS
+    from .results import compute_experiment
+    names = a.experiments or list(EXPERIMENTS)
+    for name in names:
+        compute_experiment(name, a.profile, seeds=a.seeds, until=a.until, steps=a.steps, every=a.every,
+                           device=a.device, force=a.force, progress=not a.quiet)
+    if not a.experiments and a.until is None:  # the whole reproduction: Figure 6's studies too
+        _robustness(a.profile, 0, None, None, a.device, a.force, not a.quiet)
+
+
+def _robustness(profile, run_seed, step, only, device, force, progress, layers=None, timesteps=None, n=None):
+    from .results import compute_study
+    from .robustness import ROBUSTNESS
+    sweep, samplers = ROBUSTNESS[profile]
+    if layers:
+        sweep = replace(sweep, layers=tuple(layers))
+    if timesteps:
+        sweep = replace(sweep, timesteps=tuple(timesteps))
+    if n:
+        samplers = replace(samplers, n=n)
+    for spec in (sweep, samplers):
+        if only in (None, spec.kind):
+            compute_study(spec, profile, run_seed, step, device=device, force=force, progress=progress)
+
+
+def _cmd_robustness(a):
+    _robustness(a.profile, a.run_seed, a.step, a.only, a.device, a.force, not a.quiet, a.layers, a.timesteps, a.n)
+
+
+def _cmd_figures(a):
+    from .figures import make_figures
+    make_figures(a.profile, only=a.only)
+
+
+def _cmd_report(a):
+    from .report import write_report
+    path, changed = write_report(check=a.check)
+    if a.check and changed:
+        raise ValueError(f"{path} is out of date with the committed results; regenerate it with: "
+                         "python -m bumpdiff report")
+    print(f"{path} {'updated' if changed else 'up to date'}")
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(prog="bumpdiff", description=__doc__)
     sub = p.add_subparsers(dest="cmd", required=True)
+
+    def common(sp, device=True):
+        sp.add_argument("--profile", default="cpu", choices=PROFILE_CHOICES)
+        if device:
+            sp.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:1, ...")
+        sp.add_argument("--quiet", action="store_true")
+
     t = sub.add_parser("train", help="train (or resume) a run")
-    t.add_argument("--profile", default="cpu", choices=["smoke", "cpu", "paper"])
+    common(t)
     t.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="config overrides, e.g. lattice.dx=0.1")
-    t.add_argument("--run-dir", default=None, help="default: data/runs/<name>-<config hash>")
-    t.add_argument("--quiet", action="store_true")
+    t.add_argument("--run-dir", default=None, help="default: data/runs/<name>-<run key>")
+    t.add_argument("--until", type=int, default=None, help="stop once the run reaches this step (resumable)")
     t.set_defaults(func=_cmd_train)
+
+    an = sub.add_parser("analyze", help="analyse checkpoints of a run into its results bundle (extends it)")
+    an.add_argument("run", help="a run folder under data/runs")
+    common(an)
+    an.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE")
+    an.add_argument("--steps", nargs="*", type=int, default=None, help="checkpoint steps (default: every --every-th)")
+    an.add_argument("--every", type=int, default=None)
+    an.set_defaults(func=_cmd_analyze)
+
+    r = sub.add_parser("reproduce", help="train and analyse experiments (skips runs already computed)")
+    r.add_argument("experiments", nargs="*", help="default: every experiment, then Figure 6's studies")
+    common(r)
+    r.add_argument("--seeds", nargs="*", type=int, default=None, help="only the runs of these training seeds")
+    r.add_argument("--until", type=int, default=None, help="train only to this step (a partial run)")
+    r.add_argument("--steps", nargs="*", type=int, default=None, help="analyse these checkpoint steps")
+    r.add_argument("--every", type=int, default=None, help="analyse every k-th checkpoint (and the last)")
+    r.add_argument("--force", action="store_true", help="recompute runs that are already computed")
+    r.set_defaults(func=_cmd_reproduce)
+
+    rb = sub.add_parser("robustness", help="Figure 6's studies (layer × t sweep, samplers) at one checkpoint")
+    common(rb)
+    rb.add_argument("--run-seed", type=int, default=0, help="which seed's `phases` run")
+    rb.add_argument("--step", type=int, default=None, help="default: its last analysed checkpoint")
+    rb.add_argument("--only", choices=["layer-sweep", "samplers"], default=None)
+    rb.add_argument("--layers", nargs="*", default=None)
+    rb.add_argument("--timesteps", nargs="*", type=int, default=None)
+    rb.add_argument("--n", type=int, default=None, help="samples per sampler")
+    rb.add_argument("--force", action="store_true")
+    rb.set_defaults(func=_cmd_robustness)
+
     s = sub.add_parser("sample", help="generate for given centres; writes a PNG grid and an .npz")
-    s.add_argument("checkpoint", help="a checkpoint file, or a run directory (its last checkpoint)")
+    s.add_argument("checkpoint", help="a checkpoint file, or a run folder (its last checkpoint)")
     s.add_argument("--centers", default=None, help='"x,y;x,y;..." in pixels (default: --n random centres)')
     s.add_argument("--n", type=int, default=16)
     s.add_argument("--sampler", default="ddpm", choices=["ddpm", "ddim"])
@@ -100,26 +178,25 @@ def main(argv=None):
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--tol", type=float, default=1.0)
     s.add_argument("--weights", default="ema", choices=["ema", "model"])
+    s.add_argument("--device", default="auto")
     s.add_argument("--out", default="samples")
     s.set_defaults(func=_cmd_sample)
-    an = sub.add_parser("analyze", help="analyse every checkpoint of a run into a results bundle")
-    an.add_argument("run")
-    an.add_argument("--profile", default="cpu", choices=["smoke", "cpu", "paper"])
-    an.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE")
-    an.add_argument("--quiet", action="store_true")
-    an.set_defaults(func=_cmd_analyze)
-    f = sub.add_parser("figures", help="execute every notebook with papermill into build/ and figures/")
-    f.add_argument("--profile", default="cpu", choices=["smoke", "cpu", "paper"])
+
+    f = sub.add_parser("figures", help="execute every notebook with papermill (reads results only)")
+    f.add_argument("--profile", default="cpu", choices=PROFILE_CHOICES)
     f.add_argument("--only", nargs="*", default=None, help="notebook name prefixes, e.g. 01 04")
     f.set_defaults(func=_cmd_figures)
-    r = sub.add_parser("reproduce", help="retrain and re-analyse the experiments from scratch")
-    r.add_argument("--profile", default="cpu", choices=["smoke", "cpu", "paper"])
-    r.add_argument("experiments", nargs="*")
-    r.set_defaults(func=_cmd_reproduce)
+
+    rp = sub.add_parser("report", help="regenerate docs/RESULTS.md from the committed results")
+    rp.add_argument("--check", action="store_true", help="fail if docs/RESULTS.md is out of date")
+    rp.set_defaults(func=_cmd_report)
+
     a = p.parse_args(argv)
+    from .paths import NoProjectRoot
+    from .results import MissingResult
     try:
         a.func(a)
-    except ValueError as e:
+    except (ValueError, MissingResult, NoProjectRoot) as e:
         print(f"bumpdiff: error: {e}", file=sys.stderr)
         return 2
     return 0

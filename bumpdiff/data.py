@@ -1,6 +1,6 @@
 """The Gaussian-bump dataset.
 
-Conventions (PAPER.md, "Data"): an image is N×N; pixel (i, j) — column i, row j — has coordinates
+Conventions (docs/SPEC.md, "Data"): an image is N×N; pixel (i, j) — column i, row j — has coordinates
 (i + 0.5, j + 0.5), so the canvas is [0, N) × [0, N). An image holds one spherical Gaussian bump
 I(x, y) = exp(-((x-μx)² + (y-μy)²) / (2σ²)), mapped linearly to [-1, 1] (peak +1, background -1).
 Arrays are (M, 1, N, N) with rows = y and columns = x, i.e. ``image[m, 0, j, i]``.

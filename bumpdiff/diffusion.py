@@ -17,7 +17,7 @@ from tqdm.auto import tqdm
 from .model import resolve_layer
 from .utils import check_range
 
-__all__ = ["DiffusionConfig", "Diffusion"]
+__all__ = ["DiffusionConfig", "Diffusion", "DDPM", "DDIM", "Capture", "as_sampler"]
 
 
 @dataclass(frozen=True)
@@ -38,6 +38,60 @@ class DiffusionConfig:
 
 def _noise(shape, generator, device):
     return torch.randn(shape, generator=generator, dtype=torch.float32).to(device)
+
+
+@dataclass(frozen=True)
+class DDPM:
+    """Ancestral sampling over all T steps (the study's default)."""
+
+    name = "ddpm"
+
+    def timesteps(self, T: int) -> list[int]:
+        return list(range(T - 1, -1, -1))
+
+    @property
+    def stochastic(self) -> bool:
+        return True
+
+
+@dataclass(frozen=True)
+class DDIM:
+    """DDIM over ``steps`` evenly spaced timesteps with stochasticity ``eta`` (0 deterministic, 1 ≈ DDPM)."""
+
+    steps: int = 50
+    eta: float = 0.0
+    name = "ddim"
+
+    def __post_init__(self):
+        check_range("steps", self.steps, lo=1, integer=True)
+        check_range("eta", self.eta, lo=0, hi=1)
+
+    def timesteps(self, T: int) -> list[int]:
+        check_range("steps", self.steps, lo=1, hi=T, integer=True)
+        return sorted({int(round(v)) for v in torch.linspace(0, T - 1, int(self.steps)).tolist()}, reverse=True)
+
+    @property
+    def stochastic(self) -> bool:
+        return self.eta > 0
+
+
+def as_sampler(sampler="ddpm", steps: int | None = None, eta: float = 0.0):
+    """A :class:`DDPM` or :class:`DDIM` from a sampler value, or from a name with its steps and eta."""
+    if isinstance(sampler, (DDPM, DDIM)):
+        return sampler
+    if sampler == "ddpm":
+        return DDPM()
+    if sampler == "ddim":
+        return DDIM(50 if steps is None else steps, eta)
+    raise ValueError(f"sampler must be 'ddpm' or 'ddim' (or a DDPM / DDIM value), got {sampler!r}")
+
+
+@dataclass(frozen=True)
+class Capture:
+    """Which layers' activations a sampling run records, and at which timesteps (None: every visited step)."""
+
+    layers: tuple = ()
+    steps: tuple | None = None
 
 
 class Diffusion(nn.Module):
@@ -87,79 +141,84 @@ class Diffusion(nn.Module):
         x0 = (x_t - self._at(self.sqrt_1mac, t) * eps) / self._at(self.sqrt_ac, t)
         return x0.clamp(-1, 1) if self.cfg.clip_denoised else x0
 
-    @torch.no_grad()
-    def sample(self, centers, generator: torch.Generator | None = None, sampler: str = "ddpm",
-               steps: int | None = None, eta: float = 0.0, x_T: torch.Tensor | None = None,
-               capture_layers=(), capture_steps=None, batch_size: int | None = None,
-               progress: bool = False, autocast_dtype: torch.dtype | None = None):
-        """Generate one image per requested centre.
-
-        sampler: ``"ddpm"`` — ancestral sampling over all T steps (the study's default), or ``"ddim"`` —
-        DDIM over ``steps`` evenly spaced timesteps with stochasticity ``eta`` (0 deterministic, 1 ≈ DDPM).
-        capture_layers / capture_steps: record these layers' activations at these timesteps (default: all
-        visited steps). Returns ``(images, captured)`` where images is (B,1,N,N) in [-1, 1] and captured maps
-        layer name → {timestep: (B, C, h, w) CPU tensor}. ``batch_size`` splits the batch (noise is drawn
-        for the whole batch first, so the result does not depend on it).
-        """
-        if sampler not in ("ddpm", "ddim"):
-            raise ValueError(f"sampler must be 'ddpm' or 'ddim', got {sampler!r}")
-        check_range("eta", eta, lo=0, hi=1)
-        device = next(self.model.parameters()).device
-        centers = torch.as_tensor(centers, dtype=torch.float32)
-        B = centers.shape[0]
-        shape = (B, self.model.cfg.in_channels, self.model.cfg.image_size, self.model.cfg.image_size)
-        if sampler == "ddpm":
-            ts = list(range(self.T - 1, -1, -1))
-        else:
-            check_range("steps", steps, lo=1, hi=self.T, integer=True)
-            ts = sorted({int(round(v)) for v in torch.linspace(0, self.T - 1, int(steps)).tolist()}, reverse=True)
-        x = x_T.to(torch.float32).cpu() if x_T is not None else torch.randn(shape, generator=generator)
-        stochastic = sampler == "ddpm" or eta > 0
-        cap_steps = set(ts if capture_steps is None else capture_steps)
-        names = [resolve_layer(l) for l in capture_layers]
-        captured = {}
-        bs = B if batch_size is None else int(batch_size)
-        chunks = [(x[s:s + bs].to(device), centers[s:s + bs].to(device)) for s in range(0, B, bs)]
-        was_training = self.model.training
-        self.model.eval()
-        try:
-            it = enumerate(ts)
-            if progress:
-                it = tqdm(it, total=len(ts), desc=f"{sampler} sampling", leave=False)
-            for i, t in it:
-                # the noise of a step is drawn for the whole batch at once: results do not depend on batch_size
-                z_all = torch.randn(shape, generator=generator) if stochastic and t > 0 else None
-                t_prev = ts[i + 1] if i + 1 < len(ts) else -1
-                for k, (xb, cb) in enumerate(chunks):
-                    tt = torch.full((xb.shape[0],), t, device=device, dtype=torch.long)
-                    with self.model.capture(names) as store, torch.autocast(
-                            device.type, dtype=autocast_dtype or torch.bfloat16, enabled=autocast_dtype is not None):
-                        eps = self.model(xb, tt, cb).float()
-                    if names and t in cap_steps:
-                        for name in names:
-                            captured.setdefault(name, {}).setdefault(t, []).append(store[name].cpu())
-                    z = z_all[k * bs:(k + 1) * bs].to(device) if z_all is not None else None
-                    chunks[k] = (self._step(xb, t, t_prev, eps, z, sampler, eta), cb)
-        finally:
-            self.model.train(was_training)
-        out = [xb.cpu() for xb, _ in chunks]
-        captured = {n: {t: torch.cat(v) for t, v in d.items()} for n, d in captured.items()}
-        return torch.cat(out).clamp(-1, 1), captured
-
-    def _step(self, x, t, t_prev, eps, z, sampler, eta):
+    def ddpm_step(self, x, t: int, eps, z=None):
+        """One ancestral step x_t → x_{t-1}. Returns ``(x_prev, x0_pred)``; ``z`` is the step's noise (unused
+        at t = 0)."""
         tt = torch.full((x.shape[0],), t, device=x.device, dtype=torch.long)
         x0 = self.predict_x0(x, tt, eps)
-        if sampler == "ddpm":
-            mean = self._at(self.post_c0, tt) * x0 + self._at(self.post_ct, tt) * x
-            if t == 0:
-                return mean
-            return mean + (0.5 * self._at(self.post_logvar, tt)).exp() * z
+        mean = self._at(self.post_c0, tt) * x0 + self._at(self.post_ct, tt) * x
+        if t == 0 or z is None:
+            return mean, x0
+        return mean + (0.5 * self._at(self.post_logvar, tt)).exp() * z, x0
+
+    def ddim_step(self, x, t: int, t_prev: int, eps, eta: float = 0.0, z=None):
+        """One DDIM step x_t → x_{t_prev} (t_prev = -1: to the clean image). Returns ``(x_prev, x0_pred)``."""
+        tt = torch.full((x.shape[0],), t, device=x.device, dtype=torch.long)
+        x0 = self.predict_x0(x, tt, eps)
         a_t = self.alphas_cumprod[t]
         a_prev = self.alphas_cumprod[t_prev] if t_prev >= 0 else torch.ones((), device=x.device)
         # recompute ε from the (possibly clipped) x0 so that the update is consistent
         eps = (x - a_t.sqrt() * x0) / (1 - a_t).sqrt()
         sigma = eta * ((1 - a_prev) / (1 - a_t) * (1 - a_t / a_prev)).sqrt()
-        x = a_prev.sqrt() * x0 + (1 - a_prev - sigma**2).clamp(min=0).sqrt() * eps
+        x_prev = a_prev.sqrt() * x0 + (1 - a_prev - sigma**2).clamp(min=0).sqrt() * eps
         if z is not None and t_prev >= 0:
-            x = x + sigma * z
-        return x
+            x_prev = x_prev + sigma * z
+        return x_prev, x0
+
+    def _eps(self, x, t: int, centers, names, autocast_dtype):
+        device = x.device
+        tt = torch.full((x.shape[0],), t, device=device, dtype=torch.long)
+        with self.model.capture(names) as store, torch.autocast(
+                device.type, dtype=autocast_dtype or torch.bfloat16, enabled=autocast_dtype is not None):
+            eps = self.model(x, tt, centers).float()
+        return eps, store
+
+    @torch.no_grad()
+    def sample(self, centers, generator: torch.Generator | None = None, sampler="ddpm", steps: int | None = None,
+               eta: float = 0.0, x_T: torch.Tensor | None = None, capture: Capture = Capture(),
+               batch_size: int | None = None, progress: bool = False, autocast_dtype: torch.dtype | None = None,
+               trajectory: bool = False):
+        """Generate one image per requested centre.
+
+        ``sampler``: a :class:`DDPM` or :class:`DDIM` value (or ``"ddpm"`` / ``"ddim"`` with ``steps`` and
+        ``eta``). ``capture``: layers whose activations are recorded at chosen steps. Returns
+        ``(images, captured)``: images (B,1,N,N) in [-1, 1], captured maps layer → {timestep: (B, C, h, w) CPU
+        tensor}; with ``trajectory=True`` captured also holds ``"x0_pred"``: {timestep: (B,1,N,N)}, the
+        predicted clean image at every step. ``batch_size`` splits the batch; the noise of each step is drawn
+        for the whole batch first, so results do not depend on it.
+        """
+        smp = as_sampler(sampler, steps, eta)
+        device = next(self.model.parameters()).device
+        centers = torch.as_tensor(centers, dtype=torch.float32)
+        B = centers.shape[0]
+        shape = (B, self.model.cfg.in_channels, self.model.cfg.image_size, self.model.cfg.image_size)
+        ts = smp.timesteps(self.T)
+        x = x_T.to(torch.float32).cpu() if x_T is not None else torch.randn(shape, generator=generator)
+        cap_steps = set(ts if capture.steps is None else capture.steps)
+        names = [resolve_layer(l) for l in capture.layers]
+        captured: dict = {}
+        bs = B if batch_size is None else int(batch_size)
+        chunks = [(x[s:s + bs].to(device), centers[s:s + bs].to(device)) for s in range(0, B, bs)]
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            for i, t in enumerate(tqdm(ts, desc=f"{smp.name} sampling", leave=False, disable=not progress)):
+                z_all = torch.randn(shape, generator=generator) if smp.stochastic and t > 0 else None
+                t_prev = ts[i + 1] if i + 1 < len(ts) else -1
+                for k, (xb, cb) in enumerate(chunks):
+                    eps, store = self._eps(xb, t, cb, names, autocast_dtype)
+                    if t in cap_steps:
+                        for name in names:
+                            captured.setdefault(name, {}).setdefault(t, []).append(store[name].cpu())
+                    z = z_all[k * bs:(k + 1) * bs].to(device) if z_all is not None else None
+                    if smp.name == "ddpm":
+                        x_prev, x0 = self.ddpm_step(xb, t, eps, z)
+                    else:
+                        x_prev, x0 = self.ddim_step(xb, t, t_prev, eps, smp.eta, z)
+                    if trajectory:
+                        captured.setdefault("x0_pred", {}).setdefault(t, []).append(x0.cpu())
+                    chunks[k] = (x_prev, cb)
+        finally:
+            self.model.train(was_training)
+        captured = {n: {t: torch.cat(v) for t, v in d.items()} for n, d in captured.items()}
+        return torch.cat([xb.cpu() for xb, _ in chunks]).clamp(-1, 1), captured

@@ -32,7 +32,7 @@ from scipy import ndimage
 from .data import check_centers
 from .utils import check_range
 
-__all__ = ["detect", "score", "Detections", "Score", "LABELS"]
+__all__ = ["detect", "score", "breakdown", "sample_and_score", "Detections", "Score", "LABELS"]
 
 LABELS = ("none", "multiple", "single_wrong", "correct")
 _STRUCT = np.zeros((3, 3, 3), dtype=bool)
@@ -205,14 +205,28 @@ def score(images, requested_centers, tol: float = 1.0, **detect_kw) -> Score:
                  labels=labels, n_bumps=det.counts, estimated=est, requested=req)
 
 
-def sample_and_score(diffusion, centers_pool, n: int, seed: int = 0, sampler: str = "ddpm", steps: int | None = None,
+def sample_and_score(diffusion, centers_pool, n: int, seed: int = 0, sampler="ddpm", steps: int | None = None,
                      eta: float = 0.0, tol: float = 1.0, batch_size: int = 256):
     """Generate ``n`` samples at centres drawn (with replacement, from ``seed``) from ``centers_pool`` and
-    score them. Returns ``(Score, images)``."""
+    score them. ``sampler`` is a :class:`~bumpdiff.diffusion.DDPM` / :class:`~bumpdiff.diffusion.DDIM` value or
+    a name with ``steps`` and ``eta``. Returns ``(Score, images)``."""
+    from .diffusion import as_sampler
+
     check_range("n", n, lo=1, integer=True)
     pool = np.asarray(centers_pool, dtype=float)
     g = torch.Generator().manual_seed(seed)
     req = pool[torch.randint(0, len(pool), (n,), generator=g).numpy()]
-    imgs, _ = diffusion.sample(torch.from_numpy(req).float(), generator=g, sampler=sampler,
-                               steps=steps if sampler == "ddim" else None, eta=eta, batch_size=batch_size)
+    imgs, _ = diffusion.sample(torch.from_numpy(req).float(), generator=g, sampler=as_sampler(sampler, steps, eta),
+                               batch_size=batch_size)
     return score(imgs, req, tol=tol), imgs
+
+
+def breakdown(n_bumps, estimated, requested, tol: float = 1.0) -> dict:
+    """Labels and accuracy recomputed from stored detections (number of bumps, estimated and requested centres)
+    at another tolerance, with the rule of :func:`score`: ``{"labels": (B,) array, "accuracy": float}``."""
+    check_range("tol", tol, lo=0, lo_open=True)
+    nb = np.asarray(n_bumps)
+    err = np.abs(np.asarray(estimated, dtype=float) - np.asarray(requested, dtype=float))
+    correct = (nb == 1) & np.all(err <= tol, axis=1)
+    labels = np.where(nb == 0, "none", np.where(nb > 1, "multiple", np.where(correct, "correct", "single_wrong")))
+    return {"labels": labels, "accuracy": float(np.mean(correct)) if len(nb) else float("nan")}

@@ -1,6 +1,6 @@
-"""The conditional UNet of the study.
+"""The conditional UNets of the study (``ModelConfig.arch`` picks one; docs/SPEC.md, "Model").
 
-Architecture (PAPER.md, "Model"): a stem convolution, three down blocks, a middle block, three up blocks
+``"film"`` (the project's first architecture): a stem convolution, three down blocks, a middle block, three up blocks
 and an output head. Every down/up block is a residual block followed by self-attention (where
 ``ModelConfig.attn`` says so), with a resampling step; up blocks receive the matching down block's output
 as a skip connection. The condition is the concatenation of sinusoidal encodings of the timestep t and of
@@ -24,23 +24,39 @@ k     name       what it is                                                     
 ====  =========  ================================================================  ===================
 
 With the paper widths (64, 128, 256, 256) layer 4 is 256×4×4, as in the study.
+
+``"additive"`` (built from the study's architecture caption: three down/up blocks with interlaced
+self-attention and skip connections, the concatenated encodings of t, μx, μy passed in at every block):
+
+- stem: double convolution (3×3 conv, GroupNorm(1), GELU, 3×3 conv, GroupNorm(1)) to w0 channels;
+- down block k: 2× max-pool → residual double conv → double conv to w_k, plus a per-channel bias mapped from
+  the concatenated encodings by SiLU + Linear (added, no scale); then self-attention (multi-head over the
+  positions, layer norm, feed-forward) where ``attn`` says so;
+- bottleneck (``mid``): three double convs w3 → 2·w3 → 2·w3 → w3 at 4×4, no conditioning;
+- up blocks: bilinear 2× upsample, concatenate the skip (down2, down1, stem), residual double conv → double
+  conv, plus the encodings' bias, then attention; widths w1, w0, w0; a 1×1 output convolution.
+
+Its named layers are the same: ``down3`` (layer 4) is the output of the third down block with its attention,
+w3 × 4 × 4; ``up1`` is w1 × 8 × 8, ``up2`` and ``up3`` w0 × 16 × 16 and w0 × 32 × 32.
 """
 from __future__ import annotations
 
 import math
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .identity import added
 from .utils import check_range
 
-__all__ = ["ModelConfig", "UNet", "LAYER_NAMES", "LAYER_ALIASES", "resolve_layer", "sinusoidal"]
+__all__ = ["ModelConfig", "UNet", "FiLMUNet", "AdditiveUNet", "ARCHS", "LAYER_NAMES", "LAYER_ALIASES", "resolve_layer", "sinusoidal"]
 
 LAYER_NAMES = ("stem", "down1", "down2", "down3", "mid", "up1", "up2", "up3", "out")
 LAYER_ALIASES = {k + 1: name for k, name in enumerate(LAYER_NAMES)}
+ARCHS = ("film", "additive")
 
 
 def resolve_layer(layer) -> str:
@@ -73,8 +89,11 @@ class ModelConfig:
     t_scale: float = 1.0                  # t is encoded as t * t_scale (t in [0, T))
     mu_scale: float = 1000.0 / 32.0       # μ (pixels) is encoded as μ * mu_scale, spanning ~[0, 1000)
     dropout: float = 0.0
+    arch: str = added("film")             # "film" or "additive" (module docstring)
 
     def __post_init__(self):
+        if self.arch not in ARCHS:
+            raise ValueError(f"arch must be one of {ARCHS}, got {self.arch!r}")
         object.__setattr__(self, "widths", tuple(int(w) for w in self.widths))
         object.__setattr__(self, "attn", tuple(bool(a) for a in self.attn))
         if len(self.widths) != 4:
@@ -185,49 +204,33 @@ class Out(nn.Module):
 
 
 class UNet(nn.Module):
-    """ε-prediction network ``model(x_t, t, centers) → ε̂`` with x_t (B,1,N,N), t (B,) and centers (B,2)."""
+    """ε-prediction network ``model(x_t, t, centers) → ε̂`` with x_t (B,1,N,N), t (B,) and centers (B,2).
+
+    ``UNet(cfg)`` builds the architecture that ``cfg.arch`` names (:class:`FiLMUNet` or :class:`AdditiveUNet`);
+    both expose the same named layers to :meth:`capture`."""
+
+    def __new__(cls, cfg: ModelConfig = ModelConfig()):
+        if cls is UNet:
+            cls = {"film": FiLMUNet, "additive": AdditiveUNet}[cfg.arch]
+        return super().__new__(cls)
 
     def __init__(self, cfg: ModelConfig = ModelConfig()):
         super().__init__()
         self.cfg = cfg
-        w0, w1, w2, w3 = cfg.widths
-        e = cfg.embed_dim
-        self.cond_mlp = nn.Sequential(nn.Linear(3 * e, cfg.cond_dim), nn.SiLU(), nn.Linear(cfg.cond_dim, cfg.cond_dim))
-        self.stem = nn.Conv2d(cfg.in_channels, w0, 3, padding=1)
-        self.down1 = Block(w0, w1, cfg, cfg.attn[0], "down")
-        self.down2 = Block(w1, w2, cfg, cfg.attn[1], "down")
-        self.down3 = Block(w2, w3, cfg, cfg.attn[2], "down")
-        self.mid = Mid(w3, cfg)
-        self.up1 = Block(2 * w3, w2, cfg, cfg.attn[2], "up")
-        self.up2 = Block(2 * w2, w1, cfg, cfg.attn[1], "up")
-        self.up3 = Block(2 * w1, w0, cfg, cfg.attn[0], "up")
-        self.out = Out(w0, cfg)
         self._capture: dict | None = None
         self._capture_names: frozenset = frozenset()
 
-    def condition(self, t: torch.Tensor, centers: torch.Tensor) -> torch.Tensor:
+    def encodings(self, t: torch.Tensor, centers: torch.Tensor) -> torch.Tensor:
+        """The concatenated sinusoidal encodings of t, μx and μy, (B, 3·embed_dim)."""
         cfg = self.cfg
-        enc = [sinusoidal(t * cfg.t_scale, cfg.embed_dim, cfg.max_period),
-               sinusoidal(centers[:, 0] * cfg.mu_scale, cfg.embed_dim, cfg.max_period),
-               sinusoidal(centers[:, 1] * cfg.mu_scale, cfg.embed_dim, cfg.max_period)]
-        return self.cond_mlp(torch.cat(enc, dim=1))
+        return torch.cat([sinusoidal(t * cfg.t_scale, cfg.embed_dim, cfg.max_period),
+                          sinusoidal(centers[:, 0] * cfg.mu_scale, cfg.embed_dim, cfg.max_period),
+                          sinusoidal(centers[:, 1] * cfg.mu_scale, cfg.embed_dim, cfg.max_period)], dim=1)
 
     def _keep(self, name, h):
         if self._capture is not None and name in self._capture_names:
             self._capture[name] = h.detach().float()
         return h
-
-    def forward(self, x: torch.Tensor, t: torch.Tensor, centers: torch.Tensor) -> torch.Tensor:
-        c = self.condition(t, centers)
-        h0 = self._keep("stem", self.stem(x))
-        d1 = self._keep("down1", self.down1(h0, c))
-        d2 = self._keep("down2", self.down2(d1, c))
-        d3 = self._keep("down3", self.down3(d2, c))
-        m = self._keep("mid", self.mid(d3, c))
-        u1 = self._keep("up1", self.up1(torch.cat([m, d3], 1), c))
-        u2 = self._keep("up2", self.up2(torch.cat([u1, d2], 1), c))
-        u3 = self._keep("up3", self.up3(torch.cat([u2, d1], 1), c))
-        return self._keep("out", self.out(torch.cat([u3, h0], 1), c))
 
     @contextmanager
     def capture(self, layers=("down3",)):
@@ -244,3 +247,130 @@ class UNet(nn.Module):
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
+
+
+class FiLMUNet(UNet):
+    """``arch="film"``: encodings → MLP → scale-and-shift in every residual block (module docstring)."""
+
+    def __init__(self, cfg: ModelConfig = ModelConfig()):
+        super().__init__(cfg)
+        w0, w1, w2, w3 = cfg.widths
+        e = cfg.embed_dim
+        self.cond_mlp = nn.Sequential(nn.Linear(3 * e, cfg.cond_dim), nn.SiLU(), nn.Linear(cfg.cond_dim, cfg.cond_dim))
+        self.stem = nn.Conv2d(cfg.in_channels, w0, 3, padding=1)
+        self.down1 = Block(w0, w1, cfg, cfg.attn[0], "down")
+        self.down2 = Block(w1, w2, cfg, cfg.attn[1], "down")
+        self.down3 = Block(w2, w3, cfg, cfg.attn[2], "down")
+        self.mid = Mid(w3, cfg)
+        self.up1 = Block(2 * w3, w2, cfg, cfg.attn[2], "up")
+        self.up2 = Block(2 * w2, w1, cfg, cfg.attn[1], "up")
+        self.up3 = Block(2 * w1, w0, cfg, cfg.attn[0], "up")
+        self.out = Out(w0, cfg)
+
+    def condition(self, t: torch.Tensor, centers: torch.Tensor) -> torch.Tensor:
+        return self.cond_mlp(self.encodings(t, centers))
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor, centers: torch.Tensor) -> torch.Tensor:
+        c = self.condition(t, centers)
+        h0 = self._keep("stem", self.stem(x))
+        d1 = self._keep("down1", self.down1(h0, c))
+        d2 = self._keep("down2", self.down2(d1, c))
+        d3 = self._keep("down3", self.down3(d2, c))
+        m = self._keep("mid", self.mid(d3, c))
+        u1 = self._keep("up1", self.up1(torch.cat([m, d3], 1), c))
+        u2 = self._keep("up2", self.up2(torch.cat([u1, d2], 1), c))
+        u3 = self._keep("up3", self.up3(torch.cat([u2, d1], 1), c))
+        return self._keep("out", self.out(torch.cat([u3, h0], 1), c))
+
+
+# ------------------------------------------------------------------------------------- arch = "additive"
+
+class DoubleConv(nn.Module):
+    """3×3 conv → GroupNorm(1) → GELU → 3×3 conv → GroupNorm(1); with ``residual``, GELU(x + that)."""
+
+    def __init__(self, cin, cout, mid=None, residual=False):
+        super().__init__()
+        mid = mid or cout
+        self.residual = residual
+        self.net = nn.Sequential(nn.Conv2d(cin, mid, 3, padding=1, bias=False), nn.GroupNorm(1, mid), nn.GELU(),
+                                 nn.Conv2d(mid, cout, 3, padding=1, bias=False), nn.GroupNorm(1, cout))
+
+    def forward(self, x):
+        return F.gelu(x + self.net(x)) if self.residual else self.net(x)
+
+
+class TokenAttention(nn.Module):
+    """Self-attention over the h·w positions as tokens: LayerNorm → multi-head attention → + x, then
+    LayerNorm → Linear → GELU → Linear → + x."""
+
+    def __init__(self, ch, heads):
+        super().__init__()
+        self.heads = heads
+        self.norm = nn.LayerNorm(ch)
+        self.qkv = nn.Linear(ch, 3 * ch)
+        self.proj = nn.Linear(ch, ch)
+        self.ff = nn.Sequential(nn.LayerNorm(ch), nn.Linear(ch, ch), nn.GELU(), nn.Linear(ch, ch))
+
+    def forward(self, x):
+        b, c, h, w = x.shape
+        tok = x.flatten(2).transpose(1, 2)                                    # (B, hw, C)
+        q, k, v = self.qkv(self.norm(tok)).reshape(b, h * w, 3, self.heads, c // self.heads).permute(2, 0, 3, 1, 4)
+        o = F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(b, h * w, c)
+        tok = tok + self.proj(o)
+        tok = tok + self.ff(tok)
+        return tok.transpose(1, 2).reshape(b, c, h, w)
+
+
+class AddDown(nn.Module):
+    def __init__(self, cin, cout, enc_dim, attn, heads):
+        super().__init__()
+        self.convs = nn.Sequential(nn.MaxPool2d(2), DoubleConv(cin, cin, residual=True), DoubleConv(cin, cout))
+        self.bias = nn.Sequential(nn.SiLU(), nn.Linear(enc_dim, cout))
+        self.attn = TokenAttention(cout, heads) if attn else nn.Identity()
+
+    def forward(self, x, e):
+        return self.attn(self.convs(x) + self.bias(e)[:, :, None, None])
+
+
+class AddUp(nn.Module):
+    def __init__(self, cin, cout, enc_dim, attn, heads):
+        super().__init__()
+        self.convs = nn.Sequential(DoubleConv(cin, cin, residual=True), DoubleConv(cin, cout, mid=cin // 2))
+        self.bias = nn.Sequential(nn.SiLU(), nn.Linear(enc_dim, cout))
+        self.attn = TokenAttention(cout, heads) if attn else nn.Identity()
+
+    def forward(self, x, skip, e):
+        x = F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=True)
+        return self.attn(self.convs(torch.cat([skip, x], 1)) + self.bias(e)[:, :, None, None])
+
+
+class AdditiveUNet(UNet):
+    """``arch="additive"``: max-pool/double-conv blocks, the concatenated encodings added as a per-channel bias
+    at every block, token self-attention after each block (module docstring). ``cond_dim``, ``groups`` and
+    ``dropout`` are not used by this architecture."""
+
+    def __init__(self, cfg: ModelConfig = ModelConfig()):
+        super().__init__(cfg)
+        w0, w1, w2, w3 = cfg.widths
+        e, h = 3 * cfg.embed_dim, cfg.heads
+        self.stem = DoubleConv(cfg.in_channels, w0)
+        self.down1 = AddDown(w0, w1, e, cfg.attn[0], h)
+        self.down2 = AddDown(w1, w2, e, cfg.attn[1], h)
+        self.down3 = AddDown(w2, w3, e, cfg.attn[2], h)
+        self.mid = nn.Sequential(DoubleConv(w3, 2 * w3), DoubleConv(2 * w3, 2 * w3), DoubleConv(2 * w3, w3))
+        self.up1 = AddUp(w3 + w2, w1, e, cfg.attn[1], h)
+        self.up2 = AddUp(w1 + w1, w0, e, cfg.attn[0], h)
+        self.up3 = AddUp(w0 + w0, w0, e, cfg.attn[0], h)
+        self.out = nn.Conv2d(w0, cfg.in_channels, 1)
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor, centers: torch.Tensor) -> torch.Tensor:
+        e = self.encodings(t, centers)
+        h0 = self._keep("stem", self.stem(x))
+        d1 = self._keep("down1", self.down1(h0, e))
+        d2 = self._keep("down2", self.down2(d1, e))
+        d3 = self._keep("down3", self.down3(d2, e))
+        m = self._keep("mid", self.mid(d3))
+        u1 = self._keep("up1", self.up1(m, d2, e))
+        u2 = self._keep("up2", self.up2(u1, d1, e))
+        u3 = self._keep("up3", self.up3(u2, h0, e))
+        return self._keep("out", self.out(u3))

@@ -1,8 +1,18 @@
 """Every filesystem location the project uses, in one place.
 
-Paths are derived from the location of this file, never from the working directory, so a notebook, a
-test and the CLI all see the same folders. ``BUMPDIFF_HOME`` overrides the repository root (tests use it
-to work in a temporary folder).
+Layout under the project root::
+
+    data/results/   committed results: run bundles, experiment indexes, cached sweeps, benchmarks
+    data/runs/      training runs (checkpoints), git-ignored
+    data/scratch/   per-checkpoint analysis work files and other scratch, git-ignored
+    figures/        rendered figures
+    notebooks/      one notebook per figure
+    build/          executed notebooks, git-ignored
+
+The root is ``$BUMPDIFF_HOME`` when set (tests use it for a throw-away root); else the checkout that holds
+this package (an editable install or a source tree); else, after a non-editable ``pip install .``, the nearest
+folder at or above the working directory that looks like a bumpdiff checkout. Paths never depend on the
+working directory otherwise.
 """
 from __future__ import annotations
 
@@ -12,25 +22,47 @@ from pathlib import Path
 PACKAGE_DIR = Path(__file__).resolve().parent
 
 
+class NoProjectRoot(RuntimeError):
+    """No bumpdiff checkout could be found for the data, figures and notebooks."""
+
+
+def _is_checkout(p: Path) -> bool:
+    return (p / "pyproject.toml").is_file() and (p / "notebooks").is_dir() and (p / "data").is_dir()
+
+
 def root() -> Path:
-    """The project root: ``$BUMPDIFF_HOME`` if set, else the folder holding the ``bumpdiff`` package."""
+    """The project root (module docstring)."""
     env = os.environ.get("BUMPDIFF_HOME")
-    return Path(env).resolve() if env else PACKAGE_DIR.parent
+    if env:
+        return Path(env).resolve()
+    if _is_checkout(PACKAGE_DIR.parent):
+        return PACKAGE_DIR.parent
+    here = Path.cwd().resolve()
+    for p in (here, *here.parents):
+        if _is_checkout(p):
+            return p
+    raise NoProjectRoot(
+        "bumpdiff is installed without its checkout, and no checkout was found at or above the working directory "
+        f"({here}). Run from inside a clone of the repository, or set BUMPDIFF_HOME=/path/to/the/clone.")
 
 
 def data_dir() -> Path:
-    """Git-ignored working data: training runs (checkpoints) and analysis caches."""
     return root() / "data"
 
 
+def results_dir() -> Path:
+    """Small committed results (JSON + npz) that the figures and the documentation are made from."""
+    return data_dir() / "results"
+
+
 def runs_dir() -> Path:
-    """One sub-folder per training run, named ``<name>-<config hash>``."""
+    """One git-ignored sub-folder per training run, named ``<name>-<run key>``."""
     return data_dir() / "runs"
 
 
-def results_dir() -> Path:
-    """Small committed results bundles (JSON + npz) that the figures are made from."""
-    return root() / "results"
+def scratch_dir() -> Path:
+    """Git-ignored work files (per-checkpoint analysis results while an analysis runs)."""
+    return data_dir() / "scratch"
 
 
 def figures_dir() -> Path:
@@ -45,3 +77,12 @@ def notebooks_dir() -> Path:
 def build_dir() -> Path:
     """Git-ignored executed copies of the notebooks."""
     return root() / "build"
+
+
+def docs_dir() -> Path:
+    return root() / "docs"
+
+
+def relative(p: Path) -> str:
+    """``p`` relative to the root, as POSIX text (how indexes refer to bundles)."""
+    return Path(p).resolve().relative_to(root().resolve()).as_posix()

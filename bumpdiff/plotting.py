@@ -3,10 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg") if matplotlib.get_backend().lower() not in ("module://matplotlib_inline.backend_inline",) else None
-import matplotlib.pyplot as plt
+import matplotlib.pyplot as plt  # headless, matplotlib picks a non-interactive backend by itself
 import numpy as np
 
 from . import paths

@@ -1,9 +1,11 @@
 """Training over learning: config, named profiles, a dense-early checkpoint schedule, resume.
 
-A run lives in ``data/runs/<name>-<hash>`` where the hash is of the full :class:`TrainConfig`. It holds
+A run lives in ``data/runs/<name>-<key>`` where the key is the identity of its :class:`TrainConfig`
+(:mod:`bumpdiff.identity`: execution fields such as device, threads and logging do not enter it). It holds
 ``config.json``, ``log.jsonl`` (one line per logged step: loss, images/s, wall-clock seconds),
 ``last.pt`` (the resume point) and ``ckpt_<step>.pt`` at every scheduled step. Each checkpoint holds
-the model and EMA weights, the optimiser, the step, the RNG state and the config as plain types, so
+the model and EMA weights, the optimiser, the step, the RNG state, the config and the provenance (commit,
+device, package versions) as plain types, so
 ``torch.load(path, weights_only=True)`` works. Every write is atomic.
 
 Determinism: the batch order of epoch e is a permutation drawn from a generator seeded by (seed, e),
@@ -13,11 +15,9 @@ as an uninterrupted one (bitwise on CPU).
 from __future__ import annotations
 
 import copy
-import dataclasses
 import json
-import math
 import time
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 import torch
@@ -26,9 +26,19 @@ from tqdm.auto import tqdm
 from . import paths
 from .data import BumpDataset, Lattice
 from .diffusion import Diffusion, DiffusionConfig
+from .identity import execution
+from .identity import key as identity_key
 from .model import ModelConfig, UNet
-from .utils import (atomic_torch_save, atomic_write_json, atomic_write_text, check_range, config_hash,
-                    resolve_device, seed_everything, to_plain)
+from .provenance import provenance
+from .utils import (
+    atomic_torch_save,
+    atomic_write_json,
+    atomic_write_text,
+    check_range,
+    resolve_device,
+    seed_everything,
+    to_plain,
+)
 
 __all__ = ["TrainConfig", "PROFILES", "profile", "apply_overrides", "train", "run_dir", "load_checkpoint",
            "list_checkpoints", "load_model", "checkpoint_steps"]
@@ -38,7 +48,7 @@ __all__ = ["TrainConfig", "PROFILES", "profile", "apply_overrides", "train", "ru
 class TrainConfig:
     """Every hyper-parameter of a training run, explicit. Named profiles (:data:`PROFILES`) set sizes."""
 
-    name: str = "run"
+    name: str = execution("run")   # a label for the run folder; never part of the identity
     seed: int = 0
     lattice: Lattice = Lattice()
     model: ModelConfig = ModelConfig()
@@ -59,11 +69,12 @@ class TrainConfig:
     ckpt_every_early: int = 100
     ckpt_early_until: int = 2000
     ckpt_every_late: int = 1000
-    save_every: int = 100          # resume point (last.pt) every this many steps
-    log_every: int = 10
     precision: str = "bf16"        # "fp32" or "bf16" (autocast)
-    device: str = "auto"
-    threads: int = 0               # torch CPU threads, 0 = leave torch's choice
+    # execution: how the run is carried out, never what it computes (bumpdiff.identity)
+    save_every: int = execution(100)   # resume point (last.pt) every this many steps
+    log_every: int = execution(10)
+    device: str = execution("auto")
+    threads: int = execution(0)        # torch CPU threads, 0 = leave torch's choice
 
     def __post_init__(self):
         for f in ("lattice", "model", "diffusion"):
@@ -95,7 +106,7 @@ class TrainConfig:
         return to_plain(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "TrainConfig":
+    def from_dict(cls, d: dict) -> TrainConfig:
         d = dict(d)
         d["lattice"] = Lattice(**d["lattice"])
         m = dict(d["model"])
@@ -104,8 +115,12 @@ class TrainConfig:
         d["diffusion"] = DiffusionConfig(**d["diffusion"])
         return cls(**d)
 
-    def hash(self) -> str:
-        return config_hash(self.to_dict())
+    def key(self) -> str:
+        """The run's identity key (:mod:`bumpdiff.identity`): execution fields and added fields at their
+        neutral value do not enter it."""
+        return identity_key("run", self)
+
+    hash = key  # the name used before the identity rules existed
 
     @property
     def images_per_epoch(self) -> int:
@@ -198,11 +213,69 @@ def _lr_at(cfg, step):
     return cfg.lr * min(1.0, (step + 1) / cfg.warmup_steps) if cfg.warmup_steps else cfg.lr
 
 
-def _state(cfg, step, model, ema, opt, gen, elapsed):
-    return {"step": step, "epoch": step * cfg.batch_size / cfg.images_per_epoch,
-            "images_seen": step * cfg.batch_size, "elapsed_s": elapsed,
-            "model": model.state_dict(), "ema": ema.state_dict(), "optimizer": opt.state_dict(),
-            "rng": gen.get_state(), "config": cfg.to_dict()}
+@dataclass
+class _Run:
+    """The live state of a training run: what a checkpoint saves and a resume restores."""
+
+    cfg: TrainConfig
+    model: torch.nn.Module
+    ema: torch.nn.Module
+    opt: torch.optim.Optimizer
+    diffusion: Diffusion
+    gen: torch.Generator
+    device: torch.device
+    step: int = 0
+    elapsed: float = 0.0
+
+    @classmethod
+    def build(cls, cfg: TrainConfig, device: torch.device) -> _Run:
+        seed_everything(cfg.seed)
+        model = UNet(cfg.model).to(device)
+        ema = copy.deepcopy(model).requires_grad_(False)
+        opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=(cfg.adam_beta1, cfg.adam_beta2),
+                                eps=cfg.adam_eps, weight_decay=cfg.weight_decay)
+        return cls(cfg, model, ema, opt, Diffusion(model, cfg.diffusion).to(device),
+                   torch.Generator().manual_seed(cfg.seed), device)
+
+    def restore(self, path: Path) -> None:
+        st = load_checkpoint(path, map_location=self.device)
+        self.model.load_state_dict(st["model"])
+        self.ema.load_state_dict(st["ema"])
+        self.opt.load_state_dict(st["optimizer"])
+        self.gen.set_state(st["rng"].cpu())  # the CPU generator's state, wherever the checkpoint was mapped
+        self.step, self.elapsed = st["step"], st["elapsed_s"]
+
+    def state(self) -> dict:
+        cfg = self.cfg
+        return {"step": self.step, "epoch": self.step * cfg.batch_size / cfg.images_per_epoch,
+                "images_seen": self.step * cfg.batch_size, "elapsed_s": self.elapsed,
+                "model": self.model.state_dict(), "ema": self.ema.state_dict(), "optimizer": self.opt.state_dict(),
+                "rng": self.gen.get_state(), "config": cfg.to_dict(), "provenance": provenance(self.device)}
+
+    def train_step(self, ds: BumpDataset) -> torch.Tensor:
+        """One optimiser step on the next batch of the run's fixed batch order; returns the loss."""
+        cfg = self.cfg
+        epoch, pos = divmod(self.step * cfg.batch_size, len(ds))
+        x0, c = ds.batch(_batch_indices(cfg, epoch, pos, len(ds)), device=self.device)
+        for g in self.opt.param_groups:
+            g["lr"] = _lr_at(cfg, self.step)
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16"):
+            loss = self.diffusion(x0, c, self.gen)
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if cfg.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
+        self.opt.step()
+        self.ema_update()
+        self.step += 1
+        return loss
+
+    def ema_update(self) -> None:
+        cfg, s = self.cfg, self.step
+        decay = min(cfg.ema_decay, (1 + s) / (10 + s)) if cfg.ema_warmup else cfg.ema_decay
+        with torch.no_grad():
+            for pe, pm in zip(self.ema.parameters(), self.model.parameters()):
+                pe.lerp_(pm, 1 - decay)
 
 
 def load_checkpoint(path, map_location="cpu") -> dict:
@@ -223,9 +296,9 @@ def list_checkpoints(rdir) -> list[tuple[int, Path]]:
 
 def load_model(path_or_state, which: str = "ema", device="cpu") -> tuple[Diffusion, dict]:
     """A :class:`Diffusion` with the checkpoint's ``"ema"`` (default) or ``"model"`` weights, in eval mode."""
-    state = load_checkpoint(path_or_state) if not isinstance(path_or_state, dict) else path_or_state
     if which not in ("ema", "model"):
         raise ValueError(f"which must be 'ema' or 'model', got {which!r}")
+    state = load_checkpoint(path_or_state) if not isinstance(path_or_state, dict) else path_or_state
     cfg = TrainConfig.from_dict(state["config"])
     model = UNet(cfg.model)
     model.load_state_dict(state[which])
@@ -234,108 +307,91 @@ def load_model(path_or_state, which: str = "ema", device="cpu") -> tuple[Diffusi
     return diff, state
 
 
+def _open_run(cfg: TrainConfig, rdir: Path | None) -> Path:
+    """The run folder, created with its config.json, or checked against it when it exists."""
+    rdir = Path(rdir) if rdir is not None else run_dir(cfg)
+    rdir.mkdir(parents=True, exist_ok=True)
+    cfg_path = rdir / "config.json"
+    if cfg_path.exists():
+        on_disk = TrainConfig.from_dict(json.loads(cfg_path.read_text()))
+        if on_disk.key() != cfg.key():
+            raise ValueError(f"{rdir} holds a run with a different config (key {on_disk.key()}, asked for "
+                             f"{cfg.key()}); refusing to mix runs")
+    else:
+        atomic_write_json(cfg_path, cfg.to_dict())
+    return rdir
+
+
+def _warn_slow_bf16(cfg: TrainConfig, device: torch.device) -> None:
+    if cfg.precision == "bf16" and device.type == "cpu" and torch.backends.cpu.get_cpu_capability() not in (
+            "AVX512", "AVX512_BF16", "AMX"):
+        print(f"[bumpdiff] note: precision bf16 on a CPU with {torch.backends.cpu.get_cpu_capability()} only: "
+              "bf16 is emulated there and training is an order of magnitude slower than on a CPU with AVX-512 "
+              "(the results stay valid; the committed cpu runs used such a CPU)", flush=True)
+
+
 def train(cfg: TrainConfig, rdir: Path | None = None, progress: bool = True, stop_after: int | None = None,
           until: int | None = None) -> Path:
     """Train (or resume) the run for ``cfg``; returns its run directory.
 
     ``stop_after`` stops after that many steps of this call (used to test interruption); ``until`` stops once
-    the run reaches that step (used to train in chunks, e.g. up to the next checkpoint). Either way the run
-    is resumed, bitwise identically, by calling :func:`train` again with the same config.
+    the run reaches that step (to train in chunks, e.g. up to the next checkpoint). Either way the run is
+    resumed, bitwise identically on the same machine, by calling :func:`train` again with the same config.
     """
     if until is not None:
         check_range("until", until, lo=0, hi=cfg.steps, integer=True)
-    rdir = Path(rdir) if rdir is not None else run_dir(cfg)
-    rdir.mkdir(parents=True, exist_ok=True)
-    cfg_path = rdir / "config.json"
-    if cfg_path.exists():
-        on_disk = json.loads(cfg_path.read_text())
-        if on_disk != json.loads(json.dumps(cfg.to_dict())):
-            raise ValueError(f"{rdir} holds a run with a different config; refusing to mix runs")
-    else:
-        atomic_write_json(cfg_path, cfg.to_dict())
+    rdir = _open_run(cfg, rdir)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     device = resolve_device(cfg.device)
-    seed_everything(cfg.seed)
-    model = UNet(cfg.model).to(device)
-    ema = copy.deepcopy(model).requires_grad_(False)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=(cfg.adam_beta1, cfg.adam_beta2),
-                            eps=cfg.adam_eps, weight_decay=cfg.weight_decay)
-    diff = Diffusion(model, cfg.diffusion).to(device)
-    gen = torch.Generator().manual_seed(cfg.seed)
-    step, elapsed = 0, 0.0
+    _warn_slow_bf16(cfg, device)
+    run = _Run.build(cfg, device)
     last = rdir / "last.pt"
     if last.exists():
-        st = load_checkpoint(last, map_location=device)
-        model.load_state_dict(st["model"])
-        ema.load_state_dict(st["ema"])
-        opt.load_state_dict(st["optimizer"])
-        gen.set_state(st["rng"].cpu())  # the CPU generator's state, wherever the checkpoint was mapped
-        step, elapsed = st["step"], st["elapsed_s"]
+        run.restore(last)
     log_path = rdir / "log.jsonl"
-    _truncate_log(log_path, step)
+    _truncate_log(log_path, run.step)
     schedule = set(checkpoint_steps(cfg))
     ds = BumpDataset(cfg.lattice)
-    M = len(ds)
-    amp = cfg.precision == "bf16"
 
     def save(kind):
-        st = _state(cfg, step, model, ema, opt, gen, elapsed)
+        st = run.state()
         if kind == "ckpt":
-            atomic_torch_save(rdir / f"ckpt_{step:07d}.pt", st)
+            atomic_torch_save(rdir / f"ckpt_{run.step:07d}.pt", st)
         atomic_torch_save(last, st)
 
-    if step == 0 and 0 in schedule and not (rdir / "ckpt_0000000.pt").exists():
+    if run.step == 0 and 0 in schedule and not (rdir / "ckpt_0000000.pt").exists():
         save("ckpt")
-    bar = tqdm(total=cfg.steps, initial=step, desc=f"train {cfg.name}", disable=not progress, dynamic_ncols=True)
-    model.train()
-    done_here = 0
-    t_last, n_last = time.perf_counter(), 0
+    end = cfg.steps if until is None else until
+    bar = tqdm(total=cfg.steps, initial=run.step, desc=f"train {cfg.name}", disable=not progress, dynamic_ncols=True)
+    run.model.train()
+    done_here, t_last, n_last = 0, time.perf_counter(), 0
     with open(log_path, "a") as log:
-        while step < (cfg.steps if until is None else until):
-            if stop_after is not None and done_here >= stop_after:
-                break
+        while run.step < end and (stop_after is None or done_here < stop_after):
             t0 = time.perf_counter()
-            epoch, pos = divmod(step * cfg.batch_size, M)
-            idx = _batch_indices(cfg, epoch, pos, M)
-            x0, c = ds.batch(idx, device=device)
-            for g in opt.param_groups:
-                g["lr"] = _lr_at(cfg, step)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-                loss = diff(x0, c, gen)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            if cfg.grad_clip > 0:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-            opt.step()
-            decay = min(cfg.ema_decay, (1 + step) / (10 + step)) if cfg.ema_warmup else cfg.ema_decay
-            with torch.no_grad():
-                for pe, pm in zip(ema.parameters(), model.parameters()):
-                    pe.lerp_(pm, 1 - decay)
-            step += 1
+            loss = run.train_step(ds)
             done_here += 1
-            elapsed += time.perf_counter() - t0
+            run.elapsed += time.perf_counter() - t0
             n_last += cfg.batch_size
-            if step % cfg.log_every == 0 or step == cfg.steps:
+            if run.step % cfg.log_every == 0 or run.step == cfg.steps:
                 now = time.perf_counter()
-                ips = n_last / max(now - t_last, 1e-9)
+                rec = {"step": run.step, "epoch": run.step * cfg.batch_size / len(ds),
+                       "images_seen": run.step * cfg.batch_size, "loss": loss.item(), "lr": _lr_at(cfg, run.step - 1),
+                       "images_per_s": n_last / max(now - t_last, 1e-9), "elapsed_s": run.elapsed, "time": time.time()}
                 t_last, n_last = now, 0
-                rec = {"step": step, "epoch": step * cfg.batch_size / M, "images_seen": step * cfg.batch_size,
-                       "loss": loss.item(), "lr": _lr_at(cfg, step - 1), "images_per_s": ips,
-                       "elapsed_s": elapsed, "time": time.time()}
                 log.write(json.dumps(rec) + "\n")
                 log.flush()
-                bar.set_postfix(loss=f"{rec['loss']:.4f}", img_s=f"{ips:.0f}")
+                bar.set_postfix(loss=f"{rec['loss']:.4f}", img_s=f"{rec['images_per_s']:.0f}")
             bar.update(1)
-            if step in schedule:
+            if run.step in schedule:
                 save("ckpt")
-            elif step % cfg.save_every == 0:
+            elif run.step % cfg.save_every == 0:
                 save("last")
     bar.close()
-    if done_here and step < cfg.steps and step not in schedule and step % cfg.save_every:
+    if done_here and run.step < cfg.steps and run.step not in schedule and run.step % cfg.save_every:
         save("last")  # stopped between resume points: keep the work done
-    if step >= cfg.steps:
-        atomic_write_text(rdir / "DONE", f"{step}\n")
+    if run.step >= cfg.steps:
+        atomic_write_text(rdir / "DONE", f"{run.step}\n")
     return rdir
 
 

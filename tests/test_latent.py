@@ -3,8 +3,16 @@ import numpy as np
 import pytest
 
 from bumpdiff.evaluate import score
-from bumpdiff.latent import (PHASE_THRESHOLDS, call_phase, describe_sequence, embed, load_bundle, order_parameters,
-                             phase_onsets, phase_sequence)
+from bumpdiff.latent import (
+    PHASE_THRESHOLDS,
+    call_phase,
+    describe_sequence,
+    embed,
+    load_bundle,
+    order_parameters,
+    phase_onsets,
+    phase_sequence,
+)
 
 GRID = np.stack(np.meshgrid(np.arange(24) + 0.5, np.arange(24) + 0.5), -1).reshape(-1, 2) * (32 / 24)
 
@@ -61,6 +69,9 @@ def test_phase_call_from_generation_and_combination():
     empty = score(np.full((40, 1, 32, 32), -1.0), c)
     assert [call_phase(s) for s in (good, wrong, empty)] == ["C", "B", "A"]
     ordered = {"knn_r2_x": 0.99, "knn_r2_y": 0.99, "intrinsic_dim": 2.0}
+    # ordered neighbours but not a low-dimensional manifold: not C (C is an ordered *2-D* manifold), and not B
+    assert call_phase(order={"knn_r2_x": 0.99, "knn_r2_y": 0.99, "intrinsic_dim": 12.6}) == "A"
+    assert call_phase(order={"knn_r2_x": 0.99, "knn_r2_y": 0.99, "intrinsic_dim": float("nan")}) == "A"
     disordered = {"knn_r2_x": 0.0, "knn_r2_y": 0.0, "intrinsic_dim": 2.0}
     assert call_phase(good, ordered) == "C"
     assert call_phase(good, disordered, detail=True) == ("B", "C", "B")  # the earlier of the two
@@ -88,6 +99,7 @@ def test_phase_sequence_reads_the_changes_of_a_call():
         phase_sequence(recs, "accuracy")
 
 
+@pytest.mark.slow
 def test_analyze_smoke_run_end_to_end(home, monkeypatch):
     from bumpdiff.latent import analyze
     from bumpdiff.train import checkpoint_steps, profile, train
@@ -105,37 +117,31 @@ def test_analyze_smoke_run_end_to_end(home, monkeypatch):
         assert r["accuracy"] + r["frac_none"] + r["frac_multiple"] + r["frac_single_wrong"] == pytest.approx(1)
     assert bundle["config"]["name"] == "smoke" and bundle["analysis"]["sampler"] == "ddim"
     assert arrays[f"embedding_{30:07d}"].shape == (64, 3)
-    # resumes: a second call reuses every per-checkpoint result and gives the same bundle
+    assert bundle["provenance"][0]["steps"] == checkpoint_steps(cfg) and bundle["provenance"][0]["versions"]
+    # a second call reuses every per-checkpoint result and gives the same bundle
     before = (out / "bundle.json").read_bytes(), (out / "arrays.npz").read_bytes()
-    monkeypatch.setattr("bumpdiff.latent.time.strftime", lambda *a: "2099-01-01T00:00:00Z")  # a later "now"
     out2 = analyze(rdir, "smoke", progress=False)
     b2, _ = load_bundle(out2)
     assert [r["accuracy"] for r in b2["checkpoints"]] == [r["accuracy"] for r in recs]
-    # … and leaves an unchanged bundle byte for byte as it was (no new "created" time: no churn in git)
+    # … and leaves an unchanged bundle byte for byte as it was (no churn in git)
     assert ((out / "bundle.json").read_bytes(), (out / "arrays.npz").read_bytes()) == before
 
 
-def test_merge_bundles_of_one_run_analysed_in_pieces(tmp_path):
-    from bumpdiff.latent import merge_bundles
-    from bumpdiff.utils import atomic_savez, atomic_write_json
+@pytest.mark.slow
+def test_analysing_more_checkpoints_extends_one_bundle(home):
+    from dataclasses import replace
 
-    def write(name, steps, every, tol=1.0, acc=None):
-        d = tmp_path / name
-        recs = [{"step": s, "accuracy": (acc or {}).get(s, s / 1000)} for s in steps]
-        atomic_write_json(d / "bundle.json", {"run": "r", "config": {"steps": 1000}, "thresholds": {"acc_c": 0.5},
-                                              "analysis": {"every": every, "tol": tol}, "checkpoints": recs,
-                                              "loss": {"step": list(range(len(steps)))}})
-        atomic_savez(d / "arrays.npz", **{f"embedding_{s:07d}": np.full((2, 3), s, float) for s in steps})
-        return d
-
-    coarse, fine = write("coarse", [0, 500, 1000], 5), write("fine", [100, 200, 500], 1)
-    b, arr = merge_bundles([coarse, fine])
-    assert [r["step"] for r in b["checkpoints"]] == b["analysed_steps"] == [0, 100, 200, 500, 1000]
-    assert b["analysis"] == {"every": None, "tol": 1.0} and b["merged_from"] == ["coarse", "fine"]
-    assert sorted(arr) == [f"embedding_{s:07d}" for s in (0, 100, 200, 500, 1000)] and arr["embedding_0000200"][0, 0] == 200
-    with pytest.raises(ValueError, match="analysis"):
-        merge_bundles([coarse, write("other_tol", [100], 1, tol=2.0)])
-    with pytest.raises(ValueError, match="step 500"):
-        merge_bundles([coarse, write("clash", [500], 1, acc={500: 0.9})])
-    with pytest.raises(ValueError, match="at least one"):
-        merge_bundles([])
+    from bumpdiff.latent import ANALYSIS_PROFILES, analyze
+    from bumpdiff.train import profile, train
+    rdir = train(profile("smoke"), progress=False)
+    coarse = analyze(rdir, replace(ANALYSIS_PROFILES["smoke"], every=2), progress=False)   # steps 0, 20, 30
+    b1, a1 = load_bundle(coarse)
+    assert [r["step"] for r in b1["checkpoints"]] == [0, 20, 30]
+    fine = analyze(rdir, "smoke", progress=False, steps=[10])
+    assert fine == coarse                                        # `every` and `steps` are not part of the key
+    b2, a2 = load_bundle(fine)
+    assert [r["step"] for r in b2["checkpoints"]] == [0, 10, 20, 30]
+    assert [r for r in b2["checkpoints"] if r["step"] != 10] == b1["checkpoints"]
+    assert all(a2[k].tobytes() == a1[k].tobytes() for k in a1) and [p["steps"] for p in b2["provenance"]] == [[0, 20, 30], [10]]
+    with pytest.raises(ValueError, match="steps must be checkpoints"):
+        analyze(rdir, "smoke", progress=False, steps=[15])

@@ -1,9 +1,8 @@
 """The UNet and the DDPM: golden numbers for tiny deterministic runs, layer capture, sampler properties."""
-import numpy as np
 import pytest
 import torch
 
-from bumpdiff.diffusion import Diffusion, DiffusionConfig
+from bumpdiff.diffusion import DDIM, Capture, Diffusion, DiffusionConfig
 from bumpdiff.model import LAYER_ALIASES, ModelConfig, UNet, resolve_layer
 from bumpdiff.train import PROFILES
 
@@ -91,13 +90,64 @@ def test_sampler_seed_determinism_and_batch_independence():
 def test_sampler_capture_steps():
     d = Diffusion(smoke_model(), PROFILES["smoke"].diffusion)
     c = torch.tensor([[4.5, 7.5], [20.0, 30.0]])
-    _, cap = d.sample(c, torch.Generator().manual_seed(0), sampler="ddim", steps=5,
-                      capture_layers=[4, "mid"], capture_steps=[49, 0])
-    assert set(cap) == {"down3", "mid"} and set(cap["down3"]) == {49, 0}
+    _, cap = d.sample(c, torch.Generator().manual_seed(0), sampler=DDIM(5), capture=Capture((4, "mid"), (49, 0)),
+                      trajectory=True)
+    assert set(cap) == {"down3", "mid", "x0_pred"} and set(cap["down3"]) == {49, 0}
+    assert sorted(cap["x0_pred"]) == [0, 12, 24, 37, 49] and cap["x0_pred"][0].shape == (2, 1, 32, 32)
     assert cap["down3"][0].shape == (2, 16, 4, 4)
 
 
-@pytest.mark.parametrize("kw, name", [(dict(widths=(8, 16)), "widths"), (dict(image_size=30), "image_size"),
+def test_additive_architecture_has_the_same_named_layers():
+    m = UNet(ModelConfig(widths=(64, 128, 256, 256), arch="additive"))
+    assert type(m).__name__ == "AdditiveUNet" and 20e6 < m.num_parameters() < 25e6
+    x, t, c = inputs()
+    with torch.no_grad(), m.capture(list(LAYER_ALIASES)) as store:
+        y = m(x, t, c)
+    assert y.shape == (2, 1, 32, 32)
+    assert store["down3"].shape == (2, 256, 4, 4)                 # "layer 4" at paper size, before the bottleneck
+    assert store["mid"].shape == (2, 256, 4, 4) and store["up1"].shape == (2, 128, 8, 8)
+    # the condition reaches the output through the additive biases: other centres, other ε̂
+    with torch.no_grad():
+        assert not torch.allclose(m(x, t, c), m(x, t, c + 3.0))
+
+
+def _diffusers_pair(prediction):
+    from diffusers import DDIMScheduler, DDPMScheduler
+    kw = dict(num_train_timesteps=1000, beta_start=1e-4, beta_end=0.02, beta_schedule="linear", clip_sample=True,
+              clip_sample_range=1.0)
+    return DDPMScheduler(variance_type="fixed_small", **kw) if prediction == "ddpm" else DDIMScheduler(
+        set_alpha_to_one=True, **kw)
+
+
+@pytest.mark.parametrize("t", [999, 500, 37, 1])
+def test_one_ddpm_step_matches_diffusers(t):
+    d = Diffusion(smoke_model(), DiffusionConfig())
+    g = torch.Generator().manual_seed(t)
+    x, eps = torch.randn(3, 1, 32, 32, generator=g), 3 * torch.randn(3, 1, 32, 32, generator=g)  # x0 gets clipped
+    z = torch.randn(3, 1, 32, 32, generator=torch.Generator().manual_seed(7))   # diffusers draws the same noise
+    ours, x0 = d.ddpm_step(x, t, eps, z)
+    sched = _diffusers_pair("ddpm")
+    sched.set_timesteps(1000)
+    ref = sched.step(eps, t, x, generator=torch.Generator().manual_seed(7))
+    assert torch.allclose(ref.pred_original_sample, x0, atol=1e-5)
+    assert torch.allclose(ref.prev_sample, ours, atol=1e-4)
+
+
+@pytest.mark.parametrize("t, t_prev", [(999, 979), (500, 480), (20, 0), (0, -1)])
+def test_one_ddim_step_matches_diffusers(t, t_prev):
+    d = Diffusion(smoke_model(), DiffusionConfig())
+    g = torch.Generator().manual_seed(t + 1)
+    x, eps = torch.randn(3, 1, 32, 32, generator=g), 3 * torch.randn(3, 1, 32, 32, generator=g)
+    ours, x0 = d.ddim_step(x, t, t_prev, eps, eta=0.0)
+    sched = _diffusers_pair("ddim")
+    sched.set_timesteps(50)
+    sched.num_inference_steps = 1000 // (t - t_prev)           # so that diffusers' previous step is t_prev
+    ref = sched.step(eps, t, x, eta=0.0, use_clipped_model_output=True)
+    assert torch.allclose(ref.pred_original_sample, x0, atol=1e-5)
+    assert torch.allclose(ref.prev_sample, ours, atol=1e-4)
+
+
+@pytest.mark.parametrize("kw, name", [(dict(widths=(8, 16)), "widths"), (dict(arch="dit"), "arch"), (dict(image_size=30), "image_size"),
                                       (dict(embed_dim=15), "embed_dim"), (dict(heads=3), "heads")])
 def test_bad_model_config(kw, name):
     with pytest.raises(ValueError, match=name):

@@ -2,13 +2,23 @@
 import json
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import torch
 
-from bumpdiff.train import (PROFILES, TrainConfig, apply_overrides, checkpoint_steps, list_checkpoints,
-                            load_checkpoint, load_model, profile, run_dir, train)
+from bumpdiff.train import (
+    PROFILES,
+    TrainConfig,
+    checkpoint_steps,
+    list_checkpoints,
+    load_checkpoint,
+    load_model,
+    profile,
+    run_dir,
+    train,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -22,6 +32,7 @@ def test_checkpoint_schedule_dense_then_sparse():
     assert max(gaps[: len(gaps) // 2]) < max(gaps)
 
 
+@pytest.mark.slow
 def test_smoke_run_writes_checkpoints_that_load_weights_only(home):
     cfg = profile("smoke")
     rdir = train(cfg, progress=False)
@@ -35,8 +46,15 @@ def test_smoke_run_writes_checkpoints_that_load_weights_only(home):
     torch.load(rdir / "ckpt_0000030.pt", weights_only=True)
     log = [json.loads(l) for l in (rdir / "log.jsonl").read_text().splitlines()]
     assert log[-1]["step"] == 30 and log[-1]["loss"] < log[0]["loss"]
+    assert st["provenance"]["versions"]["torch"] == torch.__version__ and st["provenance"]["device"]
+    # the loaded model carries the EMA weights (not the raw ones) and is ready to sample
     diff, _ = load_model(rdir / "ckpt_0000030.pt")
-    assert not any(p.requires_grad and p.grad is not None for p in diff.parameters())
+    loaded = diff.model.state_dict()
+    assert all(torch.equal(loaded[k], st["ema"][k]) for k in st["ema"])
+    assert any(not torch.equal(st["ema"][k], st["model"][k]) for k in st["model"])
+    assert not diff.training
+    raw, _ = load_model(rdir / "ckpt_0000030.pt", which="model")
+    assert all(torch.equal(raw.model.state_dict()[k], st["model"][k]) for k in st["model"])
 
 
 def test_resume_is_bitwise_identical(home):
@@ -74,11 +92,13 @@ def test_training_in_chunks_is_bitwise_identical(home):
         train(cfg, home / "c", progress=False, until=cfg.steps + 1)
 
 
-def test_run_dir_refuses_a_different_config(home):
+def test_run_dir_refuses_a_different_config_but_not_other_execution_settings(home):
     cfg = profile("smoke")
     rdir = train(cfg, home / "r", progress=False, stop_after=1)
     with pytest.raises(ValueError, match="different config"):
         train(profile("smoke", "lr=0.5"), rdir, progress=False)
+    train(replace(cfg, log_every=1, threads=2, device="cpu"), rdir, progress=False, stop_after=1)  # same run
+    assert load_checkpoint(rdir / "last.pt")["step"] == 2
 
 
 def test_overrides_and_hash():
@@ -96,6 +116,7 @@ def test_bad_config_values_raise_named_errors(override, name):
         profile("smoke", override)
 
 
+@pytest.mark.slow
 def test_cli_train_and_sample_end_to_end(home):
     env = {"BUMPDIFF_HOME": str(home), "PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)}
     r = subprocess.run([sys.executable, "-m", "bumpdiff", "train", "--profile", "smoke", "--quiet"],

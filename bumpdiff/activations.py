@@ -1,0 +1,75 @@
+"""Activations of a named layer over a grid of conditions (the raw material of the latent analysis)."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from .data import Lattice, render
+from .diffusion import DDIM, Capture, Diffusion
+from .model import resolve_layer
+from .utils import check_range
+
+__all__ = ["collect_activations", "latent_grid", "MODES"]
+
+MODES = ("noise", "noised", "sampling")
+
+
+@torch.no_grad()
+def collect_activations(diffusion: Diffusion, centers, layer="down3", t: int = 500, mode: str = "noise",
+                        seed: int = 0, batch_size: int = 512, sampler_steps: int = 20) -> np.ndarray:
+    """Activations (M, D) of ``layer`` for each condition in ``centers`` (M, 2), flattened.
+
+    modes: ``"noise"`` — one forward pass at timestep ``t`` on one shared noise image (identical for all
+    conditions, so only the condition varies); ``"noised"`` — on the ground-truth image of each condition
+    noised to ``t`` with one shared noise draw; ``"sampling"`` — the mean over the steps of a deterministic
+    DDIM run of ``sampler_steps`` steps from one shared x_T.
+    """
+    if mode not in MODES:
+        raise ValueError(f"mode must be 'noise', 'noised' or 'sampling', got {mode!r}")
+    T = diffusion.T
+    check_range("t", t, lo=0, hi=T - 1, integer=True)
+    name = resolve_layer(layer)
+    model = diffusion.model
+    device = next(model.parameters()).device
+    centers = torch.as_tensor(np.asarray(centers), dtype=torch.float32)
+    M = centers.shape[0]
+    n = model.cfg.image_size
+    g = torch.Generator().manual_seed(seed)
+    shared = torch.randn((1, model.cfg.in_channels, n, n), generator=g)
+    if mode == "sampling":
+        _, cap = diffusion.sample(centers, sampler=DDIM(sampler_steps, 0.0), x_T=shared.expand(M, -1, -1, -1),
+                                  capture=Capture((name,)), batch_size=batch_size)
+        acts = torch.stack(list(cap[name].values())).mean(0)
+        return acts.reshape(M, -1).numpy()
+    was = model.training
+    model.eval()
+    out = []
+    try:
+        for s in range(0, M, batch_size):
+            c = centers[s:s + batch_size]
+            b = c.shape[0]
+            tt = torch.full((b,), int(t), dtype=torch.long)
+            if mode == "noise":
+                x = shared.expand(b, -1, -1, -1)
+            else:
+                x = diffusion.q_sample(render(c, n, 1.0).to(device), tt.to(device), shared.expand(b, -1, -1, -1).to(device))
+            with model.capture([name]) as store:
+                model(x.to(device), tt.to(device), c.to(device))
+            out.append(store[name].reshape(b, -1).cpu())
+    finally:
+        model.train(was)
+    return torch.cat(out).numpy()
+
+
+def latent_grid(lattice: Lattice, max_conditions: int) -> np.ndarray:
+    """The latent grid: the lattice itself if small enough, else a sub-lattice evenly spaced on each axis with
+    about √max_conditions values per axis (so lattices of different densities are read on one spatial grid)."""
+    if len(lattice) <= max_conditions:
+        return lattice.centers()
+    side = int(np.floor(np.sqrt(max_conditions)))
+    kx = min(lattice.kx, side)
+    ky = min(lattice.ky, max_conditions // kx)
+    xs = lattice.xs()[np.linspace(0, lattice.kx - 1, kx).round().astype(int)]
+    ys = lattice.ys()[np.linspace(0, lattice.ky - 1, ky).round().astype(int)]
+    gy, gx = np.meshgrid(ys, xs, indexing="ij")
+    return np.stack([gx.ravel(), gy.ravel()], axis=1)

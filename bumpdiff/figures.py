@@ -1,0 +1,45 @@
+"""Running the notebooks headless (``make figures``): every numbered notebook, executed with papermill.
+
+Notebooks only read results (:mod:`bumpdiff.results`); when one is missing the notebook stops with an error
+that names the command computing it, and so does ``make figures``.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+from . import paths
+
+__all__ = ["make_figures", "notebooks"]
+
+
+def notebooks(only: list[str] | None = None) -> list[Path]:
+    nbs = sorted(paths.notebooks_dir().glob("[0-9][0-9]_*.ipynb"))
+    return [p for p in nbs if any(p.name.startswith(o) for o in only)] if only else nbs
+
+
+def make_figures(profile: str = "cpu", only: list[str] | None = None, seed: int = 0) -> None:
+    """Execute the numbered notebooks with papermill (executed copies to build/<profile>/)."""
+    import papermill as pm
+    from papermill.exceptions import PapermillExecutionError
+
+    # the kernel's transport chatter (e.g. "Kernel died"/"restarting" warnings from its heartbeat) is not ours
+    for name in ("papermill", "traitlets", "nbclient"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    outdir = paths.build_dir() / profile
+    outdir.mkdir(parents=True, exist_ok=True)
+    total = time.time()
+    nbs = notebooks(only)
+    for nb in nbs:
+        t0 = time.time()
+        print(f"[bumpdiff] figures ({profile}): running {nb.name} ...", flush=True)
+        try:
+            pm.execute_notebook(str(nb), str(outdir / nb.name), parameters={"profile": profile, "seed": seed},
+                                cwd=str(paths.notebooks_dir()), progress_bar=False, kernel_name="python3")
+        except PapermillExecutionError as e:
+            raise SystemExit(f"bumpdiff: {nb.name} failed: {e.ename}: {e.evalue}\n"
+                             f"(executed copy with the traceback: {paths.relative(outdir / nb.name)})") from None
+        print(f"[bumpdiff] figures ({profile}): {nb.name} done in {time.time() - t0:.1f} s", flush=True)
+    print(f"[bumpdiff] figures ({profile}): {len(nbs)} notebooks in {time.time() - total:.1f} s; figures in "
+          f"figures/{'' if profile == 'cpu' else profile + '/'}", flush=True)

@@ -1,0 +1,98 @@
+"""Order parameters of a latent: how well activations A (M, D) of M conditions encode their centres (μx, μy).
+
+- ``r2_x``, ``r2_y`` — the study's measure: in-sample R² of a linear regression from the 3-D UMAP embedding
+  of A to μx (resp. μy).
+- ``knn_r2_x``, ``knn_r2_y`` — on the raw activations, no UMAP: 5-fold cross-validated R² of a k-nearest-
+  neighbour regression (k = 10, Euclidean) from A to μx (resp. μy). High when neighbours in the latent have
+  neighbouring centres (an *ordered* manifold), ~0 or below when they do not.
+- ``trustworthiness`` — sklearn's trustworthiness of A as an embedding of the true (μx, μy) grid (k = 10).
+- ``intrinsic_dim`` — Levina–Bickel maximum-likelihood intrinsic dimension of A (k = 10, averaged inverse,
+  MacKay–Ghahramani): ≈ 2 for a 2-D manifold (ordered or not), large for structureless activations.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["order_parameters", "embed", "intrinsic_dim", "UMAP_PARAMS", "KNN_K", "KNN_FOLDS", "ID_K"]
+
+UMAP_PARAMS = dict(n_components=3, n_neighbors=15, min_dist=0.1, metric="euclidean", init="spectral",
+                   n_epochs=200, low_memory=True)
+KNN_K = 10
+KNN_FOLDS = 5
+ID_K = 10
+
+
+def embed(activations, seed: int = 0) -> np.ndarray:
+    """(M, 3) UMAP embedding of (M, D) activations, reproducible for a given ``seed`` (single-threaded)."""
+    import umap  # imported lazily: numba compilation takes a few seconds
+
+    a = np.asarray(activations, dtype=np.float32)
+    if a.ndim != 2 or a.shape[0] < 5:
+        raise ValueError(f"activations must be (M, D) with M >= 5, got {a.shape}")
+    nn_ = min(UMAP_PARAMS["n_neighbors"], a.shape[0] - 1)
+    params = dict(UMAP_PARAMS, n_neighbors=nn_)
+    if a.shape[0] <= params["n_components"] + 1:
+        params["init"] = "random"
+    reducer = umap.UMAP(random_state=int(seed), n_jobs=1, **params)
+    with np.errstate(all="ignore"):
+        import warnings
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return reducer.fit_transform(a).astype(np.float32)
+
+
+def _r2(y, pred):
+    ss = np.sum((y - y.mean()) ** 2)
+    return float(1 - np.sum((y - pred) ** 2) / ss) if ss > 0 else float("nan")
+
+
+def _linear_r2(X, y):
+    A = np.c_[X, np.ones(len(X))]
+    coef, *_ = np.linalg.lstsq(A, y, rcond=None)
+    return _r2(y, A @ coef)
+
+
+def _knn_r2(X, y, k=KNN_K, folds=KNN_FOLDS, seed=0):
+    from sklearn.model_selection import KFold, cross_val_predict
+    from sklearn.neighbors import KNeighborsRegressor
+
+    k = min(k, len(X) - len(X) // folds - 1)
+    pred = cross_val_predict(KNeighborsRegressor(n_neighbors=k), X, y,
+                             cv=KFold(folds, shuffle=True, random_state=seed))
+    return _r2(y, pred)
+
+
+def intrinsic_dim(X, k: int = ID_K) -> float:
+    """Levina–Bickel MLE of intrinsic dimension with the MacKay–Ghahramani averaging of inverses."""
+    from sklearn.neighbors import NearestNeighbors
+
+    X = np.asarray(X, dtype=np.float64)
+    k = min(k, len(X) - 1)
+    d, _ = NearestNeighbors(n_neighbors=k + 1).fit(X).kneighbors(X)
+    d = np.maximum(d[:, 1:], 1e-12)
+    inv = np.log(d[:, -1:] / d[:, :-1]).sum(1) / (k - 1)
+    inv = inv[np.isfinite(inv) & (inv > 0)]
+    return float(1.0 / inv.mean()) if inv.size else float("nan")
+
+
+def order_parameters(activations, centers, seed: int = 0, embedding: np.ndarray | None = None) -> dict:
+    """Order parameters of a latent (see the module docstring). ``embedding`` reuses a UMAP embedding."""
+    from sklearn.manifold import trustworthiness
+
+    A = np.asarray(activations, dtype=np.float64)
+    C = np.asarray(centers, dtype=np.float64)
+    if A.ndim != 2 or C.shape != (A.shape[0], 2):
+        raise ValueError(f"activations (M, D) and centers (M, 2) must match, got {A.shape} and {C.shape}")
+    # features on a common scale: centre, then divide by the overall std (keeps the geometry)
+    A = A - A.mean(0)
+    sd = A.std()
+    A = A / sd if sd > 0 else A
+    E = embed(A, seed=seed) if embedding is None else np.asarray(embedding)
+    k = min(KNN_K, len(A) // 2 - 1)
+    return {
+        "r2_x": _linear_r2(E, C[:, 0]), "r2_y": _linear_r2(E, C[:, 1]),
+        "knn_r2_x": _knn_r2(A, C[:, 0], seed=seed), "knn_r2_y": _knn_r2(A, C[:, 1], seed=seed),
+        "trustworthiness": float(trustworthiness(C, A, n_neighbors=k)),
+        "intrinsic_dim": intrinsic_dim(A),
+        "embedding": E,
+    }

@@ -1,0 +1,203 @@
+"""``docs/RESULTS.md``: every result table of the documentation, generated from the committed results.
+
+Nothing in it is typed by hand: ``python -m bumpdiff report`` rewrites it from ``data/results`` and
+``tests/test_committed.py`` fails when the committed file differs from what the results give.
+"""
+from __future__ import annotations
+
+import json
+
+from . import paths
+from .experiments import EXPERIMENTS, phases_label
+from .phases import PHASE_THRESHOLDS, describe_sequence, phase_onsets, phase_sequence
+from .results import MissingResult, load_experiment, load_study
+from .robustness import ROBUSTNESS, LayerSweep
+from .stats import IMBALANCED_THRESHOLD, coupling_summary, crossing_table, phase_summary
+from .utils import atomic_write_text
+
+__all__ = ["render_report", "write_report"]
+
+
+def _table(header: list[str], rows: list[list]) -> str:
+    out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    out += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
+    return "\n".join(out)
+
+
+def _f(v, fmt=".2f"):
+    return "—" if v is None else format(v, fmt)
+
+
+def _ms(mean, sd):
+    return "never" if mean is None else f"{mean:,.0f}" + ("" if sd is None else f" ± {sd:,.0f}")
+
+
+def _prov(p: dict | None) -> str:
+    if not p:
+        return "—"
+    return f"{p['commit']}{'+dirty' if p.get('dirty') else ''}"
+
+
+def _provenance_rows(name: str, profile: str, runs: dict) -> list[list]:
+    rows = []
+    for label, (b, _) in runs.items():
+        tp = b.get("training_provenance")
+        analysis = ", ".join(sorted({_prov(p) for p in b["provenance"]}))
+        rows.append([f"`{name}` / `{profile}`", label, f"`{b['run']}`", f"{b['trained_to']:,} / {b['config']['steps']:,}",
+                     len(b["checkpoints"]), _prov(tp), analysis, (tp or {}).get("device", "—")])
+    return rows
+
+
+def _at(recs, step):
+    return next(r for r in recs if r["step"] == step)
+
+
+def _phases_section(profile: str, runs: dict) -> list[str]:
+    out = []
+    recs_by = {label: b["checkpoints"] for label, (b, _) in runs.items()}
+    a = next(iter(runs.values()))[0]["analysis"]
+    out.append(f"Analysis: {a['n_samples']} samples per checkpoint ({a['sampler']}"
+               f"{'-' + str(a['sampler_steps']) if a['sampler'] == 'ddim' else ''}), tolerance {a['tol']} px; latent "
+               f"read at `{a['layer']}` (layer 4), t = {a['t']}, mode `{a['mode']}`.\n")
+    rows = []
+    for label, recs in recs_by.items():
+        last = recs[-1]
+        rows.append([label, f"{last['step']:,}", _f(last["accuracy"]),
+                     describe_sequence(phase_sequence(recs, "phase_generation")),
+                     describe_sequence(phase_sequence(recs, "phase_representation")),
+                     describe_sequence(phase_sequence(recs, "phase"))])
+    out.append(_table(["run", "last step", "final accuracy", "generation call", "latent call (layer 4)",
+                       "combined call"], rows))
+    out.append("")
+    rows = []
+    for label, recs in recs_by.items():
+        c = phase_onsets(recs, "phase_generation")["C"]
+        for what, r in (("generation-C onset", c), ("last checkpoint", recs[-1])):
+            if r is None:
+                rows.append([label, what, "—", "—", "—", "—", "—", "—", "—"])
+                continue
+            rows.append([label, what, f"{r['step']:,}", f"{r['images_seen']:,}", _f(r["accuracy"]),
+                         f"{_f(r['knn_r2_x'])} / {_f(r['knn_r2_y'])}", f"{_f(r['r2_x'])} / {_f(r['r2_y'])}",
+                         _f(r["intrinsic_dim"], ".1f"), r["phase_representation"]])
+    out.append(_table(["run", "where", "step", "images seen", "accuracy", "kNN R² x / y", "UMAP R² x / y",
+                       "intrinsic dim.", "latent call"], rows))
+    if len(recs_by) > 1:
+        out.append("")
+        rows = []
+        for key, by_phase in phase_summary(recs_by).items():
+            for ph, o in by_phase.items():
+                rows.append([f"`{key}`", ph, ", ".join("never" if s is None else f"{s:,}" for s in o["step"]),
+                             _ms(o["mean_images"], o["sd_images"]), f"{o['n_reached']} of {o['n_runs']}"])
+        out.append("Onsets over seeds (first checkpoint with each call; images seen as mean ± sample sd over the "
+                   "runs that reach it):\n")
+        out.append(_table(["call", "phase", "step per seed", "images seen", "runs reaching it"], rows))
+    return out
+
+
+def _imbalanced_section(runs: dict) -> list[str]:
+    rows = []
+    table = crossing_table(runs, IMBALANCED_THRESHOLD)
+    for r in table:
+        cells = []
+        for k in ("acc_x", "acc_y"):
+            c = r[k]
+            cells.append("not crossed" if c is None else f"{c['images_seen']:,} (step {c['step']:,}, epoch {c['epoch']:.1f})")
+        stop = r["early_stop"]
+        rows.append([r["run"], *cells, "—" if not stop else f"step {stop['step']:,}", f"{r['last_step']:,}"])
+    out = [_table(["run", f"acc_x ≥ {IMBALANCED_THRESHOLD} at images seen", f"acc_y ≥ {IMBALANCED_THRESHOLD} at",
+                   "early stop", "last analysed step"], rows), ""]
+    rows = []
+    for g in coupling_summary(table):
+        rows.append([g["group"], ", ".join(map(str, g["seeds"])), _ms(g["acc_x"]["mean"], g["acc_x"]["sd"]),
+                     _ms(g["acc_y"]["mean"], g["acc_y"]["sd"]), ", ".join(f"{x:,}" for x in g["gap_images"]),
+                     ", ".join(f"{x:,}" for x in g["resolution_images"]), f"**{g['verdict']}**"])
+    out.append(_table(["lattice", "seeds", "x crosses at (images)", "y crosses at (images)",
+                       "gap y − x per seed", "resolution", "verdict"], rows))
+    return out
+
+
+def _sweep_table(rows: list[dict]) -> str:
+    return _table(["layer", "t", "kNN R² x", "kNN R² y", "UMAP R² x", "UMAP R² y", "intrinsic dim.", "trustworthiness"],
+                  [[f"`{r['layer']}`", r["t"], _f(r["knn_r2_x"]), _f(r["knn_r2_y"]), _f(r["r2_x"]), _f(r["r2_y"]),
+                    _f(r["intrinsic_dim"], ".1f"), _f(r["trustworthiness"], ".3f")] for r in rows])
+
+
+def render_report() -> str:
+    """The text of ``docs/RESULTS.md`` from the committed results (pure: same results, same text)."""
+    th = PHASE_THRESHOLDS
+    parts = ["# Results (generated)", "",
+             "Generated by `python -m bumpdiff report` from the committed results in `data/results/`; do not edit by "
+             "hand (`tests/test_committed.py` fails when this file and the results disagree). Definitions: "
+             "[SPEC.md](SPEC.md). Phase thresholds: generation C at accuracy ≥ "
+             f"{th.acc_c}, B at one-bump fraction ≥ {th.single_b}; latent C at min kNN R² ≥ {th.knn_r2_c} with "
+             f"intrinsic dimension ≤ {th.dim_b}, B at intrinsic dimension ≤ {th.dim_b}; combined = the earlier of "
+             "the two.", ""]
+    loaded, prov = {}, []
+    for name, profile, partial in (("phases", "cpu", False), ("imbalanced", "cpu", False), ("phases", "paper", True)):
+        try:
+            loaded[(name, profile)] = load_experiment(name, profile, allow_partial=partial, quiet=True)
+        except MissingResult as e:
+            parts += [f"*{name} / {profile}: not available ({e}).*", ""]
+            continue
+        prov += _provenance_rows(name, profile, loaded[(name, profile)])
+    if ("phases", "cpu") in loaded:
+        parts += ["## `phases`, profile `cpu` (3 seeds)", "", *_phases_section("cpu", loaded[("phases", "cpu")]), ""]
+    if ("imbalanced", "cpu") in loaded:
+        parts += ["## `imbalanced`, profile `cpu`", "",
+                  f"An axis is learned at the first checkpoint where its per-axis accuracy reaches {IMBALANCED_THRESHOLD}; "
+                  "two axes are learned *together* in a seed when their crossings are at most one checkpoint apart.", "",
+                  *_imbalanced_section(loaded[("imbalanced", "cpu")]), ""]
+    if ("phases", "paper") in loaded:
+        runs = loaded[("phases", "paper")]
+        parts += ["## `phases`, profile `paper` (partial: one seed, on a GPU)", "", *_phases_section("paper", runs), ""]
+        b = runs[phases_label(0)][0]
+        try:
+            sw = load_study(LayerSweep(timesteps=(100, 300, 500, 700)), "paper", 0, b["trained_to"], quiet=True)
+            parts += [f"Layer × timestep sweep at step {sw['step']:,} (activation mode `{sw['spec']['mode']}`):", "",
+                      _sweep_table(sw["result"]["rows"]), ""]
+        except MissingResult as e:
+            parts += [f"*Layer sweep not available ({e}).*", ""]
+    if ("phases", "cpu") in loaded:
+        parts += ["## Robustness, profile `cpu` (seed 0, last checkpoint)", ""]
+        sweep, samplers = ROBUSTNESS["cpu"]
+        try:
+            sm = load_study(samplers, "cpu", quiet=True)
+            parts += [f"Samplers at step {sm['step']:,} ({sm['result']['n']} samples each, tolerance {samplers.tol} px):",
+                      "", _table(["sampler", "accuracy", "none", "multiple", "single-wrong"],
+                                 [[k, _f(v["accuracy"]), _f(v["frac_none"]), _f(v["frac_multiple"]),
+                                   _f(v["frac_single_wrong"])] for k, v in sm["result"]["samplers"].items()]), ""]
+            sw = load_study(sweep, "cpu", quiet=True)
+            parts += [f"Layer × timestep sweep at step {sw['step']:,}:", "", _sweep_table(sw["result"]["rows"]), ""]
+        except MissingResult as e:
+            parts += [f"*Not available ({e}).*", ""]
+    for bench in sorted((paths.results_dir() / "benchmarks").glob("throughput-*.json")):
+        b = json.loads(bench.read_text())
+        parts += [f"## Throughput benchmark (`benchmarks/throughput.py`, device `{b['device']}`)", "",
+                  f"bumpdiff's UNet against `diffusers.UNet2DModel` of about the same size, same device, batch and "
+                  f"precision; raw numbers in `{paths.relative(bench)}`.", "",
+                  _table(["profile", "params bumpdiff / peer", "train img/s bumpdiff / peer", "ratio",
+                          "sampling img-steps/s bumpdiff / peer", "ratio"],
+                         [[r["profile"], f"{r['params_bumpdiff'] / 1e6:.2f} M / {r['params_peer'] / 1e6:.2f} M",
+                           f"{r['train_bumpdiff']:.0f} / {r['train_peer']:.0f}",
+                           f"{r['train_bumpdiff'] / r['train_peer']:.2f}×",
+                           f"{r['sample_bumpdiff']:.0f} / {r['sample_peer']:.0f}",
+                           f"{r['sample_bumpdiff'] / r['sample_peer']:.2f}×"] for r in b["rows"]]), ""]
+    parts += ["## Provenance", "",
+              "Training commit: the commit the run's checkpoints were written at; analysis commit(s): the commits of "
+              "the sessions that analysed its checkpoints (results migrated to the schema-1 layout keep the commit "
+              "their old index recorded).", "",
+              _table(["experiment", "run", "folder", "trained to / budget", "analysed checkpoints", "training commit",
+                      "analysis commit(s)", "device"], prov), ""]
+    experiments_listed = ", ".join(f"`{n}`" for n in EXPERIMENTS)
+    parts += [f"Experiments defined in the library: {experiments_listed}.", ""]
+    return "\n".join(parts)
+
+
+def write_report(check: bool = False) -> tuple[str, bool]:
+    """Write ``docs/RESULTS.md`` (unless ``check``); returns (its path relative to the root, whether it changed)."""
+    path = paths.docs_dir() / "RESULTS.md"
+    text = render_report()
+    changed = not path.exists() or path.read_text() != text
+    if changed and not check:
+        atomic_write_text(path, text)
+    return paths.relative(path), changed

@@ -1,0 +1,333 @@
+"""The results store: computing experiments and robustness studies, and reading them back without computing.
+
+Layout under ``data/results/``:
+
+- ``experiments/<experiment>-<profile>.json`` — an experiment's **index**: its key (the identity of every run
+  and of the analysis), one entry per run (its bundle, run key, how far it was trained, the command that made
+  it) and provenance;
+- ``<run folder>/analysis-<analysis key>/`` — each run's results bundle (:mod:`bumpdiff.analysis`);
+- ``cache/<study>/<run folder>/step<step>-<key>.json`` — a robustness study of one checkpoint
+  (:mod:`bumpdiff.robustness`), keyed by the study's identity, the run's key and the step.
+
+Readers (:func:`load_experiment`, :func:`load_study`) never train or analyse: a missing, stale or corrupt
+result raises :class:`MissingResult`, whose message names the command that computes it. Computing is
+:func:`compute_experiment` / :func:`compute_study`, i.e. ``python -m bumpdiff reproduce`` and
+``python -m bumpdiff robustness`` (``make reproduce``).
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, replace
+from pathlib import Path
+
+from . import paths
+from .analysis import AnalysisConfig, BundleError, analyze, load_bundle
+from .experiments import EarlyStop, experiment, phases_label
+from .identity import SCHEMA, identity
+from .identity import key as identity_key
+from .provenance import provenance
+from .robustness import ROBUSTNESS
+from .train import TrainConfig, checkpoint_steps, list_checkpoints, run_dir, train
+from .utils import atomic_write_json, resolve_device
+
+__all__ = ["MissingResult", "load_experiment", "is_available", "compute_experiment", "reproduce_command",
+           "index_path", "load_study", "compute_study", "study_command", "study_path"]
+
+
+class MissingResult(LookupError):
+    """A result that a reader needs is missing, stale or corrupt; the message names the command that makes it."""
+
+
+def _say(msg: str) -> None:
+    print(f"[bumpdiff] {msg}", flush=True)
+
+
+def index_path(name: str, profile: str) -> Path:
+    return paths.results_dir() / "experiments" / f"{name}-{profile}.json"
+
+
+def reproduce_command(name: str, profile: str, seeds=None, until: int | None = None, steps=None,
+                      every: int | None = None) -> str:
+    cmd = f"python -m bumpdiff reproduce {name} --profile {profile}"
+    if seeds is not None:
+        cmd += " --seeds " + " ".join(str(s) for s in seeds)
+    if until is not None:
+        cmd += f" --until {until}"
+    if steps is not None:
+        cmd += " --steps " + " ".join(str(s) for s in steps)
+    if every is not None and every != 1:
+        cmd += f" --every {every}"
+    return cmd
+
+
+def _seed_of(label: str) -> int | None:
+    tail = label.rpartition(" seed ")[2]
+    return int(tail) if tail.isdigit() else None
+
+
+# ------------------------------------------------------------------------------------------------- reading
+
+def _read_index(name: str, profile: str) -> dict:
+    p = index_path(name, profile)
+    exp = experiment(name)
+    cmd = reproduce_command(name, profile)
+    if not p.exists():
+        raise MissingResult(f"no results for the {name} experiment, profile {profile} ({paths.relative(p)} is "
+                            f"missing); compute them with: {cmd}")
+    try:
+        index = json.loads(p.read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise MissingResult(f"corrupt results index {paths.relative(p)} ({e}); recompute with: {cmd}") from e
+    want = exp.key(profile)
+    if index.get("key") != want:
+        raise MissingResult(f"stale results for {name}/{profile}: {paths.relative(p)} has key {index.get('key')}, "
+                            f"the current configs give {want}; recompute with: {cmd}")
+    return index
+
+
+def load_experiment(name: str, profile: str = "cpu", allow_partial: bool = False, quiet: bool = False) -> dict:
+    """``{run label: (bundle, arrays)}`` of an experiment, from its committed index. Reads only.
+
+    Raises :class:`MissingResult` (naming the command that computes it) when the index or a bundle is missing,
+    stale or corrupt, or when runs are missing — unless ``allow_partial``, which returns the runs that exist
+    and says which are missing. A hit is announced, with a note for every run that is partial or stopped early.
+    """
+    exp = experiment(name)
+    runs = exp.runs(profile)
+    acfg = exp.analysis(profile)
+    index = _read_index(name, profile)
+    out, missing = {}, []
+    for label, cfg in runs.items():
+        entry = index["runs"].get(label)
+        if entry is None:
+            missing.append(label)
+            continue
+        cmd = entry.get("command") or reproduce_command(name, profile, seeds=[_seed_of(label)])
+        try:
+            bundle, arrays = load_bundle(paths.root() / entry["bundle"])
+        except BundleError as e:
+            raise MissingResult(f"{e}; recompute with: {cmd}") from e
+        if bundle.get("run_key") != cfg.key() or bundle.get("analysis_key") != acfg.key():
+            raise MissingResult(f"stale bundle {entry['bundle']} for '{label}' (run {bundle.get('run_key')}, analysis "
+                                f"{bundle.get('analysis_key')}; expected {cfg.key()}, {acfg.key()}); recompute "
+                                f"with: {cmd}")
+        bundle["early_stop"] = entry.get("early_stop")
+        out[label] = (bundle, arrays)
+    if missing and not (allow_partial and out):
+        raise MissingResult(f"{len(missing)} of {len(runs)} runs of {name}/{profile} are not computed "
+                            f"({'; '.join(missing)}); compute them with: "
+                            f"{reproduce_command(name, profile, seeds=[_seed_of(m) for m in missing])}")
+    if not quiet:
+        _say(f"cache hit: {name}/{profile} (key {index['key']}) from {paths.relative(index_path(name, profile))}")
+        if missing:
+            _say(f"  note: partial experiment, {len(out)} of {len(runs)} runs computed; missing: {'; '.join(missing)}")
+        for label, (b, _) in out.items():
+            _say_run_note(label, b, runs[label], name, profile)
+    return out
+
+
+def _say_run_note(label: str, b: dict, cfg: TrainConfig, name: str, profile: str) -> None:
+    last, total = b["checkpoints"][-1]["step"], cfg.steps
+    stop = b.get("early_stop")
+    if stop:
+        if last > stop["step"]:
+            _say(f"  note: '{label}' reached its stop point at step {stop['step']} ({stop['rule']}), and was trained "
+                 f"and analysed on to step {last}")
+        else:
+            _say(f"  note: '{label}' {stop['rule']} at step {stop['step']} (at most {total})")
+    elif last < total:
+        _say(f"  note: '{label}' is a partial run, analysed up to step {last} of {total}; "
+             f"`{reproduce_command(name, profile, seeds=[_seed_of(label)])}` trains it to the end")
+
+
+def is_available(name: str, profile: str, allow_partial: bool = False) -> bool:
+    """Whether :func:`load_experiment` would return results (silently)."""
+    try:
+        load_experiment(name, profile, allow_partial=allow_partial, quiet=True)
+        return True
+    except MissingResult:
+        return False
+
+
+# ----------------------------------------------------------------------------------------------- computing
+
+def _analysed_enough(entry: dict | None, cfg: TrainConfig, until: int | None) -> bool:
+    """Whether an index entry already holds the run as far as asked (to its end, its stop point, or ``until``)."""
+    if not entry:
+        return False
+    if entry.get("early_stop"):
+        return True
+    return entry.get("trained_to", -1) >= (cfg.steps if until is None else until)
+
+
+def _train_until_stop(cfg, rdir, acfg, stop: EarlyStop, device, progress):
+    """Train checkpoint by checkpoint, analysing each, until ``stop`` is met or the run ends (bitwise identical to
+    one uninterrupted run). Returns (bundle dir, early-stop record or None)."""
+    sched = checkpoint_steps(cfg)
+    while True:
+        ck = list_checkpoints(rdir) if rdir.exists() else []
+        if ck:
+            bdir = analyze(rdir, acfg, progress=progress, device=device)
+            hit = stop.reached(load_bundle(bdir)[0]["checkpoints"])
+            if hit is not None:
+                info = {"rule": stop.describe(), "step": hit["step"], "epoch": hit["epoch"],
+                        "images_seen": hit["images_seen"], "max_steps": cfg.steps}
+                _say(f"{rdir.name}: {info['rule']} at step {hit['step']} (of at most {cfg.steps})")
+                return bdir, info
+            if ck[-1][0] >= cfg.steps:
+                return bdir, None
+        nxt = next(s for s in sched if s > ck[-1][0]) if ck else 0
+        train(cfg, rdir, progress=progress, until=nxt)
+
+
+def _compute_run(cfg, acfg, stop, until, steps, device, progress):
+    rdir = run_dir(cfg)
+    if stop is not None and until is None and steps is None:
+        return _train_until_stop(cfg, rdir, acfg, stop, device, progress)
+    target = cfg.steps if until is None else until
+    ck = list_checkpoints(rdir) if rdir.exists() else []
+    if not ck or ck[-1][0] < target:
+        train(cfg, rdir, progress=progress, until=target)
+    if steps is None:
+        steps = [s for s, _ in list_checkpoints(rdir) if s <= target][::acfg.every]
+        steps = sorted(set(steps) | {target})
+    return analyze(rdir, acfg, progress=progress, device=device, steps=steps), None
+
+
+def compute_experiment(name: str, profile: str = "cpu", seeds=None, until: int | None = None, steps=None,
+                       every: int | None = None, device: str = "auto", force: bool = False,
+                       progress: bool = True) -> dict:
+    """Train and analyse the runs of an experiment (all, or those of ``seeds``) and update its index.
+
+    Runs whose results are already in the index (to their end, early-stop point or ``until``) are skipped unless
+    ``force``; interrupted runs resume from their last checkpoint. ``until`` trains to that step only (a partial
+    run, said so on every read); ``steps`` / ``every`` choose the checkpoints to analyse. The index is written
+    atomically after each run, so an interrupted experiment keeps its finished runs."""
+    exp = experiment(name)
+    runs = exp.runs(profile)
+    acfg = exp.analysis(profile)
+    if every is not None:
+        acfg = replace(acfg, every=every)
+    stop = exp.stop_rule(profile)
+    want = [label for label in runs if seeds is None or _seed_of(label) in set(seeds)]
+    if not want:
+        raise ValueError(f"seeds must name runs of {name}/{profile} (seeds {sorted({_seed_of(x) for x in runs})}), "
+                         f"got {list(seeds)}")
+    dev = str(resolve_device(device))
+    key = exp.key(profile)
+    idx = index_path(name, profile)
+    try:
+        index = json.loads(idx.read_text()) if idx.exists() else None
+    except (OSError, json.JSONDecodeError):
+        _say(f"corrupt index {paths.relative(idx)}: starting a new one")
+        index = None
+    if index is None or index.get("key") != key:
+        if index is not None:
+            _say(f"stale index {paths.relative(idx)} (key {index.get('key')} != {key}): starting a new one")
+        index = {"schema": SCHEMA, "experiment": name, "profile": profile, "key": key, "runs": {},
+                 "analysis_key": acfg.key(), "analysis": identity(acfg),
+                 "early_stop_rule": asdict(stop) if stop else None}
+    for label in want:
+        cfg = replace(runs[label], device=dev)
+        if not force and _analysed_enough(index["runs"].get(label), cfg, until):
+            _say(f"{name}/{profile}: '{label}' is already computed (use --force to recompute)")
+            continue
+        t0 = time.time()
+        bdir, info = _compute_run(cfg, acfg, stop, until, steps, dev, progress)
+        bundle, _ = load_bundle(bdir)
+        index["runs"][label] = {
+            "bundle": paths.relative(bdir), "run_key": cfg.key(), "early_stop": info,
+            "trained_to": bundle["trained_to"], "steps": cfg.steps,
+            "analysed_steps": [r["step"] for r in bundle["checkpoints"]],
+            "command": reproduce_command(name, profile, seeds=[_seed_of(label)], until=until, steps=steps,
+                                         every=every)}
+        index["runs"] = {lab: index["runs"][lab] for lab in runs if lab in index["runs"]}
+        index["missing"] = [lab for lab in runs if lab not in index["runs"]]
+        index["provenance"] = provenance(dev, idx)
+        atomic_write_json(idx, index)
+        _say(f"{name}/{profile}: '{label}' done in {time.time() - t0:.0f} s")
+    return load_experiment(name, profile, allow_partial=True)
+
+
+# -------------------------------------------------------------------------------------- robustness studies
+
+def _target(profile: str, run_seed: int, step: int | None, name: str = "phases") -> tuple[TrainConfig, int]:
+    cfg = experiment(name).runs(profile)[phases_label(run_seed)]
+    if step is None:
+        entry = _read_index(name, profile)["runs"].get(phases_label(run_seed))
+        if entry is None:
+            raise MissingResult(f"the {name}/{profile} run of seed {run_seed} is not computed; compute it with: "
+                                f"{reproduce_command(name, profile, seeds=[run_seed])}")
+        step = entry["analysed_steps"][-1]
+    return cfg, int(step)
+
+
+def study_path(spec, cfg: TrainConfig, step: int) -> Path:
+    k = identity_key(spec.kind, cfg.key(), int(step), spec)
+    return paths.results_dir() / "cache" / spec.kind / run_dir(cfg).name / f"step{int(step):07d}-{k}.json"
+
+
+def study_command(spec, profile: str, run_seed: int = 0, step: int | None = None) -> str:
+    default = dict(zip(("layer-sweep", "samplers"), ROBUSTNESS[profile]))[spec.kind]
+    cmd = f"python -m bumpdiff robustness --profile {profile} --only {spec.kind} --run-seed {run_seed}"
+    if step is not None:
+        cmd += f" --step {step}"
+    for f in ("layers", "timesteps", "n"):
+        if hasattr(spec, f) and getattr(spec, f) != getattr(default, f):
+            v = getattr(spec, f)
+            cmd += f" --{f} " + (" ".join(map(str, v)) if isinstance(v, tuple) else str(v))
+    return cmd
+
+
+def load_study(spec, profile: str = "cpu", run_seed: int = 0, step: int | None = None, quiet: bool = False) -> dict:
+    """The cached result of a robustness study (a :class:`~bumpdiff.robustness.LayerSweep` or
+    :class:`~bumpdiff.robustness.SamplerComparison`) at ``step`` (default: the last analysed checkpoint) of the
+    `phases` run of ``run_seed``. Reads only; raises :class:`MissingResult` naming the command."""
+    cfg, step = _target(profile, run_seed, step)
+    p = study_path(spec, cfg, step)
+    cmd = study_command(spec, profile, run_seed, step)
+    if not p.exists():
+        raise MissingResult(f"no {spec.kind} result for {run_dir(cfg).name} at step {step} with these settings "
+                            f"({paths.relative(p)}); compute it with: {cmd}")
+    try:
+        res = json.loads(p.read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise MissingResult(f"corrupt {spec.kind} result {paths.relative(p)} ({e}); recompute with: {cmd}") from e
+    if res.get("key") != p.stem.rpartition("-")[2] or res.get("spec") != identity(spec):
+        raise MissingResult(f"stale {spec.kind} result {paths.relative(p)}; recompute with: {cmd}")
+    if not quiet:
+        _say(f"cache hit: {spec.kind} of {run_dir(cfg).name} at step {step} (key {res['key']})")
+    return res
+
+
+def compute_study(spec, profile: str = "cpu", run_seed: int = 0, step: int | None = None, device: str = "auto",
+                  force: bool = False, progress: bool = True) -> dict:
+    """Compute (or, unless ``force``, keep) a robustness study at a checkpoint of the `phases` run of ``run_seed``;
+    the checkpoint must be on disk (``python -m bumpdiff reproduce phases`` trains it)."""
+    from .train import load_model
+    cfg, step = _target(profile, run_seed, step)
+    p = study_path(spec, cfg, step)
+    if p.exists() and not force:
+        try:
+            return load_study(spec, profile, run_seed, step)
+        except MissingResult as e:
+            _say(f"{e}: recomputing")
+    ck = run_dir(cfg) / f"ckpt_{step:07d}.pt"
+    if not ck.exists():
+        raise MissingResult(f"checkpoint {ck} is not on disk (checkpoints are not committed); train it with: "
+                            f"{reproduce_command('phases', profile, seeds=[run_seed])}")
+    dev = resolve_device(device)
+    diff, _ = load_model(ck, which=spec.weights, device=dev)
+    _say(f"computing {spec.kind} of {run_dir(cfg).name} at step {step} on {dev}")
+    result = spec.compute(diff, cfg.lattice, progress=progress)
+    res = {"schema": SCHEMA, "kind": spec.kind, "key": p.stem.rpartition("-")[2], "run": run_dir(cfg).name,
+           "run_key": cfg.key(), "step": step, "spec": identity(spec), "result": result,
+           "command": study_command(spec, profile, run_seed, step), "provenance": provenance(dev, p)}
+    atomic_write_json(p, res)
+    return res
+
+
+def analysis_for(profile: str) -> AnalysisConfig:
+    """The analysis settings of a profile (what every experiment of that profile uses)."""
+    return experiment("phases").analysis(profile)

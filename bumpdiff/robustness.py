@@ -1,0 +1,94 @@
+"""Robustness of the read-outs (Figure 6): other layers and timesteps, other samplers, at one checkpoint.
+
+Each study is a frozen dataclass whose identity, with the run's key and the step, is the cache key of its
+result; :mod:`bumpdiff.results` stores and reads them. Per-profile defaults: :data:`ROBUSTNESS`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tqdm.auto import tqdm
+
+from .activations import MODES, collect_activations, latent_grid
+from .diffusion import Diffusion, as_sampler
+from .evaluate import sample_and_score
+from .model import resolve_layer
+from .order import order_parameters
+from .utils import check_range
+
+__all__ = ["LayerSweep", "SamplerComparison", "ROBUSTNESS", "layer_timestep_sweep"]
+
+
+@dataclass(frozen=True)
+class LayerSweep:
+    """Order parameters of ``layers`` × ``timesteps`` on the latent grid (activation ``mode``, ``seed``)."""
+
+    layers: tuple = ("down1", "down2", "down3", "mid", "up1")
+    timesteps: tuple = (100, 300, 500, 700, 900)
+    mode: str = "noise"
+    seed: int = 0
+    max_conditions: int = 1024
+    weights: str = "ema"
+
+    kind = "layer-sweep"
+
+    def __post_init__(self):
+        object.__setattr__(self, "layers", tuple(resolve_layer(layer) for layer in self.layers))
+        object.__setattr__(self, "timesteps", tuple(int(t) for t in self.timesteps))
+        if self.mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
+        for t in self.timesteps:
+            check_range("timesteps[i]", t, lo=0, integer=True)
+
+    def compute(self, diffusion: Diffusion, lattice, progress: bool = True) -> dict:
+        grid = latent_grid(lattice, self.max_conditions)
+        return {"rows": layer_timestep_sweep(diffusion, grid, self.layers, self.timesteps, self.mode, self.seed,
+                                             progress)}
+
+
+@dataclass(frozen=True)
+class SamplerComparison:
+    """Generation breakdown of ``n`` samples under each sampler: (label, "ddpm"|"ddim", steps, eta)."""
+
+    samplers: tuple = (("DDPM (all T steps)", "ddpm", 0, 0.0), ("DDIM 50, η=0", "ddim", 50, 0.0),
+                       ("DDIM 50, η=1", "ddim", 50, 1.0), ("DDIM 10, η=0", "ddim", 10, 0.0))
+    n: int = 256
+    seed: int = 0
+    tol: float = 1.0
+    weights: str = "ema"
+
+    kind = "samplers"
+
+    def __post_init__(self):
+        object.__setattr__(self, "samplers", tuple(tuple(s) for s in self.samplers))
+        for _, name, steps, eta in self.samplers:
+            as_sampler(name, steps or None, eta)
+        check_range("n", self.n, lo=1, integer=True)
+
+    def compute(self, diffusion: Diffusion, lattice, progress: bool = True) -> dict:
+        out = {}
+        for label, name, steps, eta in tqdm(self.samplers, desc="samplers", disable=not progress):
+            sc, _ = sample_and_score(diffusion, lattice.centers(), self.n, seed=self.seed,
+                                     sampler=as_sampler(name, steps or None, eta), tol=self.tol)
+            out[label] = sc.summary()
+        return {"samplers": out, "n": self.n}
+
+
+ROBUSTNESS = {
+    "smoke": (LayerSweep(timesteps=(5, 15, 25, 35, 45), max_conditions=64), SamplerComparison(n=16)),
+    "cpu": (LayerSweep(), SamplerComparison(n=256)),
+    "paper": (LayerSweep(), SamplerComparison(n=512)),
+}
+
+
+def layer_timestep_sweep(diffusion: Diffusion, grid, layers=("down1", "down2", "down3", "mid", "up1"),
+                         timesteps=(100, 300, 500, 700, 900), mode: str = "noise", seed: int = 0,
+                         progress: bool = True) -> list[dict]:
+    """Order parameters of several layers at several timesteps, one row per (layer, t)."""
+    out = []
+    combos = [(layer, t) for layer in layers for t in timesteps]
+    for layer, t in tqdm(combos, desc="layers × timesteps", disable=not progress):
+        acts = collect_activations(diffusion, grid, layer=layer, t=t, mode=mode, seed=seed)
+        op = order_parameters(acts, grid, seed=seed)
+        out.append({"layer": resolve_layer(layer), "t": int(t)} | {k: v for k, v in op.items() if k != "embedding"})
+    return out

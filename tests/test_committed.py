@@ -1,0 +1,85 @@
+"""The committed results of this repository: all load (read-only), carry provenance, survive a new config field
+at its default, and the documentation generated from them is up to date."""
+import dataclasses
+import subprocess
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from bumpdiff import experiments, paths
+from bumpdiff.experiments import EXPERIMENTS, phases_label
+from bumpdiff.identity import added
+from bumpdiff.model import ModelConfig
+from bumpdiff.results import load_experiment, load_study
+from bumpdiff.robustness import ROBUSTNESS, LayerSweep
+from bumpdiff.train import TrainConfig
+
+ROOT = Path(__file__).resolve().parents[1]
+COMMITTED = [("phases", "cpu", False), ("imbalanced", "cpu", False), ("phases", "paper", True)]
+
+
+def _load_all():
+    out = {}
+    for name, profile, partial in COMMITTED:
+        out[(name, profile)] = load_experiment(name, profile, allow_partial=partial, quiet=True)
+    studies = [load_study(s, "cpu", quiet=True) for s in ROBUSTNESS["cpu"]]
+    studies.append(load_study(LayerSweep(timesteps=(100, 300, 500, 700)), "paper", step=8600, quiet=True))
+    return out, studies
+
+
+def test_every_committed_result_loads_and_carries_provenance():
+    results, studies = _load_all()
+    assert len(results[("phases", "cpu")]) == 3 and len(results[("imbalanced", "cpu")]) == 9
+    for runs in results.values():
+        for bundle, arrays in runs.values():
+            for p in bundle["provenance"] + [bundle["training_provenance"]]:
+                assert p["commit"] and p["device"] and p["versions"]["torch"]
+            assert arrays and bundle["checkpoints"]
+    for s in studies:
+        assert s["provenance"]["commit"] and s["provenance"]["versions"]["torch"]
+
+
+def test_a_new_config_field_at_its_default_leaves_committed_results_loadable(monkeypatch):
+    before, _ = _load_all()
+    # a new model field and a new training field, both added at their default, in every config the experiments build
+    model_plus = dataclasses.make_dataclass("ModelConfig", [("norm", str, added("group"))], bases=(ModelConfig,),
+                                            frozen=True)
+    train_plus = dataclasses.make_dataclass("TrainConfig", [("label_smoothing", float, added(0.0))],
+                                            bases=(TrainConfig,), frozen=True)
+    real = experiments.train_profile
+
+    def grown(profile):
+        cfg = real(profile)
+        m = model_plus(**{f.name: getattr(cfg.model, f.name) for f in dataclasses.fields(ModelConfig)})
+        return train_plus(**{f.name: getattr(cfg, f.name) for f in dataclasses.fields(TrainConfig)} | {"model": m})
+    monkeypatch.setattr(experiments, "train_profile", grown)
+    assert type(EXPERIMENTS["phases"].runs("cpu")[phases_label(0)]).__name__ == "TrainConfig"
+    assert hasattr(EXPERIMENTS["phases"].runs("cpu")[phases_label(0)], "label_smoothing")
+    after, _ = _load_all()
+    assert {k: list(v) for k, v in after.items()} == {k: list(v) for k, v in before.items()}
+
+
+def test_a_result_changing_edit_makes_committed_results_stale(monkeypatch):
+    real = experiments.train_profile
+    monkeypatch.setattr(experiments, "train_profile", lambda p: replace(real(p), lr=real(p).lr * 2))
+    with pytest.raises(LookupError, match="stale results.*python -m bumpdiff reproduce phases --profile cpu"):
+        load_experiment("phases", "cpu", quiet=True)
+
+
+def test_generated_results_document_is_up_to_date():
+    from bumpdiff.report import render_report
+    assert (paths.docs_dir() / "RESULTS.md").read_text() == render_report(), \
+        "docs/RESULTS.md is out of date: run `python -m bumpdiff report`"
+
+
+def test_no_tracked_file_points_outside_the_repository():
+    files = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
+    bad = []
+    for f in files:
+        p = ROOT / f
+        if p.suffix in (".py", ".md", ".ipynb", ".toml", ".yml", ".txt", "") and p.is_file():
+            text = p.read_text(errors="ignore")
+            if f != "tests/test_committed.py" and any(s in text for s in ("../shared", "PAPER.md", "issue 6")):
+                bad.append(f)
+    assert not bad, f"files that refer to something outside the repository: {bad}"

@@ -1,0 +1,60 @@
+"""Identity keys: what changes a result changes its key; execution fields and added fields at their neutral
+value do not; the frozen schema-1 field lists guard against undeclared new fields."""
+import dataclasses
+from dataclasses import replace
+
+import pytest
+
+from bumpdiff.analysis import ANALYSIS_PROFILES, AnalysisConfig
+from bumpdiff.data import Lattice
+from bumpdiff.diffusion import DiffusionConfig
+from bumpdiff.experiments import EarlyStop
+from bumpdiff.identity import SCHEMA_FIELDS, added, identity, key
+from bumpdiff.model import ModelConfig
+from bumpdiff.robustness import LayerSweep, SamplerComparison
+from bumpdiff.train import PROFILES, TrainConfig
+
+CONFIGS = [TrainConfig, Lattice, ModelConfig, DiffusionConfig, AnalysisConfig, EarlyStop, LayerSweep, SamplerComparison]
+
+
+def test_execution_fields_do_not_change_a_key():
+    cfg = PROFILES["cpu"]
+    for change in (dict(device="cuda"), dict(threads=7), dict(log_every=3), dict(save_every=9), dict(name="other")):
+        assert replace(cfg, **change).key() == cfg.key(), change
+    a = ANALYSIS_PROFILES["cpu"]
+    assert replace(a, every=5).key() == a.key()
+
+
+def test_every_result_changing_field_changes_a_key():
+    cfg = PROFILES["cpu"]
+    for change in (dict(seed=1), dict(lr=3e-4), dict(steps=10), dict(precision="fp32"),
+                   dict(lattice=replace(cfg.lattice, dx=0.5)), dict(model=replace(cfg.model, arch="additive"))):
+        assert replace(cfg, **change).key() != cfg.key(), change
+    a = ANALYSIS_PROFILES["cpu"]
+    assert replace(a, t=300).key() != a.key() and replace(a, n_samples=8).key() != a.key()
+
+
+def test_an_added_field_is_neutral_only_at_its_declared_value():
+    base = dataclasses.make_dataclass("Thing", [("a", int, 1)], frozen=True)
+    grown = dataclasses.make_dataclass("Thing", [("a", int, 1), ("b", str, added("old"))], frozen=True)
+    assert key("x", grown()) == key("x", base())
+    assert key("x", grown(b="new")) != key("x", base())
+    # changing the default later does not move the neutral value: old and new defaults never share a key
+    moved = dataclasses.make_dataclass("Thing", [("a", int, 1), ("b", str, added("new", neutral="old"))], frozen=True)
+    assert key("x", moved()) != key("x", base()) and key("x", moved(b="old")) == key("x", base())
+
+
+@pytest.mark.parametrize("cls", CONFIGS, ids=lambda c: c.__name__)
+def test_every_new_field_is_declared(cls):
+    for f in dataclasses.fields(cls):
+        if f.name not in SCHEMA_FIELDS[cls.__name__]:
+            assert f.metadata.get("bumpdiff_role") in ("added", "execution"), (
+                f"{cls.__name__}.{f.name} is not a schema-1 field: declare it with identity.added(...) (or "
+                "identity.execution(...)) so that existing keys stay valid")
+
+
+@pytest.mark.parametrize("cls", CONFIGS, ids=lambda c: c.__name__)
+def test_adding_a_field_at_its_default_leaves_the_identity_unchanged(cls):
+    grown = dataclasses.make_dataclass(cls.__name__, [("brand_new", float, added(0.5))], bases=(cls,), frozen=True)
+    obj = cls()
+    assert identity(grown(**{f.name: getattr(obj, f.name) for f in dataclasses.fields(cls)})) == identity(obj)

@@ -1,0 +1,107 @@
+"""The results store end to end on the smoke profile: readers never compute, hits are announced, missing,
+stale and corrupt results are errors that name the command, computing skips what exists and extends bundles."""
+import json
+import shutil
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from bumpdiff import experiments
+from bumpdiff.experiments import EarlyStop, phases_label
+from bumpdiff.results import MissingResult, compute_experiment, compute_study, is_available, load_experiment, load_study
+from bumpdiff.robustness import ROBUSTNESS
+
+ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.slow
+
+
+def test_readers_never_compute(home):
+    with pytest.raises(MissingResult, match=r"python -m bumpdiff reproduce phases --profile smoke"):
+        load_experiment("phases", "smoke")
+    with pytest.raises(MissingResult, match="reproduce phases --profile smoke"):
+        load_study(ROBUSTNESS["smoke"][0], "smoke")
+    assert not is_available("phases", "smoke")
+    assert not (home / "data" / "runs").exists()          # nothing was trained
+
+
+def test_compute_load_hit_corrupt_and_stale(home, capsys):
+    first = compute_experiment("phases", "smoke", progress=False)
+    bundle = first[phases_label(0)][0]
+    assert bundle["provenance"][0]["versions"]["torch"] and "commit" in bundle["provenance"][0]
+    capsys.readouterr()
+    again = load_experiment("phases", "smoke")
+    assert "cache hit: phases/smoke" in capsys.readouterr().out
+    assert again[phases_label(0)][0]["checkpoints"] == bundle["checkpoints"]
+    # computing again skips the finished run and leaves its bundle byte for byte
+    index = home / "data" / "results" / "experiments" / "phases-smoke.json"
+    rel = json.loads(index.read_text())["runs"][phases_label(0)]["bundle"]
+    before = (home / rel / "bundle.json").read_bytes()
+    compute_experiment("phases", "smoke", progress=False)
+    assert "already computed" in capsys.readouterr().out and (home / rel / "bundle.json").read_bytes() == before
+    (home / rel / "bundle.json").write_text("{ not json")                       # corrupt
+    with pytest.raises(MissingResult, match=r"corrupt results bundle.*reproduce phases --profile smoke --seeds 0"):
+        load_experiment("phases", "smoke")
+    (home / rel / "bundle.json").write_bytes(before)
+    data = json.loads(index.read_text())
+    index.write_text(json.dumps(data | {"key": "0000000000"}))                  # stale
+    with pytest.raises(MissingResult, match="stale results"):
+        load_experiment("phases", "smoke")
+
+
+def test_partial_run_is_said_and_finished_later(home, capsys):
+    compute_experiment("phases", "smoke", until=20, progress=False)
+    got = load_experiment("phases", "smoke")[phases_label(0)][0]
+    assert got["trained_to"] == 20 and [r["step"] for r in got["checkpoints"]] == [0, 10, 20]
+    assert "partial run, analysed up to step 20 of 30" in capsys.readouterr().out
+    compute_experiment("phases", "smoke", progress=False)                      # resumes, extends the bundle
+    done = load_experiment("phases", "smoke")[phases_label(0)][0]
+    assert [r["step"] for r in done["checkpoints"]] == [0, 10, 20, 30]
+    assert done["checkpoints"][:3] == got["checkpoints"] and len(done["provenance"]) == 2
+
+
+def test_early_stop_trains_only_until_the_rule_is_met(home, capsys, monkeypatch):
+    exp = replace(experiments.EXPERIMENTS["imbalanced"], early_stop={"smoke": EarlyStop(threshold=0.0)})
+    monkeypatch.setitem(experiments.EXPERIMENTS, "imbalanced", exp)
+    out = compute_experiment("imbalanced", "smoke", progress=False)
+    label = "imbalanced (dx=0.1, dy=1) seed 0"
+    assert [r["step"] for r in out[label][0]["checkpoints"]] == [0]
+    assert out[label][0]["early_stop"]["step"] == 0
+    rdir = next((home / "data" / "runs").glob("smoke-imb-*"))
+    assert sorted(p.name for p in rdir.glob("ckpt_*")) == ["ckpt_0000000.pt"] and not (rdir / "DONE").exists()
+    assert "stopped once acc_x and acc_y" in capsys.readouterr().out
+
+
+def test_robustness_studies_are_keyed_by_their_settings(home, capsys):
+    compute_experiment("phases", "smoke", progress=False)
+    sweep, samplers = ROBUSTNESS["smoke"]
+    res = compute_study(sweep, "smoke", progress=False)
+    assert {(r["layer"], r["t"]) for r in res["result"]["rows"]} == {(l, t) for l in sweep.layers for t in sweep.timesteps}
+    assert load_study(sweep, "smoke")["result"] == res["result"]
+    assert "cache hit: layer-sweep" in capsys.readouterr().out
+    other = replace(sweep, timesteps=(5, 25))            # other settings are another result, never a false hit
+    with pytest.raises(MissingResult, match="--timesteps 5 25"):
+        load_study(other, "smoke")
+    s = compute_study(samplers, "smoke", progress=False)["result"]
+    assert list(s["samplers"]) == [x[0] for x in samplers.samplers] and s["n"] == 16
+
+
+def test_cli_reproduce_and_figures_stop_on_a_missing_result(home):
+    env = {"BUMPDIFF_HOME": str(home), "PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "MPLBACKEND": "Agg",
+           "HOME": str(home)}
+    shutil.copytree(ROOT / "notebooks", home / "notebooks")
+    r = subprocess.run([sys.executable, "-m", "bumpdiff", "figures", "--profile", "smoke", "--only", "04"],
+                       capture_output=True, text=True, env=env, timeout=300, check=False)
+    assert r.returncode != 0 and "python -m bumpdiff reproduce phases --profile smoke" in r.stdout + r.stderr
+    r = subprocess.run([sys.executable, "-m", "bumpdiff", "reproduce", "phases", "--profile", "smoke", "--quiet"],
+                       capture_output=True, text=True, env=env, timeout=300, check=False)
+    assert r.returncode == 0, r.stderr
+    assert (home / "data" / "results" / "experiments" / "phases-smoke.json").exists()
+    r = subprocess.run([sys.executable, "-m", "bumpdiff", "robustness", "--profile", "smoke", "--quiet",
+                        "--only", "samplers"], capture_output=True, text=True, env=env, timeout=300, check=False)
+    assert r.returncode == 0, r.stderr
+    r = subprocess.run([sys.executable, "-m", "bumpdiff", "sample", str(home / "no-such-run")],
+                       capture_output=True, text=True, env=env, timeout=120, check=False)
+    assert r.returncode == 2 and r.stderr.strip().count("\n") == 0 and "does not exist" in r.stderr

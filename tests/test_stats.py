@@ -1,0 +1,73 @@
+"""Statistics over runs: early-stop rule, crossings, coupling verdicts, phase onsets (synthetic records)."""
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bumpdiff.experiments import EarlyStop
+from bumpdiff.stats import coupling_summary, crossing, crossing_table, phase_summary
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(st.floats(0, 1), st.floats(0, 1)), min_size=1, max_size=30), st.floats(0.05, 0.95))
+def test_early_stop_is_the_first_record_with_both_axes_crossed(values, thr):
+    recs = [{"step": 100 * i, "acc_x": x, "acc_y": y} for i, (x, y) in enumerate(values)]
+    hit = EarlyStop(thr).reached(recs)
+    # expectation from first principles: the first index by which each axis has reached thr at least once
+    first = {k: next((i for i, r in enumerate(recs) if r[k] >= thr), None) for k in ("acc_x", "acc_y")}
+    if None in first.values():
+        assert hit is None
+    else:
+        assert hit["step"] == 100 * max(first.values())
+    assert crossing(recs, "acc_x", thr) == (None if first["acc_x"] is None else recs[first["acc_x"]])
+
+
+def _fake_results(crossings: dict[str, list[tuple[int, int]]], every: int = 100, batch: int = 128) -> dict:
+    """Bundles whose acc_x / acc_y jump from 0 to 1 at the given steps (one (x step, y step) per seed)."""
+    out = {}
+    for group, seeds in crossings.items():
+        for seed, (sx, sy) in enumerate(seeds):
+            recs = [{"step": s, "epoch": s / 10, "images_seen": s * batch, "accuracy": 0.0,
+                     "acc_x": float(s >= sx), "acc_y": float(s >= sy), "r2_x": 0.5, "r2_y": 0.5,
+                     "knn_r2_x": 0.9, "knn_r2_y": 0.9} for s in range(0, 2001, every)]
+            out[f"{group} seed {seed}"] = ({"checkpoints": recs}, {})
+    return out
+
+
+def test_coupling_summary_verdicts_and_spread():
+    res = _fake_results({"same": [(1300, 1300), (1600, 1600), (1200, 1200)],
+                         "one apart": [(1200, 1300), (1300, 1300)],          # within one checkpoint: together
+                         "x first": [(500, 1500), (600, 1200)],
+                         "y first": [(1500, 500), (1500, 700)],
+                         "mixed": [(500, 1500), (1500, 500)],
+                         "lone": [(800, 900)]})
+    got = {g["group"]: g for g in coupling_summary(crossing_table(res, threshold=0.5))}
+    assert got["same"]["verdict"] == "together" and got["one apart"]["verdict"] == "together"
+    assert got["x first"]["verdict"] == "apart: acc_x first" and got["y first"]["verdict"] == "apart: acc_y first"
+    assert got["mixed"]["verdict"] == "mixed over seeds"
+    s = got["same"]["acc_x"]
+    assert s["images_seen"] == [166_400, 204_800, 153_600] and s["mean"] == pytest.approx(174_933.33, abs=0.01)
+    assert s["sd"] == pytest.approx(26_645.32, abs=0.01)                    # sample sd (ddof = 1) over seeds
+    assert got["one apart"]["gap_images"] == [12_800, 0] and got["one apart"]["resolution_images"] == [12_800] * 2
+    assert got["lone"]["acc_x"]["sd"] is None and got["lone"]["acc_x"]["mean"] == 800 * 128
+    never = _fake_results({"never": [(5000, 1000)]})                           # x never crosses within 2,000 steps
+    g = coupling_summary(crossing_table(never, threshold=0.5))[0]
+    assert g["verdict"] == "no seed crossed on both axes" and g["acc_x"]["mean"] is None
+
+
+def _phased(calls: str, gen: str | None = None, every: int = 100) -> list[dict]:
+    gen = gen or calls
+    return [{"step": i * every, "epoch": i * every / 8, "images_seen": i * every * 128, "phase": p,
+             "phase_generation": g, "phase_representation": p} for i, (p, g) in enumerate(zip(calls, gen))]
+
+
+def test_phase_summary_onsets_and_spread():
+    runs = {"s0": _phased("AABBBCC"), "s1": _phased("ABBBBBC", gen="ABBBCCC"), "s2": _phased("AAABBBA", gen="AABCCCC")}
+    got = phase_summary(runs)
+    b, c = got["phase"]["B"], got["phase"]["C"]
+    assert b["step"] == [200, 100, 300] and b["images_seen"] == [25_600, 12_800, 38_400] and b["epoch"] == [25, 12.5, 37.5]
+    assert b["mean_images"] == pytest.approx(25_600) and b["sd_images"] == pytest.approx(12_800)  # ddof = 1
+    assert c["step"] == [500, 600, None] and c["n_reached"] == 2 and c["n_runs"] == 3
+    assert c["mean_images"] == pytest.approx(550 * 128) and c["sd_images"] == pytest.approx(50 * 128 * 2 ** 0.5)
+    assert got["phase_generation"]["C"]["step"] == [500, 400, 300]
+    lone = phase_summary({"only": _phased("ABB")})["phase"]
+    assert lone["B"]["sd_images"] is None and lone["C"]["mean_images"] is None and lone["C"]["step"] == [None]
