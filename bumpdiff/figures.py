@@ -6,12 +6,27 @@ that names the command computing it, and so does ``make figures``.
 from __future__ import annotations
 
 import logging
+import os
+import tempfile
 import time
+import uuid
 from pathlib import Path
+
+from jupyter_client.manager import KernelManager
 
 from . import paths
 
-__all__ = ["make_figures", "notebooks"]
+__all__ = ["make_figures", "notebooks", "LocalKernelManager"]
+
+
+class LocalKernelManager(KernelManager):
+    """A kernel reached over local IPC sockets in the temp folder rather than TCP: nothing listens on the
+    network, and the kernel has no reason to warn about unencrypted TCP on every start."""
+
+    def __init__(self, **kw):
+        kw.setdefault("transport", "ipc")
+        kw.setdefault("ip", os.path.join(tempfile.gettempdir(), f"bumpdiff-kernel-{uuid.uuid4().hex[:12]}"))
+        super().__init__(**kw)
 
 
 def notebooks(only: list[str] | None = None) -> list[Path]:
@@ -24,8 +39,7 @@ def make_figures(profile: str = "cpu", only: list[str] | None = None, seed: int 
     import papermill as pm
     from papermill.exceptions import PapermillExecutionError
 
-    # the kernel's transport chatter (e.g. "Kernel died"/"restarting" warnings from its heartbeat) is not ours
-    for name in ("papermill", "traitlets", "nbclient"):
+    for name in ("papermill", "traitlets", "nbclient"):  # their INFO chatter is not ours to show
         logging.getLogger(name).setLevel(logging.ERROR)
     outdir = paths.build_dir() / profile
     outdir.mkdir(parents=True, exist_ok=True)
@@ -36,7 +50,8 @@ def make_figures(profile: str = "cpu", only: list[str] | None = None, seed: int 
         print(f"[bumpdiff] figures ({profile}): running {nb.name} ...", flush=True)
         try:
             pm.execute_notebook(str(nb), str(outdir / nb.name), parameters={"profile": profile, "seed": seed},
-                                cwd=str(paths.notebooks_dir()), progress_bar=False, kernel_name="python3")
+                                cwd=str(paths.notebooks_dir()), progress_bar=False, kernel_name="python3",
+                                kernel_manager_class=LocalKernelManager)
         except PapermillExecutionError as e:
             raise SystemExit(f"bumpdiff: {nb.name} failed: {e.ename}: {e.evalue}\n"
                              f"(executed copy with the traceback: {paths.relative(outdir / nb.name)})") from None
