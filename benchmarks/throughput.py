@@ -9,7 +9,9 @@ timed in one process on the same device, same batch, same precision (the profile
 
 Also reported: forward GFLOP per image of each model (equal parameter counts need not mean equal work).
 
-Usage: ``python benchmarks/throughput.py [--profiles cpu paper] [--device auto] [--repeats 5]``.
+Usage: ``python benchmarks/throughput.py [--profiles cpu paper] [--archs film additive] [--precision profile|fp32|bf16]
+[--device auto] [--repeats 5] [--json data/results/benchmarks/<name>.json]``. On a CPU without AVX-512, bf16 is
+emulated (tens of times slower): measure there with ``--precision fp32`` and say so.
 Conditioning: bumpdiff gets (t, μx, μy); the peer gets t only (diffusers has no real-valued 2-D condition),
 so the peer does slightly less work per step.
 """
@@ -18,11 +20,13 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from dataclasses import replace
 
 import torch
 import torch.nn.functional as F
 
 from bumpdiff.model import UNet
+from bumpdiff.provenance import provenance
 from bumpdiff.train import profile as train_profile
 from bumpdiff.utils import resolve_device
 
@@ -97,14 +101,19 @@ def main():
     ap.add_argument("--device", default="auto")
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--json", default=None)
+    ap.add_argument("--archs", nargs="*", default=["film"], choices=["film", "additive"])
+    ap.add_argument("--precision", default="profile", choices=["profile", "fp32", "bf16"])
     a = ap.parse_args()
     if a.repeats < 1:
         ap.error(f"--repeats must be >= 1, got {a.repeats}")
     device = resolve_device(a.device)
     rows = []
     print(f"device: {device} ({torch.cuda.get_device_name() if device.type == 'cuda' else f'{torch.get_num_threads()} CPU threads'}), torch {torch.__version__}")
-    for prof in a.profiles:
+    for prof, arch in [(p, arch) for p in a.profiles for arch in a.archs]:
         cfg = train_profile(prof)
+        cfg = replace(cfg, model=replace(cfg.model, arch=arch))
+        if a.precision != "profile":
+            cfg = replace(cfg, precision=a.precision)
         amp = cfg.precision == "bf16"
         ours = UNet(cfg.model).to(device)
         n_ours = ours.num_parameters()
@@ -112,23 +121,25 @@ def main():
         n_peer = sum(p.numel() for p in peer.parameters())
         f_ours = lambda m, x, t, c: m(x, t, c)
         f_peer = lambda m, x, t, c: m(x, t).sample
-        res = {"profile": prof, "params_bumpdiff": n_ours, "params_peer": n_peer, "precision": cfg.precision,
+        res = {"profile": prof, "arch": arch, "params_bumpdiff": n_ours, "params_peer": n_peer,
+               "precision": cfg.precision,
                "gflop_bumpdiff": forward_gflops(ours, f_ours, device), "gflop_peer": forward_gflops(peer, f_peer, device)}
         res["train_bumpdiff"] = bench(ours, f_ours, cfg.batch_size, device, amp, a.repeats)
         res["train_peer"] = bench(peer, f_peer, cfg.batch_size, device, amp, a.repeats)
         res["sample_bumpdiff"] = bench(ours, f_ours, 256, device, amp, a.repeats, train=False)
         res["sample_peer"] = bench(peer, f_peer, 256, device, amp, a.repeats, train=False)
         rows.append(res)
-    print("\n| profile | params bumpdiff / peer | forward GFLOP/img bumpdiff / peer | precision | train img/s bumpdiff | peer | ratio | sample img-steps/s bumpdiff | peer | ratio |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("\n| profile | arch | params bumpdiff / peer | forward GFLOP/img bumpdiff / peer | precision | train img/s bumpdiff | peer | ratio | sample img-steps/s bumpdiff | peer | ratio |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['profile']} | {r['params_bumpdiff']/1e6:.2f} M / {r['params_peer']/1e6:.2f} M | "
+        print(f"| {r['profile']} | {r['arch']} | {r['params_bumpdiff']/1e6:.2f} M / {r['params_peer']/1e6:.2f} M | "
               f"{r['gflop_bumpdiff']:.3f} / {r['gflop_peer']:.3f} | {r['precision']} | "
               f"{r['train_bumpdiff']:.0f} | {r['train_peer']:.0f} | {r['train_bumpdiff']/r['train_peer']:.2f}× | "
               f"{r['sample_bumpdiff']:.0f} | {r['sample_peer']:.0f} | {r['sample_bumpdiff']/r['sample_peer']:.2f}× |")
     if a.json:
         with open(a.json, "w") as f:
-            json.dump({"device": str(device), "rows": rows}, f, indent=2)
+            json.dump({"device": str(device), "rows": rows, "repeats": a.repeats,
+                       "provenance": provenance(device)}, f, indent=2)
 
 
 if __name__ == "__main__":

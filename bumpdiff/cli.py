@@ -79,12 +79,19 @@ def _cmd_analyze(a):
 
 
 def _cmd_reproduce(a):
+    from .executors import SlurmOptions
     from .experiments import EXPERIMENTS
     from .results import compute_experiment
     names = a.experiments or list(EXPERIMENTS)
+    options = None
+    if a.executor == "slurm":
+        options = SlurmOptions.from_file(a.slurm_config, partition=a.partition, gpus=a.gpus, cpus=a.cpus,
+                                         mem_gb=a.mem_gb, time_min=a.time_min,
+                                         wait=False if a.no_wait else None)
     for name in names:
         compute_experiment(name, a.profile, seeds=a.seeds, until=a.until, steps=a.steps, every=a.every,
-                           device=a.device, force=a.force, progress=not a.quiet)
+                           device=a.device, force=a.force, progress=not a.quiet, executor=a.executor,
+                           threads=a.threads, options=options)
     if not a.experiments and a.until is None:  # the whole reproduction: Figure 6's studies too
         _robustness(a.profile, 0, None, None, a.device, a.force, not a.quiet)
 
@@ -155,6 +162,17 @@ def main(argv=None):
     r.add_argument("--steps", nargs="*", type=int, default=None, help="analyse these checkpoint steps")
     r.add_argument("--every", type=int, default=None, help="analyse every k-th checkpoint (and the last)")
     r.add_argument("--force", action="store_true", help="recompute runs that are already computed")
+    r.add_argument("--executor", default="inline", choices=["inline", "local", "slurm"],
+                   help="inline: one run after the other here; local: parallel subprocesses; slurm: one job per run")
+    r.add_argument("--threads", type=int, default=None, help="torch threads per run (local: default cores / runs)")
+    sl = r.add_argument_group("slurm (--executor slurm; a JSON --slurm-config gives defaults, flags override)")
+    sl.add_argument("--slurm-config", default=None, metavar="FILE")
+    sl.add_argument("--partition", default=None)
+    sl.add_argument("--gpus", type=int, default=None, help="GPUs per job")
+    sl.add_argument("--cpus", type=int, default=None, help="CPUs per job")
+    sl.add_argument("--mem-gb", type=int, default=None)
+    sl.add_argument("--time-min", type=int, default=None, help="time limit per job, minutes")
+    sl.add_argument("--no-wait", action="store_true", help="submit and return; run again later to record")
     r.set_defaults(func=_cmd_reproduce)
 
     rb = sub.add_parser("robustness", help="Figure 6's studies (layer × t sweep, samplers) at one checkpoint")
@@ -196,7 +214,7 @@ def main(argv=None):
     from .results import MissingResult
     try:
         a.func(a)
-    except (ValueError, MissingResult, NoProjectRoot) as e:
+    except (ValueError, RuntimeError, MissingResult, NoProjectRoot) as e:
         print(f"bumpdiff: error: {e}", file=sys.stderr)
         return 2
     return 0

@@ -172,12 +172,15 @@ def render_report() -> str:
             parts += [f"*Not available ({e}).*", ""]
     for bench in sorted((paths.results_dir() / "benchmarks").glob("throughput-*.json")):
         b = json.loads(bench.read_text())
-        parts += [f"## Throughput benchmark (`benchmarks/throughput.py`, device `{b['device']}`)", "",
+        where = b.get("provenance", {}).get("device") or b["device"]
+        made = b.get("provenance", {}).get("commit", "before provenance was recorded")
+        parts += [f"## Throughput benchmark (`benchmarks/throughput.py`; {where}; commit {made})", "",
                   f"bumpdiff's UNet against `diffusers.UNet2DModel` of about the same size, same device, batch and "
                   f"precision; raw numbers in `{paths.relative(bench)}`.", "",
-                  _table(["profile", "params bumpdiff / peer", "train img/s bumpdiff / peer", "ratio",
-                          "sampling img-steps/s bumpdiff / peer", "ratio"],
-                         [[r["profile"], f"{r['params_bumpdiff'] / 1e6:.2f} M / {r['params_peer'] / 1e6:.2f} M",
+                  _table(["profile", "arch", "precision", "params bumpdiff / peer", "train img/s bumpdiff / peer",
+                          "ratio", "sampling img-steps/s bumpdiff / peer", "ratio"],
+                         [[r["profile"], r.get("arch", "film"), r["precision"],
+                           f"{r['params_bumpdiff'] / 1e6:.2f} M / {r['params_peer'] / 1e6:.2f} M",
                            f"{r['train_bumpdiff']:.0f} / {r['train_peer']:.0f}",
                            f"{r['train_bumpdiff'] / r['train_peer']:.2f}×",
                            f"{r['sample_bumpdiff']:.0f} / {r['sample_peer']:.0f}",

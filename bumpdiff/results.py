@@ -31,7 +31,7 @@ from .robustness import ROBUSTNESS
 from .train import TrainConfig, checkpoint_steps, list_checkpoints, run_dir, train
 from .utils import atomic_write_json, resolve_device
 
-__all__ = ["MissingResult", "load_experiment", "is_available", "compute_experiment", "reproduce_command",
+__all__ = ["MissingResult", "load_experiment", "is_available", "compute_experiment", "run_job", "reproduce_command",
            "index_path", "load_study", "compute_study", "study_command", "study_path"]
 
 
@@ -195,26 +195,32 @@ def _compute_run(cfg, acfg, stop, until, steps, device, progress):
     return analyze(rdir, acfg, progress=progress, device=device, steps=steps), None
 
 
-def compute_experiment(name: str, profile: str = "cpu", seeds=None, until: int | None = None, steps=None,
-                       every: int | None = None, device: str = "auto", force: bool = False,
-                       progress: bool = True) -> dict:
-    """Train and analyse the runs of an experiment (all, or those of ``seeds``) and update its index.
-
-    Runs whose results are already in the index (to their end, early-stop point or ``until``) are skipped unless
-    ``force``; interrupted runs resume from their last checkpoint. ``until`` trains to that step only (a partial
-    run, said so on every read); ``steps`` / ``every`` choose the checkpoints to analyse. The index is written
-    atomically after each run, so an interrupted experiment keeps its finished runs."""
+def run_job(name: str, profile: str, label: str, until: int | None = None, steps=None, every: int | None = None,
+            device: str = "auto", threads: int | None = None, progress: bool = False) -> dict:
+    """Train and analyse one run of an experiment; returns its index entry. This is the unit of work an executor
+    runs (in this process, a local subprocess or a Slurm job); it never writes the experiment index."""
+    import torch
+    if threads:
+        torch.set_num_threads(int(threads))
     exp = experiment(name)
-    runs = exp.runs(profile)
-    acfg = exp.analysis(profile)
-    if every is not None:
-        acfg = replace(acfg, every=every)
-    stop = exp.stop_rule(profile)
-    want = [label for label in runs if seeds is None or _seed_of(label) in set(seeds)]
-    if not want:
-        raise ValueError(f"seeds must name runs of {name}/{profile} (seeds {sorted({_seed_of(x) for x in runs})}), "
-                         f"got {list(seeds)}")
+    acfg = exp.analysis(profile) if every is None else replace(exp.analysis(profile), every=every)
     dev = str(resolve_device(device))
+    cfg = replace(exp.runs(profile)[label], device=dev)
+    t0 = time.time()
+    bdir, info = _compute_run(cfg, acfg, exp.stop_rule(profile), until, steps, dev, progress)
+    bundle, _ = load_bundle(bdir)
+    return {"bundle": paths.relative(bdir), "run_key": cfg.key(), "early_stop": info,
+            "trained_to": bundle["trained_to"], "steps": cfg.steps,
+            "analysed_steps": [r["step"] for r in bundle["checkpoints"]],
+            "command": reproduce_command(name, profile, seeds=[_seed_of(label)], until=until, steps=steps,
+                                         every=every),
+            "seconds": round(time.time() - t0, 1), "device": dev}
+
+
+def _open_index(name: str, profile: str) -> dict:
+    exp = experiment(name)
+    stop = exp.stop_rule(profile)
+    acfg = exp.analysis(profile)
     key = exp.key(profile)
     idx = index_path(name, profile)
     try:
@@ -228,25 +234,57 @@ def compute_experiment(name: str, profile: str = "cpu", seeds=None, until: int |
         index = {"schema": SCHEMA, "experiment": name, "profile": profile, "key": key, "runs": {},
                  "analysis_key": acfg.key(), "analysis": identity(acfg),
                  "early_stop_rule": asdict(stop) if stop else None}
+    return index
+
+
+def _record(name: str, profile: str, index: dict, label: str, entry: dict, device: str) -> None:
+    """Add a finished run to the index and write it atomically (only the submitting process ever does)."""
+    runs = experiment(name).runs(profile)
+    idx = index_path(name, profile)
+    index["runs"][label] = entry
+    index["runs"] = {lab: index["runs"][lab] for lab in runs if lab in index["runs"]}
+    index["missing"] = [lab for lab in runs if lab not in index["runs"]]
+    index["provenance"] = provenance(device, idx)
+    atomic_write_json(idx, index)
+
+
+def compute_experiment(name: str, profile: str = "cpu", seeds=None, until: int | None = None, steps=None,
+                       every: int | None = None, device: str = "auto", force: bool = False, progress: bool = True,
+                       executor: str = "inline", threads: int | None = None, options: dict | None = None) -> dict:
+    """Train and analyse the runs of an experiment (all, or those of ``seeds``) and update its index.
+
+    Runs whose results are already in the index (to their end, early-stop point or ``until``) are skipped unless
+    ``force``; interrupted runs resume from their last checkpoint. ``until`` trains to that step only (a partial
+    run, said so on every read); ``steps`` / ``every`` choose the checkpoints to analyse. ``executor`` runs the
+    runs ``"inline"`` (one after the other, here), as parallel ``"local"`` subprocesses or as ``"slurm"`` jobs
+    (:mod:`bumpdiff.executors`; ``threads`` per run, ``options`` for the cluster). Whatever the executor, only
+    this process writes the index, atomically, as each run reports; a failed run is reported with its log and
+    leaves the index as it was."""
+    exp = experiment(name)
+    runs = exp.runs(profile)
+    want = [label for label in runs if seeds is None or _seed_of(label) in set(seeds)]
+    if not want:
+        raise ValueError(f"seeds must name runs of {name}/{profile} (seeds {sorted({_seed_of(x) for x in runs})}), "
+                         f"got {list(seeds)}")
+    dev = str(resolve_device(device)) if executor != "slurm" else device
+    index = _open_index(name, profile)
+    todo = []
     for label in want:
-        cfg = replace(runs[label], device=dev)
-        if not force and _analysed_enough(index["runs"].get(label), cfg, until):
+        if not force and _analysed_enough(index["runs"].get(label), runs[label], until):
             _say(f"{name}/{profile}: '{label}' is already computed (use --force to recompute)")
-            continue
-        t0 = time.time()
-        bdir, info = _compute_run(cfg, acfg, stop, until, steps, dev, progress)
-        bundle, _ = load_bundle(bdir)
-        index["runs"][label] = {
-            "bundle": paths.relative(bdir), "run_key": cfg.key(), "early_stop": info,
-            "trained_to": bundle["trained_to"], "steps": cfg.steps,
-            "analysed_steps": [r["step"] for r in bundle["checkpoints"]],
-            "command": reproduce_command(name, profile, seeds=[_seed_of(label)], until=until, steps=steps,
-                                         every=every)}
-        index["runs"] = {lab: index["runs"][lab] for lab in runs if lab in index["runs"]}
-        index["missing"] = [lab for lab in runs if lab not in index["runs"]]
-        index["provenance"] = provenance(dev, idx)
-        atomic_write_json(idx, index)
-        _say(f"{name}/{profile}: '{label}' done in {time.time() - t0:.0f} s")
+        else:
+            todo.append(label)
+    jobs = [dict(name=name, profile=profile, label=label, until=until, steps=steps, every=every, device=dev,
+                 threads=threads, progress=progress and executor == "inline") for label in todo]
+    from .executors import run_jobs
+    failed = run_jobs(jobs, executor, options or {},
+                      on_done=lambda job, entry: (_record(name, profile, index, job["label"], entry, dev),
+                                                  _say(f"{name}/{profile}: '{job['label']}' done in "
+                                                       f"{entry['seconds']:.0f} s")))
+    if failed:
+        raise RuntimeError(f"{len(failed)} of {len(jobs)} runs of {name}/{profile} failed: "
+                           + "; ".join(f"'{j['label']}' (log: {log})" for j, log in failed)
+                           + ". Finished runs are in the index; run the same command again to retry the others.")
     return load_experiment(name, profile, allow_partial=True)
 
 
