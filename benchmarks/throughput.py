@@ -103,6 +103,7 @@ def main():
     ap.add_argument("--json", default=None)
     ap.add_argument("--archs", nargs="*", default=["film"], choices=["film", "additive"])
     ap.add_argument("--precision", default="profile", choices=["profile", "fp32", "bf16"])
+    ap.add_argument("--what", nargs="*", default=["train", "sample"], choices=["train", "sample"])
     a = ap.parse_args()
     if a.repeats < 1:
         ap.error(f"--repeats must be >= 1, got {a.repeats}")
@@ -124,18 +125,19 @@ def main():
         res = {"profile": prof, "arch": arch, "params_bumpdiff": n_ours, "params_peer": n_peer,
                "precision": cfg.precision,
                "gflop_bumpdiff": forward_gflops(ours, f_ours, device), "gflop_peer": forward_gflops(peer, f_peer, device)}
-        res["train_bumpdiff"] = bench(ours, f_ours, cfg.batch_size, device, amp, a.repeats)
-        res["train_peer"] = bench(peer, f_peer, cfg.batch_size, device, amp, a.repeats)
-        res["sample_bumpdiff"] = bench(ours, f_ours, 256, device, amp, a.repeats, train=False)
-        res["sample_peer"] = bench(peer, f_peer, 256, device, amp, a.repeats, train=False)
+        for what in ("train", "sample"):
+            for who, model, f in (("bumpdiff", ours, f_ours), ("peer", peer, f_peer)):
+                res[f"{what}_{who}"] = (bench(model, f, cfg.batch_size if what == "train" else 256, device, amp,
+                                              a.repeats, train=what == "train") if what in a.what else None)
         rows.append(res)
     print("\n| profile | arch | params bumpdiff / peer | forward GFLOP/img bumpdiff / peer | precision | train img/s bumpdiff | peer | ratio | sample img-steps/s bumpdiff | peer | ratio |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
+    def ratio(a, b):
+        return "—" if a is None else f"{a:.0f} | {b:.0f} | {a / b:.2f}×"
     for r in rows:
         print(f"| {r['profile']} | {r['arch']} | {r['params_bumpdiff']/1e6:.2f} M / {r['params_peer']/1e6:.2f} M | "
               f"{r['gflop_bumpdiff']:.3f} / {r['gflop_peer']:.3f} | {r['precision']} | "
-              f"{r['train_bumpdiff']:.0f} | {r['train_peer']:.0f} | {r['train_bumpdiff']/r['train_peer']:.2f}× | "
-              f"{r['sample_bumpdiff']:.0f} | {r['sample_peer']:.0f} | {r['sample_bumpdiff']/r['sample_peer']:.2f}× |")
+              f"{ratio(r['train_bumpdiff'], r['train_peer'])} | {ratio(r['sample_bumpdiff'], r['sample_peer'])} |")
     if a.json:
         with open(a.json, "w") as f:
             json.dump({"device": str(device), "rows": rows, "repeats": a.repeats,

@@ -115,6 +115,13 @@ def _cmd_robustness(a):
     _robustness(a.profile, a.run_seed, a.step, a.only, a.device, a.force, not a.quiet, a.layers, a.timesteps, a.n)
 
 
+def _cmd_atlas(a):
+    from .atlas import Atlas, compute_atlas
+    from .utils import resolve_device
+    spec = Atlas(umap=a.umap) if not a.timesteps else Atlas(timesteps=tuple(a.timesteps), umap=a.umap)
+    print(compute_atlas(a.run, spec, steps=a.steps, device=resolve_device(a.device), progress=not a.quiet))
+
+
 def _cmd_figures(a):
     from .figures import make_figures
     make_figures(a.profile, only=a.only)
@@ -185,6 +192,15 @@ def main(argv=None):
     rb.add_argument("--n", type=int, default=None, help="samples per sampler")
     rb.add_argument("--force", action="store_true")
     rb.set_defaults(func=_cmd_robustness)
+
+    at = sub.add_parser("atlas", help="order parameters at every layer × timestep for checkpoints of a run")
+    at.add_argument("run", help="a run folder under data/runs")
+    at.add_argument("--steps", nargs="*", type=int, default=None, help="default: every checkpoint on disk")
+    at.add_argument("--timesteps", nargs="*", type=int, default=None, help="default: 100 300 500 700 900")
+    at.add_argument("--umap", action="store_true", help="UMAP R² too (slower)")
+    at.add_argument("--device", default="auto")
+    at.add_argument("--quiet", action="store_true")
+    at.set_defaults(func=_cmd_atlas)
 
     s = sub.add_parser("sample", help="generate for given centres; writes a PNG grid and an .npz")
     s.add_argument("checkpoint", help="a checkpoint file, or a run folder (its last checkpoint)")

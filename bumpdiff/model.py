@@ -155,8 +155,11 @@ class Attention(nn.Module):
 
     def forward(self, x):
         b, c, h, w = x.shape
-        q, k, v = self.qkv(self.norm(x)).reshape(b, 3, self.heads, c // self.heads, h * w).unbind(1)
-        o = F.scaled_dot_product_attention(q.transpose(-1, -2), k.transpose(-1, -2), v.transpose(-1, -2))
+        # (b, heads, positions, head dim), contiguous: lets torch pick its fused (flash) kernel instead of the
+        # much slower unfused "math" attention that strided views fall back to on the CPU
+        qkv = self.qkv(self.norm(x)).reshape(b, 3, self.heads, c // self.heads, h * w).transpose(-1, -2)
+        q, k, v = qkv.contiguous().unbind(1)
+        o = F.scaled_dot_product_attention(q, k, v)
         return x + self.proj(o.transpose(-1, -2).reshape(b, c, h, w))
 
 

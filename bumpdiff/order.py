@@ -75,8 +75,11 @@ def intrinsic_dim(X, k: int = ID_K) -> float:
     return float(1.0 / inv.mean()) if inv.size else float("nan")
 
 
-def order_parameters(activations, centers, seed: int = 0, embedding: np.ndarray | None = None) -> dict:
-    """Order parameters of a latent (see the module docstring). ``embedding`` reuses a UMAP embedding."""
+def order_parameters(activations, centers, seed: int = 0, embedding: np.ndarray | None = None,
+                     umap: bool = True) -> dict:
+    """Order parameters of a latent (see the module docstring). ``embedding`` reuses a UMAP embedding; with
+    ``umap=False`` no embedding is made and ``r2_x``, ``r2_y`` and ``embedding`` are None (the UMAP-free
+    measures only, for sweeps over many layers)."""
     from sklearn.manifold import trustworthiness
 
     A = np.asarray(activations, dtype=np.float64)
@@ -87,10 +90,10 @@ def order_parameters(activations, centers, seed: int = 0, embedding: np.ndarray 
     A = A - A.mean(0)
     sd = A.std()
     A = A / sd if sd > 0 else A
-    E = embed(A, seed=seed) if embedding is None else np.asarray(embedding)
+    E = None if not umap else embed(A, seed=seed) if embedding is None else np.asarray(embedding)
     k = min(KNN_K, len(A) // 2 - 1)
     return {
-        "r2_x": _linear_r2(E, C[:, 0]), "r2_y": _linear_r2(E, C[:, 1]),
+        "r2_x": None if E is None else _linear_r2(E, C[:, 0]), "r2_y": None if E is None else _linear_r2(E, C[:, 1]),
         "knn_r2_x": _knn_r2(A, C[:, 0], seed=seed), "knn_r2_y": _knn_r2(A, C[:, 1], seed=seed),
         "trustworthiness": float(trustworthiness(C, A, n_neighbors=k)),
         "intrinsic_dim": intrinsic_dim(A),

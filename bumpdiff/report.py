@@ -48,6 +48,11 @@ def _provenance_rows(name: str, profile: str, runs: dict) -> list[list]:
     return rows
 
 
+def _pair(r: dict, what: str) -> list[str]:
+    a, b = r.get(f"{what}_bumpdiff"), r.get(f"{what}_peer")
+    return ["not measured", "—"] if a is None or b is None else [f"{a:.0f} / {b:.0f}", f"{a / b:.2f}×"]
+
+
 def _at(recs, step):
     return next(r for r in recs if r["step"] == step)
 
@@ -181,10 +186,7 @@ def render_report() -> str:
                           "ratio", "sampling img-steps/s bumpdiff / peer", "ratio"],
                          [[r["profile"], r.get("arch", "film"), r["precision"],
                            f"{r['params_bumpdiff'] / 1e6:.2f} M / {r['params_peer'] / 1e6:.2f} M",
-                           f"{r['train_bumpdiff']:.0f} / {r['train_peer']:.0f}",
-                           f"{r['train_bumpdiff'] / r['train_peer']:.2f}×",
-                           f"{r['sample_bumpdiff']:.0f} / {r['sample_peer']:.0f}",
-                           f"{r['sample_bumpdiff'] / r['sample_peer']:.2f}×"] for r in b["rows"]]), ""]
+                           *_pair(r, "train"), *_pair(r, "sample")] for r in b["rows"]]), ""]
     parts += ["## Provenance", "",
               "Training commit: the commit the run's checkpoints were written at; analysis commit(s): the commits of "
               "the sessions that analysed its checkpoints (results migrated to the schema-1 layout keep the commit "

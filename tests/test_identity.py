@@ -6,6 +6,7 @@ from dataclasses import replace
 import pytest
 
 from bumpdiff.analysis import ANALYSIS_PROFILES, AnalysisConfig
+from bumpdiff.atlas import Atlas
 from bumpdiff.data import Lattice
 from bumpdiff.diffusion import DiffusionConfig
 from bumpdiff.experiments import EarlyStop
@@ -14,7 +15,8 @@ from bumpdiff.model import ModelConfig
 from bumpdiff.robustness import LayerSweep, SamplerComparison
 from bumpdiff.train import PROFILES, TrainConfig
 
-CONFIGS = [TrainConfig, Lattice, ModelConfig, DiffusionConfig, AnalysisConfig, EarlyStop, LayerSweep, SamplerComparison]
+CONFIGS = [TrainConfig, Lattice, ModelConfig, DiffusionConfig, AnalysisConfig, EarlyStop, LayerSweep, SamplerComparison,
+           Atlas]
 
 
 def test_execution_fields_do_not_change_a_key():

@@ -1,0 +1,155 @@
+"""The representation atlas: order parameters at every named layer × several timesteps, over training.
+
+For one checkpoint, :func:`atlas_checkpoint` reads the latent grid at each timestep of :class:`Atlas` with a single
+forward pass that captures every named layer (activation mode ``noise``: one shared noise image, so only the
+condition varies), and once more along a deterministic DDIM sampling run for the ``sampling`` read-out of
+``sampling_layer``. Each (layer, read-out) gets the UMAP-free order parameters (kNN R² of μx and μy, intrinsic
+dimension, trustworthiness), and the UMAP R² too when ``umap`` is set. :func:`compute_atlas` does this for
+every analysed checkpoint of a run that is on disk and stores the rows beside the run's results bundle, in
+``data/results/<run folder>/atlas-<key>.json``, extended checkpoint by checkpoint (an interrupted atlas keeps
+what it finished).
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from . import paths
+from .activations import collect_activations, latent_grid
+from .diffusion import Diffusion
+from .identity import SCHEMA, identity
+from .identity import key as identity_key
+from .model import LAYER_NAMES, resolve_layer
+from .order import order_parameters
+from .provenance import provenance
+from .train import TrainConfig, list_checkpoints, load_model
+from .utils import atomic_write_json, check_range
+
+__all__ = ["Atlas", "atlas_checkpoint", "compute_atlas", "load_atlas", "atlas_path"]
+
+
+@dataclass(frozen=True)
+class Atlas:
+    layers: tuple = LAYER_NAMES
+    timesteps: tuple = (100, 300, 500, 700, 900)
+    sampling_layer: str = "down3"       # the `sampling` read-out: mean activation along a DDIM run
+    sampling_steps: int = 20
+    umap: bool = False                   # UMAP R² too (a UMAP per cell: about 4 s each on 2 cores)
+    seed: int = 0
+    max_conditions: int = 1024
+    weights: str = "ema"
+
+    kind = "atlas"
+
+    def __post_init__(self):
+        object.__setattr__(self, "layers", tuple(resolve_layer(layer) for layer in self.layers))
+        object.__setattr__(self, "timesteps", tuple(int(t) for t in self.timesteps))
+        object.__setattr__(self, "sampling_layer", resolve_layer(self.sampling_layer))
+        check_range("sampling_steps", self.sampling_steps, lo=1, integer=True)
+
+    def key(self) -> str:
+        return identity_key("atlas", self)
+
+
+@torch.no_grad()
+def _all_layers(diffusion: Diffusion, grid: np.ndarray, layers, t: int, seed: int, batch: int = 512) -> dict:
+    model = diffusion.model
+    device = next(model.parameters()).device
+    n, ch = model.cfg.image_size, model.cfg.in_channels
+    shared = torch.randn((1, ch, n, n), generator=torch.Generator().manual_seed(seed))
+    c_all = torch.as_tensor(grid, dtype=torch.float32)
+    out: dict = {name: [] for name in layers}
+    was = model.training
+    model.eval()
+    try:
+        for s in range(0, len(c_all), batch):
+            c = c_all[s:s + batch]
+            tt = torch.full((len(c),), int(t), dtype=torch.long)
+            with model.capture(layers) as store:
+                model(shared.expand(len(c), -1, -1, -1).to(device), tt.to(device), c.to(device))
+            for name in layers:
+                out[name].append(store[name].reshape(len(c), -1).cpu())
+    finally:
+        model.train(was)
+    return {name: torch.cat(v).numpy() for name, v in out.items()}
+
+
+def _row(layer, readout, acts, grid, spec) -> dict:
+    op = order_parameters(acts, grid, seed=spec.seed, umap=spec.umap)
+    return {"layer": layer, "readout": readout} | {k: v for k, v in op.items() if k != "embedding"}
+
+
+def atlas_checkpoint(diffusion: Diffusion, lattice, spec: Atlas = Atlas()) -> list[dict]:
+    """Rows ``{"layer", "readout" (t, or "sampling"), order parameters}`` of one model (module docstring)."""
+    grid = latent_grid(lattice, spec.max_conditions)
+    rows = []
+    for t in spec.timesteps:
+        check_range("timesteps[i]", t, lo=0, hi=diffusion.T - 1, integer=True)
+        acts = _all_layers(diffusion, grid, spec.layers, t, spec.seed)
+        rows += [_row(layer, int(t), acts[layer], grid, spec) for layer in spec.layers]
+    acts = collect_activations(diffusion, grid, layer=spec.sampling_layer, mode="sampling", seed=spec.seed,
+                               sampler_steps=spec.sampling_steps)
+    rows.append(_row(spec.sampling_layer, "sampling", acts, grid, spec))
+    return rows
+
+
+def atlas_path(run_dir: Path, spec: Atlas) -> Path:
+    return paths.results_dir() / Path(run_dir).name / f"atlas-{spec.key()}.json"
+
+
+def load_atlas(run_dir: Path, spec: Atlas = Atlas()) -> dict | None:
+    p = atlas_path(run_dir, spec)
+    return json.loads(p.read_text()) if p.exists() else None
+
+
+def compute_atlas(run_dir, spec: Atlas = Atlas(), steps=None, device="cpu", progress: bool = True) -> Path:
+    """The atlas of the chosen checkpoints (default: every checkpoint on disk) of a run, stored beside its bundle;
+    checkpoints already in the atlas file are kept. Returns the file."""
+    run_dir = Path(run_dir)
+    cfg = TrainConfig.from_dict(json.loads((run_dir / "config.json").read_text()))
+    ckpts = dict(list_checkpoints(run_dir))
+    if steps is None:
+        steps = sorted(ckpts)
+    missing = sorted(set(steps) - set(ckpts))
+    if missing:
+        raise ValueError(f"steps must be checkpoints on disk of {run_dir} ({sorted(ckpts)}), got {missing}")
+    out = atlas_path(run_dir, spec)
+    data = json.loads(out.read_text()) if out.exists() else {
+        "schema": SCHEMA, "kind": "atlas", "run": run_dir.name, "run_key": cfg.key(), "key": spec.key(),
+        "spec": identity(spec), "checkpoints": {}, "provenance": []}
+    if data["run_key"] != cfg.key() or data["key"] != spec.key():
+        raise ValueError(f"{out} belongs to another run or atlas ({data['run_key']}, {data['key']})")
+    todo = [s for s in sorted(steps) if str(s) not in data["checkpoints"]]
+    for step in tqdm(todo, desc=f"atlas {run_dir.name}", disable=not progress):
+        t0 = time.perf_counter()
+        diff, st = load_model(ckpts[step], which=spec.weights, device=device)
+        rows = atlas_checkpoint(diff, cfg.lattice, spec)
+        data["checkpoints"][str(step)] = {"step": step, "epoch": float(st["epoch"]),
+                                          "images_seen": int(st["images_seen"]), "rows": rows,
+                                          "seconds": round(time.perf_counter() - t0, 1)}
+        data["checkpoints"] = {k: data["checkpoints"][k] for k in sorted(data["checkpoints"], key=int)}
+        atomic_write_json(out, data)
+    if todo:
+        data["provenance"].append(provenance(device, out) | {"steps": todo})
+        atomic_write_json(out, data)
+    return out
+
+
+def atlas_matrix(data: dict, key: str = "knn", readout=500) -> tuple[list[str], list[int], np.ndarray]:
+    """(layers, steps, M) with M[layer, step] = min(kNN R²x, kNN R²y) (``key="knn"``) or the intrinsic dimension
+    (``key="dim"``) at one read-out, for a layer × training-step heat map."""
+    steps = [c["step"] for c in data["checkpoints"].values()]
+    layers = [r["layer"] for r in next(iter(data["checkpoints"].values()))["rows"] if r["readout"] == readout]
+    M = np.full((len(layers), len(steps)), np.nan)
+    for j, c in enumerate(data["checkpoints"].values()):
+        for r in c["rows"]:
+            if r["readout"] == readout and r["layer"] in layers:
+                v = min(r["knn_r2_x"], r["knn_r2_y"]) if key == "knn" else r["intrinsic_dim"]
+                M[layers.index(r["layer"]), j] = v
+    return layers, steps, M

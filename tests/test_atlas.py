@@ -1,0 +1,34 @@
+"""The representation atlas on a smoke run: every named layer at every timestep plus the sampling read-out,
+stored beside the run's bundle and extended checkpoint by checkpoint."""
+import json
+
+import numpy as np
+import pytest
+
+from bumpdiff.atlas import Atlas, atlas_matrix, compute_atlas, load_atlas
+from bumpdiff.model import LAYER_NAMES
+from bumpdiff.train import profile, train
+
+pytestmark = pytest.mark.slow
+SPEC = Atlas(timesteps=(5, 25, 45), max_conditions=64, sampling_steps=5)
+
+
+def test_atlas_of_a_smoke_run(home):
+    rdir = train(profile("smoke"), progress=False)
+    p = compute_atlas(rdir, SPEC, steps=[0, 30], progress=False)
+    assert p.parent.name == rdir.name and p.parent.parent == home / "data" / "results"
+    data = json.loads(p.read_text())
+    assert list(data["checkpoints"]) == ["0", "30"] and data["provenance"][0]["steps"] == [0, 30]
+    rows = data["checkpoints"]["30"]["rows"]
+    cells = {(r["layer"], r["readout"]) for r in rows}
+    assert cells == {(layer, t) for layer in LAYER_NAMES for t in (5, 25, 45)} | {("down3", "sampling")}
+    for r in rows:
+        assert r["r2_x"] is None and np.isfinite(r["knn_r2_x"]) and 0 <= r["trustworthiness"] <= 1
+    # extending: only the new checkpoint is computed, the others are kept as they were
+    compute_atlas(rdir, SPEC, steps=[10], progress=False)
+    again = load_atlas(rdir, SPEC)
+    assert list(again["checkpoints"]) == ["0", "10", "30"] and again["checkpoints"]["30"] == data["checkpoints"]["30"]
+    layers, steps, M = atlas_matrix(again, "knn", readout=25)
+    assert layers == list(LAYER_NAMES) and steps == [0, 10, 30] and M.shape == (9, 3) and np.isfinite(M).all()
+    with pytest.raises(ValueError, match="steps must be checkpoints"):
+        compute_atlas(rdir, SPEC, steps=[7], progress=False)
