@@ -20,11 +20,12 @@ endif
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 EXECUTED := $(patsubst notebooks/%.ipynb,build/$(PROFILE)/%.ipynb,$(NOTEBOOKS))
 
-.PHONY: help env figures test test-fast lint smoke-results reproduce report bench clean-figures
+.PHONY: help env figures lab test test-fast lint smoke-results reproduce report bench clean-figures
 
 help:
 	@echo "make figures [PROFILE=cpu|smoke|paper]  regenerate every figure into figures/"
 	@echo "make test                               run the test suite (unit tests + notebook smoke runs)"
+	@echo "make lab                                JupyterLab on this environment, with the project's kernel"
 	@echo "make reproduce PROFILE=cpu              compute what is missing (train, analyse, studies), then figures"
 	@echo "make report                             regenerate docs/RESULTS.md from data/results"
 	@echo "make bench                              training/sampling throughput vs a peer UNet"
@@ -39,10 +40,14 @@ $(VENV)/.installed: pyproject.toml requirements/lock.txt
 	$(VENV)/bin/python -m pip install --quiet "$(TORCH_SPEC)" && \
 	LOCK=$$($(VENV)/bin/python -c 'import sys; print("-c requirements/lock.txt" if sys.version_info[:2] == (3, 11) else "")'); \
 	$(VENV)/bin/python -m pip install --quiet $$LOCK -e ".[dev,bench]" && \
+	$(VENV)/bin/python -c "from bumpdiff.lab import ensure_kernelspec; ensure_kernelspec()" && \
 	touch $@ && echo ">>> environment ready in $$(( $$(date +%s) - t0 )) s"
 
 figures: $(ENV_STAMP)
 	@$(PY) -m bumpdiff figures --profile $(PROFILE)
+
+lab: $(ENV_STAMP)
+	@$(PY) -m bumpdiff.lab
 
 reproduce: $(ENV_STAMP)
 	@$(PY) -m bumpdiff reproduce --profile $(PROFILE)

@@ -3,3 +3,9 @@ import os
 
 os.environ.setdefault("BUMPDIFF_PROFILE", "smoke")
 os.environ.setdefault("MPLBACKEND", "Agg")
+
+
+def pytest_configure(config):
+    # the notebooks name the project's kernel; register it inside this environment (never in $HOME)
+    from bumpdiff.lab import ensure_kernelspec
+    ensure_kernelspec()

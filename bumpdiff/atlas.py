@@ -2,8 +2,10 @@
 
 For one checkpoint, :func:`atlas_checkpoint` reads the latent grid at each timestep of :class:`Atlas` with a single
 forward pass that captures every named layer (activation mode ``noise``: one shared noise image, so only the
-condition varies), and once more along a deterministic DDIM sampling run for the ``sampling`` read-out of
-``sampling_layer``. Each (layer, read-out) gets the UMAP-free order parameters (kNN R² of μx and μy, intrinsic
+condition varies), and once more along a deterministic DDIM run (``sampling_steps`` steps, on a grid of at most
+``sampling_conditions`` conditions) for the ``sampling`` read-out of ``sampling_layer``. Each layer is read through its top ``pca_dims`` principal components (the wide layers have
+up to 32,768 features at ``cpu`` size; distances, and so the order parameters of a low-dimensional manifold, live
+in the top components: ``tests/test_atlas.py`` checks it). Each (layer, read-out) gets the UMAP-free order parameters (kNN R² of μx and μy, intrinsic
 dimension, trustworthiness), and the UMAP R² too when ``umap`` is set. :func:`compute_atlas` does this for
 every analysed checkpoint of a run that is on disk and stores the rows beside the run's results bundle, in
 ``data/results/<run folder>/atlas-<key>.json``, extended checkpoint by checkpoint (an interrupted atlas keeps
@@ -31,7 +33,7 @@ from .provenance import provenance
 from .train import TrainConfig, list_checkpoints, load_model
 from .utils import atomic_write_json, check_range
 
-__all__ = ["Atlas", "atlas_checkpoint", "compute_atlas", "load_atlas", "atlas_path"]
+__all__ = ["Atlas", "atlas_checkpoint", "compute_atlas", "load_atlas", "atlas_path", "atlas_matrix", "top_components"]
 
 
 @dataclass(frozen=True)
@@ -39,8 +41,10 @@ class Atlas:
     layers: tuple = LAYER_NAMES
     timesteps: tuple = (100, 300, 500, 700, 900)
     sampling_layer: str = "down3"       # the `sampling` read-out: mean activation along a DDIM run
-    sampling_steps: int = 20
+    sampling_steps: int = 10
+    sampling_conditions: int = 256       # the sampling read-out's grid (a DDIM run per condition: the costly part)
     umap: bool = False                   # UMAP R² too (a UMAP per cell: about 4 s each on 2 cores)
+    pca_dims: int = 128                  # each layer is read through its top principal components (0: raw)
     seed: int = 0
     max_conditions: int = 1024
     weights: str = "ema"
@@ -80,8 +84,20 @@ def _all_layers(diffusion: Diffusion, grid: np.ndarray, layers, t: int, seed: in
     return {name: torch.cat(v).numpy() for name, v in out.items()}
 
 
+def top_components(acts: np.ndarray, k: int) -> np.ndarray:
+    """The scores of ``acts`` (M, D) on its top ``k`` principal components (M, k); ``acts`` itself, centred, when
+    D ≤ k. Computed from the M × M Gram matrix, so its cost grows with M², not D²."""
+    A = np.asarray(acts, dtype=np.float32)
+    A = A - A.mean(0)
+    if k <= 0 or A.shape[1] <= k:
+        return A
+    evals, evecs = np.linalg.eigh((A @ A.T).astype(np.float64))
+    top = np.argsort(evals)[::-1][:k]
+    return (evecs[:, top] * np.sqrt(np.clip(evals[top], 0, None))).astype(np.float32)
+
+
 def _row(layer, readout, acts, grid, spec) -> dict:
-    op = order_parameters(acts, grid, seed=spec.seed, umap=spec.umap)
+    op = order_parameters(top_components(acts, spec.pca_dims), grid, seed=spec.seed, umap=spec.umap)
     return {"layer": layer, "readout": readout} | {k: v for k, v in op.items() if k != "embedding"}
 
 
@@ -93,9 +109,10 @@ def atlas_checkpoint(diffusion: Diffusion, lattice, spec: Atlas = Atlas()) -> li
         check_range("timesteps[i]", t, lo=0, hi=diffusion.T - 1, integer=True)
         acts = _all_layers(diffusion, grid, spec.layers, t, spec.seed)
         rows += [_row(layer, int(t), acts[layer], grid, spec) for layer in spec.layers]
-    acts = collect_activations(diffusion, grid, layer=spec.sampling_layer, mode="sampling", seed=spec.seed,
+    sgrid = latent_grid(lattice, spec.sampling_conditions)
+    acts = collect_activations(diffusion, sgrid, layer=spec.sampling_layer, t=0, mode="sampling", seed=spec.seed,
                                sampler_steps=spec.sampling_steps)
-    rows.append(_row(spec.sampling_layer, "sampling", acts, grid, spec))
+    rows.append(_row(spec.sampling_layer, "sampling", acts, sgrid, spec))
     return rows
 
 

@@ -41,6 +41,8 @@ def make_figures(profile: str = "cpu", only: list[str] | None = None, seed: int 
 
     for name in ("papermill", "traitlets", "nbclient"):  # their INFO chatter is not ours to show
         logging.getLogger(name).setLevel(logging.ERROR)
+    from .lab import KERNEL_NAME, ensure_kernelspec
+    ensure_kernelspec()
     outdir = paths.build_dir() / profile
     outdir.mkdir(parents=True, exist_ok=True)
     total = time.time()
@@ -50,7 +52,7 @@ def make_figures(profile: str = "cpu", only: list[str] | None = None, seed: int 
         print(f"[bumpdiff] figures ({profile}): running {nb.name} ...", flush=True)
         try:
             pm.execute_notebook(str(nb), str(outdir / nb.name), parameters={"profile": profile, "seed": seed},
-                                cwd=str(paths.notebooks_dir()), progress_bar=False, kernel_name="python3",
+                                cwd=str(paths.notebooks_dir()), progress_bar=False, kernel_name=KERNEL_NAME,
                                 kernel_manager_class=LocalKernelManager)
         except PapermillExecutionError as e:
             raise SystemExit(f"bumpdiff: {nb.name} failed: {e.ename}: {e.evalue}\n"

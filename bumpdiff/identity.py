@@ -43,7 +43,8 @@ SCHEMA_FIELDS: dict[str, tuple[str, ...]] = {
     "EarlyStop": ("threshold", "keys"),
     "LayerSweep": ("layers", "timesteps", "mode", "seed", "max_conditions", "weights"),
     "SamplerComparison": ("samplers", "n", "seed", "tol", "weights"),
-    "Atlas": ("layers", "timesteps", "sampling_layer", "sampling_steps", "umap", "seed", "max_conditions", "weights"),
+    "Atlas": ("layers", "timesteps", "sampling_layer", "sampling_steps", "sampling_conditions", "umap", "pca_dims", "seed",
+              "max_conditions", "weights"),
 }
 
 _ROLE = "bumpdiff_role"

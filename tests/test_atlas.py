@@ -10,7 +10,7 @@ from bumpdiff.model import LAYER_NAMES
 from bumpdiff.train import profile, train
 
 pytestmark = pytest.mark.slow
-SPEC = Atlas(timesteps=(5, 25, 45), max_conditions=64, sampling_steps=5)
+SPEC = Atlas(timesteps=(5, 25, 45), max_conditions=64, sampling_steps=5, sampling_conditions=36)
 
 
 def test_atlas_of_a_smoke_run(home):
@@ -32,3 +32,19 @@ def test_atlas_of_a_smoke_run(home):
     assert layers == list(LAYER_NAMES) and steps == [0, 10, 30] and M.shape == (9, 3) and np.isfinite(M).all()
     with pytest.raises(ValueError, match="steps must be checkpoints"):
         compute_atlas(rdir, SPEC, steps=[7], progress=False)
+
+
+def test_reading_top_components_keeps_the_order_parameters_of_a_manifold():
+    from bumpdiff.atlas import top_components
+    from bumpdiff.order import order_parameters
+    rng = np.random.default_rng(0)
+    g = np.stack(np.meshgrid(np.arange(24) + 0.5, np.arange(24) + 0.5), -1).reshape(-1, 2) * (32 / 24)
+    u = g / 32 * np.pi
+    feats = np.c_[np.sin(u[:, 0]), np.cos(u[:, 0]), np.sin(u[:, 1]), np.cos(u[:, 1]), u[:, 0], u[:, 1]]
+    wide = feats @ rng.normal(size=(6, 20000)) + 0.05 * rng.normal(size=(len(g), 20000))   # a sheet in 20,000-d
+    raw = order_parameters(wide, g, umap=False)
+    red = order_parameters(top_components(wide, 128), g, umap=False)
+    for k in ("knn_r2_x", "knn_r2_y", "trustworthiness"):
+        assert abs(raw[k] - red[k]) < 0.02, k
+    assert abs(raw["intrinsic_dim"] - red["intrinsic_dim"]) < 0.3 and red["intrinsic_dim"] < 3.5
+    assert top_components(wide[:, :50], 128).shape == (len(g), 50)           # narrow layers are read as they are
