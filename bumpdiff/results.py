@@ -68,18 +68,21 @@ def _seed_of(label: str) -> int | None:
 
 # ------------------------------------------------------------------------------------------------- reading
 
+def _read_json(p: Path, what: str, cmd: str) -> dict:
+    """The JSON at ``p``; :class:`MissingResult` naming ``cmd`` when it is missing or unreadable."""
+    if not p.exists():
+        raise MissingResult(f"no {what} ({paths.relative(p)} is missing); compute it with: {cmd}")
+    try:
+        return json.loads(p.read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise MissingResult(f"corrupt {what} {paths.relative(p)} ({e}); recompute with: {cmd}") from e
+
+
 def _read_index(name: str, profile: str) -> dict:
     p = index_path(name, profile)
-    exp = experiment(name)
+    index = _read_json(p, f"results for the {name} experiment, profile {profile}", reproduce_command(name, profile))
     cmd = reproduce_command(name, profile)
-    if not p.exists():
-        raise MissingResult(f"no results for the {name} experiment, profile {profile} ({paths.relative(p)} is "
-                            f"missing); compute them with: {cmd}")
-    try:
-        index = json.loads(p.read_text())
-    except (OSError, json.JSONDecodeError) as e:
-        raise MissingResult(f"corrupt results index {paths.relative(p)} ({e}); recompute with: {cmd}") from e
-    want = exp.key(profile)
+    want = experiment(name).key(profile)
     if index.get("key") != want:
         raise MissingResult(f"stale results for {name}/{profile}: {paths.relative(p)} has key {index.get('key')}, "
                             f"the current configs give {want}; recompute with: {cmd}")
@@ -325,13 +328,7 @@ def load_study(spec, profile: str = "cpu", run_seed: int = 0, step: int | None =
     cfg, step = _target(profile, run_seed, step)
     p = study_path(spec, cfg, step)
     cmd = study_command(spec, profile, run_seed, step)
-    if not p.exists():
-        raise MissingResult(f"no {spec.kind} result for {run_dir(cfg).name} at step {step} with these settings "
-                            f"({paths.relative(p)}); compute it with: {cmd}")
-    try:
-        res = json.loads(p.read_text())
-    except (OSError, json.JSONDecodeError) as e:
-        raise MissingResult(f"corrupt {spec.kind} result {paths.relative(p)} ({e}); recompute with: {cmd}") from e
+    res = _read_json(p, f"{spec.kind} result for {run_dir(cfg).name} at step {step} with these settings", cmd)
     if res.get("key") != p.stem.rpartition("-")[2] or res.get("spec") != identity(spec):
         raise MissingResult(f"stale {spec.kind} result {paths.relative(p)}; recompute with: {cmd}")
     if not quiet:
