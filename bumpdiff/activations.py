@@ -9,15 +9,16 @@ from .diffusion import DDIM, Capture, Diffusion
 from .model import resolve_layer
 from .utils import check_range
 
-__all__ = ["collect_activations", "latent_grid", "MODES"]
+__all__ = ["collect_activations", "collect_layers", "latent_grid", "MODES"]
 
 MODES = ("noise", "noised", "sampling")
 
 
 @torch.no_grad()
-def collect_activations(diffusion: Diffusion, centers, layer="down3", t: int = 500, mode: str = "noise",
-                        seed: int = 0, batch_size: int = 512, sampler_steps: int = 20) -> np.ndarray:
-    """Activations (M, D) of ``layer`` for each condition in ``centers`` (M, 2), flattened.
+def collect_layers(diffusion: Diffusion, centers, layers=("down3",), t: int = 500, mode: str = "noise",
+                   seed: int = 0, batch_size: int = 512, sampler_steps: int = 20) -> dict[str, np.ndarray]:
+    """Activations (M, D) of each of ``layers`` for each condition in ``centers`` (M, 2), flattened, from one pass
+    that captures them all: ``{layer name: array}``.
 
     modes: ``"noise"`` — one forward pass at timestep ``t`` on one shared noise image (identical for all
     conditions, so only the condition varies); ``"noised"`` — on the ground-truth image of each condition
@@ -26,24 +27,21 @@ def collect_activations(diffusion: Diffusion, centers, layer="down3", t: int = 5
     """
     if mode not in MODES:
         raise ValueError(f"mode must be 'noise', 'noised' or 'sampling', got {mode!r}")
-    T = diffusion.T
-    check_range("t", t, lo=0, hi=T - 1, integer=True)
-    name = resolve_layer(layer)
+    check_range("t", t, lo=0, hi=diffusion.T - 1, integer=True)
+    names = tuple(dict.fromkeys(resolve_layer(layer) for layer in layers))
     model = diffusion.model
     device = next(model.parameters()).device
     centers = torch.as_tensor(np.asarray(centers), dtype=torch.float32)
     M = centers.shape[0]
     n = model.cfg.image_size
-    g = torch.Generator().manual_seed(seed)
-    shared = torch.randn((1, model.cfg.in_channels, n, n), generator=g)
+    shared = torch.randn((1, model.cfg.in_channels, n, n), generator=torch.Generator().manual_seed(seed))
     if mode == "sampling":
         _, cap = diffusion.sample(centers, sampler=DDIM(sampler_steps, 0.0), x_T=shared.expand(M, -1, -1, -1),
-                                  capture=Capture((name,)), batch_size=batch_size)
-        acts = torch.stack(list(cap[name].values())).mean(0)
-        return acts.reshape(M, -1).numpy()
+                                  capture=Capture(names), batch_size=batch_size)
+        return {name: torch.stack(list(cap[name].values())).mean(0).reshape(M, -1).numpy() for name in names}
     was = model.training
     model.eval()
-    out = []
+    out: dict = {name: [] for name in names}
     try:
         for s in range(0, M, batch_size):
             c = centers[s:s + batch_size]
@@ -53,12 +51,20 @@ def collect_activations(diffusion: Diffusion, centers, layer="down3", t: int = 5
                 x = shared.expand(b, -1, -1, -1)
             else:
                 x = diffusion.q_sample(render(c, n, 1.0).to(device), tt.to(device), shared.expand(b, -1, -1, -1).to(device))
-            with model.capture([name]) as store:
+            with model.capture(names) as store:
                 model(x.to(device), tt.to(device), c.to(device))
-            out.append(store[name].reshape(b, -1).cpu())
+            for name in names:
+                out[name].append(store[name].reshape(b, -1).cpu())
     finally:
         model.train(was)
-    return torch.cat(out).numpy()
+    return {name: torch.cat(v).numpy() for name, v in out.items()}
+
+
+def collect_activations(diffusion: Diffusion, centers, layer="down3", t: int = 500, mode: str = "noise",
+                        seed: int = 0, batch_size: int = 512, sampler_steps: int = 20) -> np.ndarray:
+    """Activations (M, D) of one ``layer`` (:func:`collect_layers` for the modes)."""
+    name = resolve_layer(layer)
+    return collect_layers(diffusion, centers, (name,), t, mode, seed, batch_size, sampler_steps)[name]
 
 
 def latent_grid(lattice: Lattice, max_conditions: int) -> np.ndarray:

@@ -19,11 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 from tqdm.auto import tqdm
 
 from . import paths
-from .activations import collect_activations, latent_grid
+from .activations import collect_activations, collect_layers, latent_grid
 from .diffusion import Diffusion
 from .identity import SCHEMA, identity
 from .identity import key as identity_key
@@ -61,29 +60,6 @@ class Atlas:
         return identity_key("atlas", self)
 
 
-@torch.no_grad()
-def _all_layers(diffusion: Diffusion, grid: np.ndarray, layers, t: int, seed: int, batch: int = 512) -> dict:
-    model = diffusion.model
-    device = next(model.parameters()).device
-    n, ch = model.cfg.image_size, model.cfg.in_channels
-    shared = torch.randn((1, ch, n, n), generator=torch.Generator().manual_seed(seed))
-    c_all = torch.as_tensor(grid, dtype=torch.float32)
-    out: dict = {name: [] for name in layers}
-    was = model.training
-    model.eval()
-    try:
-        for s in range(0, len(c_all), batch):
-            c = c_all[s:s + batch]
-            tt = torch.full((len(c),), int(t), dtype=torch.long)
-            with model.capture(layers) as store:
-                model(shared.expand(len(c), -1, -1, -1).to(device), tt.to(device), c.to(device))
-            for name in layers:
-                out[name].append(store[name].reshape(len(c), -1).cpu())
-    finally:
-        model.train(was)
-    return {name: torch.cat(v).numpy() for name, v in out.items()}
-
-
 def top_components(acts: np.ndarray, k: int) -> np.ndarray:
     """The scores of ``acts`` (M, D) on its top ``k`` principal components (M, k); ``acts`` itself, centred, when
     D ≤ k. Computed from the M × M Gram matrix, so its cost grows with M², not D²."""
@@ -107,7 +83,7 @@ def atlas_checkpoint(diffusion: Diffusion, lattice, spec: Atlas = Atlas()) -> li
     rows = []
     for t in spec.timesteps:
         check_range("timesteps[i]", t, lo=0, hi=diffusion.T - 1, integer=True)
-        acts = _all_layers(diffusion, grid, spec.layers, t, spec.seed)
+        acts = collect_layers(diffusion, grid, spec.layers, t=t, mode="noise", seed=spec.seed)
         rows += [_row(layer, int(t), acts[layer], grid, spec) for layer in spec.layers]
     sgrid = latent_grid(lattice, spec.sampling_conditions)
     acts = collect_activations(diffusion, sgrid, layer=spec.sampling_layer, t=0, mode="sampling", seed=spec.seed,

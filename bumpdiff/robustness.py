@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from tqdm.auto import tqdm
 
-from .activations import MODES, collect_activations, latent_grid
+from .activations import MODES, collect_layers, latent_grid
 from .diffusion import Diffusion, as_sampler
 from .evaluate import sample_and_score
 from .model import resolve_layer
@@ -84,11 +84,15 @@ ROBUSTNESS = {
 def layer_timestep_sweep(diffusion: Diffusion, grid, layers=("down1", "down2", "down3", "mid", "up1"),
                          timesteps=(100, 300, 500, 700, 900), mode: str = "noise", seed: int = 0,
                          progress: bool = True) -> list[dict]:
-    """Order parameters of several layers at several timesteps, one row per (layer, t)."""
-    out = []
-    combos = [(layer, t) for layer in layers for t in timesteps]
-    for layer, t in tqdm(combos, desc="layers × timesteps", disable=not progress):
-        acts = collect_activations(diffusion, grid, layer=layer, t=t, mode=mode, seed=seed)
-        op = order_parameters(acts, grid, seed=seed)
-        out.append({"layer": resolve_layer(layer), "t": int(t)} | {k: v for k, v in op.items() if k != "embedding"})
-    return out
+    """Order parameters of several layers at several timesteps, one row per (layer, t), layer-major; one pass
+    per timestep reads every layer."""
+    layers = [resolve_layer(layer) for layer in layers]
+    ops = {}
+    with tqdm(total=len(layers) * len(timesteps), desc="layers × timesteps", disable=not progress) as bar:
+        for t in timesteps:
+            acts = collect_layers(diffusion, grid, layers, t=t, mode=mode, seed=seed)
+            for layer in layers:
+                ops[layer, int(t)] = order_parameters(acts[layer], grid, seed=seed)
+                bar.update(1)
+    return [{"layer": layer, "t": int(t)} | {k: v for k, v in ops[layer, int(t)].items() if k != "embedding"}
+            for layer in layers for t in timesteps]
