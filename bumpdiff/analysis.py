@@ -144,16 +144,16 @@ def _load_step(work: Path, step: int):
         return None
 
 
-def _existing(out: Path, run_key: str, akey: str) -> tuple[dict, dict, list]:
-    """{step: record}, {array name: array} and the provenance list of a bundle already at ``out`` for the same
-    run and analysis (empty when there is none; a bundle of another run or analysis is an error)."""
+def _existing(out: Path, run_key: str, akey: str) -> tuple[dict | None, dict]:
+    """(bundle, arrays) already at ``out`` for the same run and analysis, as stored (``(None, {})`` when there is
+    none; a bundle of another run or analysis is an error)."""
     if not (out / "bundle.json").exists():
-        return {}, {}, []
+        return None, {}
     bundle, arrays = load_bundle(out, recall_phases=False)
     if bundle.get("run_key") != run_key or bundle.get("analysis_key") != akey:
         raise BundleError(f"{out} holds a bundle of run {bundle.get('run_key')} / analysis "
                           f"{bundle.get('analysis_key')}, not {run_key} / {akey}; refusing to mix them")
-    return {r["step"]: r for r in bundle["checkpoints"]}, arrays, bundle.get("provenance", [])
+    return bundle, arrays
 
 
 def analyze(run_dir, acfg: AnalysisConfig | str = "cpu", progress: bool = True, device="cpu", steps=None) -> Path:
@@ -176,7 +176,9 @@ def analyze(run_dir, acfg: AnalysisConfig | str = "cpu", progress: bool = True, 
     chosen = select_checkpoints(ckpts, acfg.every, steps)
     run_key, akey = cfg.key(), acfg.key()
     out = bundle_dir(run_dir, acfg)
-    records, arrays, prov = _existing(out, run_key, akey)
+    old, old_arrays = _existing(out, run_key, akey)
+    records = {r["step"]: r for r in old["checkpoints"]} if old else {}
+    arrays, prov = dict(old_arrays), (old or {}).get("provenance", [])
     work = _scratch(run_dir, akey)
     work.mkdir(parents=True, exist_ok=True)
     dev = torch.device(device) if not isinstance(device, torch.device) else device
@@ -198,26 +200,21 @@ def analyze(run_dir, acfg: AnalysisConfig | str = "cpu", progress: bool = True, 
         added.append(step)
     if added:
         prov = prov + [provenance(dev, out) | {"steps": added}]
-    last = load_checkpoint(ckpts[-1][1])
+    last = load_checkpoint(ckpts[-1][1], mmap=True)  # only its step and provenance are read
     bundle = {"schema": SCHEMA, "run": run_dir.name, "run_key": run_key, "analysis_key": akey,
               "config": cfg.to_dict(), "analysis": identity(acfg), "thresholds": asdict(PHASE_THRESHOLDS),
               "umap": UMAP_PARAMS, "checkpoints": [records[s] for s in sorted(records)],
               "trained_to": int(last["step"]), "training_provenance": last.get("provenance"),
               "loss": _loss_log(run_dir), "provenance": prov}
-    if not added and _same_bundle(out, bundle, arrays):
+    if not added and old is not None and _same_bundle(old, old_arrays, bundle, arrays):
         return out
     atomic_savez(out / "arrays.npz", **arrays)
     atomic_write_json(out / "bundle.json", bundle)
     return out
 
 
-def _same_bundle(out: Path, bundle: dict, arrays: dict) -> bool:
-    """Whether the bundle at ``out`` already holds exactly ``bundle`` (its provenance aside) and ``arrays``."""
-    try:
-        old, old_arrays = load_bundle(out, recall_phases=False)
-    except Exception:  # noqa: BLE001 — absent or unreadable: rewrite
-        return False
-
+def _same_bundle(old: dict, old_arrays: dict, bundle: dict, arrays: dict) -> bool:
+    """Whether the stored ``old`` bundle and its arrays are exactly ``bundle`` (its provenance aside) and ``arrays``."""
     def strip(b):
         return {k: v for k, v in b.items() if k not in ("provenance", "created")}
     if canonical_json(strip(old)) != canonical_json(strip(bundle)) or old_arrays.keys() != arrays.keys():

@@ -178,6 +178,12 @@ class Score:
                 ("accuracy", "frac_none", "frac_multiple", "frac_single_wrong", "acc_x", "acc_y", "tol")} | {"n": int(self.n)}
 
 
+def _labels(n_bumps: np.ndarray, correct: np.ndarray) -> np.ndarray:
+    """The label of each sample from its number of bumps and whether its single bump is within tolerance."""
+    return np.where(n_bumps == 0, "none", np.where(n_bumps > 1, "multiple",
+                    np.where(correct, "correct", "single_wrong")))
+
+
 def score(images, requested_centers, tol: float = 1.0, **detect_kw) -> Score:
     """Classify every sample as none / multiple / single_wrong / correct against its requested centre."""
     check_range("tol", tol, lo=0, lo_open=True)
@@ -197,8 +203,7 @@ def score(images, requested_centers, tol: float = 1.0, **detect_kw) -> Score:
     ok_x = single & (err[:, 0] <= tol)
     ok_y = single & (err[:, 1] <= tol)
     correct = ok_x & ok_y
-    labels = np.where(det.counts == 0, "none", np.where(det.counts > 1, "multiple",
-                      np.where(correct, "correct", "single_wrong")))
+    labels = _labels(det.counts, correct)
     mean = lambda m: float(np.mean(m)) if B else float("nan")
     return Score(accuracy=mean(correct), frac_none=mean(det.counts == 0), frac_multiple=mean(det.counts > 1),
                  frac_single_wrong=mean(single & ~correct), acc_x=mean(ok_x), acc_y=mean(ok_y), n=B, tol=float(tol),
@@ -228,5 +233,4 @@ def breakdown(n_bumps, estimated, requested, tol: float = 1.0) -> dict:
     nb = np.asarray(n_bumps)
     err = np.abs(np.asarray(estimated, dtype=float) - np.asarray(requested, dtype=float))
     correct = (nb == 1) & np.all(err <= tol, axis=1)
-    labels = np.where(nb == 0, "none", np.where(nb > 1, "multiple", np.where(correct, "correct", "single_wrong")))
-    return {"labels": labels, "accuracy": float(np.mean(correct)) if len(nb) else float("nan")}
+    return {"labels": _labels(nb, correct), "accuracy": float(np.mean(correct)) if len(nb) else float("nan")}

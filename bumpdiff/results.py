@@ -80,8 +80,8 @@ def _read_json(p: Path, what: str, cmd: str) -> dict:
 
 def _read_index(name: str, profile: str) -> dict:
     p = index_path(name, profile)
-    index = _read_json(p, f"results for the {name} experiment, profile {profile}", reproduce_command(name, profile))
     cmd = reproduce_command(name, profile)
+    index = _read_json(p, f"results for the {name} experiment, profile {profile}", cmd)
     want = experiment(name).key(profile)
     if index.get("key") != want:
         raise MissingResult(f"stale results for {name}/{profile}: {paths.relative(p)} has key {index.get('key')}, "
@@ -304,9 +304,13 @@ def _target(profile: str, run_seed: int, step: int | None, name: str = "phases")
     return cfg, int(step)
 
 
+def study_key(spec, cfg: TrainConfig, step: int) -> str:
+    return identity_key(spec.kind, cfg.key(), int(step), spec)
+
+
 def study_path(spec, cfg: TrainConfig, step: int) -> Path:
-    k = identity_key(spec.kind, cfg.key(), int(step), spec)
-    return paths.results_dir() / "cache" / spec.kind / run_dir(cfg).name / f"step{int(step):07d}-{k}.json"
+    return (paths.results_dir() / "cache" / spec.kind / run_dir(cfg).name
+            / f"step{int(step):07d}-{study_key(spec, cfg, step)}.json")
 
 
 def study_command(spec, profile: str, run_seed: int = 0, step: int | None = None) -> str:
@@ -329,7 +333,7 @@ def load_study(spec, profile: str = "cpu", run_seed: int = 0, step: int | None =
     p = study_path(spec, cfg, step)
     cmd = study_command(spec, profile, run_seed, step)
     res = _read_json(p, f"{spec.kind} result for {run_dir(cfg).name} at step {step} with these settings", cmd)
-    if res.get("key") != p.stem.rpartition("-")[2] or res.get("spec") != identity(spec):
+    if res.get("key") != study_key(spec, cfg, step) or res.get("spec") != identity(spec):
         raise MissingResult(f"stale {spec.kind} result {paths.relative(p)}; recompute with: {cmd}")
     if not quiet:
         _say(f"cache hit: {spec.kind} of {run_dir(cfg).name} at step {step} (key {res['key']})")
@@ -356,7 +360,7 @@ def compute_study(spec, profile: str = "cpu", run_seed: int = 0, step: int | Non
     diff, _ = load_model(ck, which=spec.weights, device=dev)
     _say(f"computing {spec.kind} of {run_dir(cfg).name} at step {step} on {dev}")
     result = spec.compute(diff, cfg.lattice, progress=progress)
-    res = {"schema": SCHEMA, "kind": spec.kind, "key": p.stem.rpartition("-")[2], "run": run_dir(cfg).name,
+    res = {"schema": SCHEMA, "kind": spec.kind, "key": study_key(spec, cfg, step), "run": run_dir(cfg).name,
            "run_key": cfg.key(), "step": step, "spec": identity(spec), "result": result,
            "command": study_command(spec, profile, run_seed, step), "provenance": provenance(dev, p)}
     atomic_write_json(p, res)

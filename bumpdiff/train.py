@@ -278,9 +278,10 @@ class _Run:
                 pe.lerp_(pm, 1 - decay)
 
 
-def load_checkpoint(path, map_location="cpu") -> dict:
-    """Load a checkpoint with ``weights_only=True`` (it holds only tensors and plain types)."""
-    return torch.load(path, map_location=map_location, weights_only=True)
+def load_checkpoint(path, map_location="cpu", mmap: bool = False) -> dict:
+    """Load a checkpoint with ``weights_only=True`` (it holds only tensors and plain types); ``mmap`` maps the
+    tensors instead of reading them, for a look at its step or provenance."""
+    return torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
 
 
 def list_checkpoints(rdir) -> list[tuple[int, Path]]:
