@@ -10,6 +10,7 @@ provenance of the training and of each analysis session that added records.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from dataclasses import asdict, dataclass
@@ -30,7 +31,7 @@ from .order import UMAP_PARAMS, order_parameters
 from .phases import PHASE_THRESHOLDS, call_phase, recall
 from .provenance import provenance
 from .train import TrainConfig, list_checkpoints, load_checkpoint, load_model
-from .utils import atomic_savez, atomic_write_json, check_range
+from .utils import atomic_savez, atomic_write_json, atomic_write_text, check_range
 
 __all__ = ["AnalysisConfig", "ANALYSIS_PROFILES", "analyze", "analyze_checkpoint", "load_bundle", "bundle_dir",
            "select_checkpoints", "BundleError"]
@@ -132,9 +133,22 @@ def _scratch(run_dir: Path, akey: str) -> Path:
     return paths.scratch_dir() / "analysis" / Path(run_dir).name / f"analysis-{akey}"
 
 
-def _load_step(work: Path, step: int):
+def _fingerprint(path: Path) -> str:
+    """sha256 of a checkpoint file: a finished step's scratch result is reused only for the very same weights."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _load_step(work: Path, step: int, fingerprint: str):
     jpath, npath = work / f"step_{step:07d}.json", work / f"step_{step:07d}.npz"
-    if not (jpath.exists() and npath.exists()):
+    fpath = work / f"step_{step:07d}.src"
+    if not (jpath.exists() and npath.exists() and fpath.exists()):
+        return None
+    if fpath.read_text().strip() != fingerprint:  # a retrained run under the same key: other weights
+        print(f"[bumpdiff] scratch result for step {step} was computed from another checkpoint file; recomputing")
         return None
     try:
         rec = json.loads(jpath.read_text())
@@ -156,12 +170,15 @@ def _existing(out: Path, run_key: str, akey: str) -> tuple[dict | None, dict]:
     return bundle, arrays
 
 
-def analyze(run_dir, acfg: AnalysisConfig | str = "cpu", progress: bool = True, device="cpu", steps=None) -> Path:
+def analyze(run_dir, acfg: AnalysisConfig | str = "cpu", progress: bool = True, device="cpu", steps=None,
+            out=None) -> Path:
     """Analyse the chosen checkpoints of a run into its results bundle; returns the bundle directory.
 
     ``steps`` picks checkpoints by step; otherwise every ``acfg.every``-th and the last. Checkpoints already in
     the bundle are kept as they are (their result does not depend on this call); the others are computed on
-    ``device`` and added. An unchanged bundle is left byte for byte as it was."""
+    ``device`` and added. An unchanged bundle is left byte for byte as it was. ``out`` puts the bundle
+    somewhere other than its place under ``data/results`` (e.g. a retrain compared with a committed bundle);
+    the scratch space of finished steps is then kept apart as well."""
     if isinstance(acfg, str):
         if acfg not in ANALYSIS_PROFILES:
             raise ValueError(f"analysis profile must be one of {sorted(ANALYSIS_PROFILES)}, got {acfg!r}")
@@ -175,18 +192,21 @@ def analyze(run_dir, acfg: AnalysisConfig | str = "cpu", progress: bool = True, 
         raise ValueError(f"no checkpoints in {run_dir}")
     chosen = select_checkpoints(ckpts, acfg.every, steps)
     run_key, akey = cfg.key(), acfg.key()
-    out = bundle_dir(run_dir, acfg)
+    work = _scratch(run_dir, akey)
+    if out is not None:
+        work = work / "elsewhere" / hashlib.sha256(str(Path(out).resolve()).encode()).hexdigest()[:12]
+    out = bundle_dir(run_dir, acfg) if out is None else Path(out)
     old, old_arrays = _existing(out, run_key, akey)
     records = {r["step"]: r for r in old["checkpoints"]} if old else {}
     arrays, prov = dict(old_arrays), (old or {}).get("provenance", [])
-    work = _scratch(run_dir, akey)
     work.mkdir(parents=True, exist_ok=True)
     dev = torch.device(device) if not isinstance(device, torch.device) else device
     added = []
     for step, path in tqdm(chosen, desc=f"analyze {run_dir.name}", disable=not progress):
         if step in records:
             continue
-        got = _load_step(work, step)
+        fingerprint = _fingerprint(path)
+        got = _load_step(work, step, fingerprint)
         if got is None:
             diff, st = load_model(path, which=acfg.weights, device=dev)
             rec, arr = analyze_checkpoint(diff, cfg, acfg)
@@ -194,6 +214,7 @@ def analyze(run_dir, acfg: AnalysisConfig | str = "cpu", progress: bool = True, 
                     "train_seconds": float(st["elapsed_s"])}
             atomic_savez(work / f"step_{step:07d}.npz", **arr)
             atomic_write_json(work / f"step_{step:07d}.json", rec)
+            atomic_write_text(work / f"step_{step:07d}.src", fingerprint)
             got = rec, arr
         records[step] = got[0]
         arrays |= {f"{k}_{step:07d}": v for k, v in got[1].items()}

@@ -75,7 +75,7 @@ def _cmd_analyze(a):
     if a.every:
         acfg = replace(acfg, every=a.every)
     from .utils import resolve_device
-    print(analyze(a.run, acfg, progress=not a.quiet, device=resolve_device(a.device), steps=a.steps))
+    print(analyze(a.run, acfg, progress=not a.quiet, device=resolve_device(a.device), steps=a.steps, out=a.out))
 
 
 def _cmd_reproduce(a):
@@ -159,6 +159,7 @@ def main(argv=None):
     an.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE")
     an.add_argument("--steps", nargs="*", type=int, default=None, help="checkpoint steps (default: every --every-th)")
     an.add_argument("--every", type=int, default=None)
+    an.add_argument("--out", default=None, help="bundle folder (default: data/results/<run folder>/analysis-<key>)")
     an.set_defaults(func=_cmd_analyze)
 
     r = sub.add_parser("reproduce", help="train and analyse experiments (skips runs already computed)")

@@ -145,3 +145,27 @@ def test_analysing_more_checkpoints_extends_one_bundle(home):
     assert all(a2[k].tobytes() == a1[k].tobytes() for k in a1) and [p["steps"] for p in b2["provenance"]] == [[0, 20, 30], [10]]
     with pytest.raises(ValueError, match="steps must be checkpoints"):
         analyze(rdir, "smoke", progress=False, steps=[15])
+
+
+@pytest.mark.slow
+def test_a_retrained_run_is_analysed_from_its_own_weights_into_a_bundle_of_its_own(home):
+    """A run retrained under the same key (another machine) must not pick up the first run's finished steps,
+    and analysing it elsewhere (``out``) leaves the run's own bundle untouched."""
+    import torch
+
+    from bumpdiff.latent import analyze
+    from bumpdiff.train import list_checkpoints, profile, train
+    rdir = train(profile("smoke"), progress=False)
+    first = analyze(rdir, "smoke", progress=False, steps=[30])
+    before = (first / "bundle.json").read_bytes()
+    # "retrain": the same run folder with other weights at step 30
+    path = dict(list_checkpoints(rdir))[30]
+    state = torch.load(path, weights_only=True)
+    state["ema"] = {k: v + 0.05 * torch.randn_like(v) if v.is_floating_point() else v for k, v in state["ema"].items()}
+    torch.save(state, path)
+    other = analyze(rdir, "smoke", progress=False, steps=[30], out=home / "retrain")
+    assert other == home / "retrain" and (first / "bundle.json").read_bytes() == before
+    b1, a1 = load_bundle(first)
+    b2, a2 = load_bundle(other)
+    assert b2["run_key"] == b1["run_key"] and b2["analysis_key"] == b1["analysis_key"]
+    assert a1[f"embedding_{30:07d}"].tobytes() != a2[f"embedding_{30:07d}"].tobytes()

@@ -162,3 +162,54 @@ def test_bad_sampler_arguments():
         d.sample(torch.zeros(1, 2), sampler="ddim", steps=0)
     with pytest.raises(ValueError, match="timesteps"):
         DiffusionConfig(timesteps=0)
+
+
+def _conv_under_autocast(conv, x, native):
+    from bumpdiff import model as M
+    saved = M._BF16_CONV["native"]
+    M._BF16_CONV["native"] = native
+    try:
+        x = x.clone().requires_grad_()
+        conv.zero_grad()
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            y = conv(x)
+        g = torch.linspace(-1, 1, y.numel()).view_as(y)
+        (y.float() * g).sum().backward()
+        return y, x.grad, conv.weight.grad, conv.bias.grad
+    finally:
+        M._BF16_CONV["native"] = saved
+
+
+def test_emulated_bf16_convolution_keeps_bf16_arithmetic():
+    """On a CPU without native bf16 convolutions, bf16 autocast computes each convolution from bf16-rounded
+    operands with fp32 sums and rounds its output and gradients to bf16: within bf16 rounding of the exact
+    result (fp64 from the same rounded operands), forward and backward."""
+    from bumpdiff.model import Conv2d
+    torch.manual_seed(0)
+    conv = Conv2d(16, 32, 3, padding=1)
+    x = torch.randn(4, 16, 8, 8)
+    y, gx, gw, gb = _conv_under_autocast(conv, x, native=False)
+    assert y.dtype == torch.bfloat16 and gx.dtype == x.dtype and gw.dtype == torch.float32
+    xr = x.to(torch.bfloat16).double().requires_grad_()
+    w = conv.weight.detach().to(torch.bfloat16).double().requires_grad_()
+    b = conv.bias.detach().to(torch.bfloat16).double().requires_grad_()
+    ref = torch.nn.functional.conv2d(xr, w, b, padding=1)
+    ref.backward(torch.linspace(-1, 1, ref.numel()).view_as(ref).to(torch.bfloat16).double())
+    for got, want in ((y, ref.detach()), (gx, xr.grad), (gw, w.grad), (gb, b.grad)):
+        err = (got.double() - want).abs().max() / want.abs().max()
+        assert err < 2 ** -8, err                       # bf16 has 8 significant bits
+        # and each value is a bf16 number (rounded, not left in fp32)
+        assert torch.equal(got.to(torch.bfloat16).double(), got.double())
+    # outside autocast it is nn.Conv2d, bit for bit
+    assert torch.equal(conv(x), torch.nn.functional.conv2d(x, conv.weight, conv.bias, padding=1))
+
+
+def test_bf16_convolution_modes_agree_to_bf16_rounding():
+    """Native (whatever kernel torch picks here) and emulated bf16 convolutions compute the same function."""
+    from bumpdiff.model import Conv2d
+    torch.manual_seed(1)
+    conv = Conv2d(8, 8, 3, padding=1)
+    x = torch.randn(2, 8, 6, 6)
+    a, b = _conv_under_autocast(conv, x, native=True)[0], _conv_under_autocast(conv, x, native=False)[0]
+    assert a.dtype == b.dtype == torch.bfloat16
+    assert ((a.float() - b.float()).abs().max() / b.float().abs().max()) < 2 ** -7
