@@ -122,6 +122,11 @@ def _cmd_atlas(a):
     print(compute_atlas(a.run, spec, steps=a.steps, device=resolve_device(a.device), progress=not a.quiet))
 
 
+def _cmd_ship(a):
+    from .weights import export
+    print(export(a.run, a.bundle, dest=a.dest))
+
+
 def _cmd_figures(a):
     from .figures import make_figures
     make_figures(a.profile, only=a.only)
@@ -202,6 +207,13 @@ def main(argv=None):
     at.add_argument("--device", default="auto")
     at.add_argument("--quiet", action="store_true")
     at.set_defaults(func=_cmd_atlas)
+
+    sh = sub.add_parser("ship", help="export half-precision EMA weights of a run, chosen by its phase call, "
+                                     "to data/pretrained (loaded by bumpdiff.pretrained)")
+    sh.add_argument("run", help="a run folder under data/runs")
+    sh.add_argument("--bundle", required=True, help="the run's analysis bundle folder (its phase call picks the steps)")
+    sh.add_argument("--dest", default=None, help="default: data/pretrained/<profile>-<arch>-seed<seed>")
+    sh.set_defaults(func=_cmd_ship)
 
     s = sub.add_parser("sample", help="generate for given centres; writes a PNG grid and an .npz")
     s.add_argument("checkpoint", help="a checkpoint file, or a run folder (its last checkpoint)")

@@ -74,7 +74,9 @@ def device_name(device=None) -> str:
 
 def provenance(device=None, *outputs: Path) -> dict:
     """Commit, dirty flag, device, python and package versions, host platform and time, as plain types."""
+    from .model import bf16_conv_mode
     sha, dirty = git_state(*outputs)
     return {"commit": sha, "dirty": dirty, "device": device_name(device), "versions": versions(),
+            "bf16_conv": bf16_conv_mode(),
             "platform": f"{platform.system()} {platform.machine()}", "python_executable": Path(sys.executable).name,
             "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}

@@ -10,8 +10,8 @@ from bumpdiff import paths
 NOTEBOOKS = sorted((paths.PACKAGE_DIR.parent / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 
 
-def test_one_notebook_per_figure():
-    assert [p.name[:2] for p in NOTEBOOKS] == ["01", "02", "03", "04", "05", "06"]
+def test_the_explorer_then_one_notebook_per_figure():
+    assert [p.name[:2] for p in NOTEBOOKS] == ["00", "01", "02", "03", "04", "05", "06"]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)

@@ -1,0 +1,123 @@
+"""Shipped weights: chosen by the phase call, half precision, no pickle, and they reproduce committed numbers."""
+import json
+from itertools import groupby
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bumpdiff import paths
+from bumpdiff.weights import MAX_FILE_BYTES, PretrainedMissing, choose_checkpoints
+
+SHIPPED = sorted((paths.PACKAGE_DIR.parent / "data" / "pretrained").glob("*/manifest.json"))
+
+
+@given(st.lists(st.sampled_from("ABC"), min_size=1, max_size=40))
+def test_one_checkpoint_per_phase_of_the_call_then_the_final_one(calls):
+    records = [{"step": 100 * i, "phase": ph} for i, ph in enumerate(calls)]
+    chosen = choose_checkpoints(records[::-1])                   # order of the input does not matter
+    labels = [lab for lab, _ in chosen]
+    assert labels == list(dict.fromkeys(calls)) + ["final"]      # each phase once, in order of first appearance
+    assert chosen[-1][1] is records[-1] or chosen[-1][1]["step"] == records[-1]["step"]
+    for lab, rec in chosen[:-1]:
+        assert rec["phase"] == lab                               # never labelled with a phase it was not called
+        # it lies in the middle of the earliest longest stretch of its phase
+        stretches, start = [], 0
+        for ph, g in groupby(calls):
+            n = len(list(g))
+            if ph == lab:
+                stretches.append((start, n))
+            start += n
+        s0, n = max(stretches, key=lambda s: (s[1], -s[0]))
+        assert rec["step"] // 100 == s0 + (n - 1) // 2
+
+
+def test_choose_checkpoints_needs_records():
+    with pytest.raises(ValueError, match="records"):
+        choose_checkpoints([])
+
+
+@pytest.mark.slow
+def test_export_and_load_round_trip(home):
+    import torch
+    from safetensors.torch import load_file
+
+    import bumpdiff
+    from bumpdiff.analysis import analyze
+    from bumpdiff.train import load_model, profile, train
+    from bumpdiff.weights import export, reference_check, shipped
+    cfg = profile("smoke")
+    rdir = train(cfg, progress=False)
+    bundle = analyze(rdir, "smoke", progress=False)
+    dest = export(rdir, bundle)
+    m = shipped("smoke")
+    assert dest == home / "data" / "pretrained" / "smoke-film-seed0" and m["run_key"] == cfg.key()
+    for e in m["checkpoints"]:
+        f = dest / e["file"]
+        assert f.stat().st_size < MAX_FILE_BYTES
+        assert all(v.dtype == torch.float16 for v in load_file(f).values())      # half precision, no pickle
+    d, e = bumpdiff.pretrained("smoke", phase="final", info=True)
+    ref, _ = load_model(rdir / f"ckpt_{e['step']:07d}.pt")
+    for (k, a), b in zip(d.state_dict().items(), ref.state_dict().values()):
+        assert a.dtype == torch.float32 and torch.allclose(a, b, rtol=2 ** -10, atol=1e-7), k
+    got = reference_check(d, m)
+    assert got["knn_r2_x"] == pytest.approx(e["reference"]["knn_r2_x"], abs=0.02)
+    with pytest.raises(PretrainedMissing, match="phase must be one of"):
+        bumpdiff.pretrained("smoke", phase="Z")
+    with pytest.raises(PretrainedMissing, match="shipped sets: \\['smoke-film-seed0'\\]"):
+        bumpdiff.pretrained("paper")
+    # a file that does not match its manifest is refused
+    (dest / e["file"]).write_bytes((dest / e["file"]).read_bytes()[:-2] + b"\0\0")
+    with pytest.raises(ValueError, match="does not match its manifest"):
+        bumpdiff.pretrained("smoke", phase="final")
+
+
+def test_a_shipped_set_is_committed():
+    assert SHIPPED, "no shipped weights under data/pretrained (python -m bumpdiff ship RUN --bundle BUNDLE)"
+
+
+@pytest.mark.parametrize("manifest", SHIPPED, ids=lambda p: p.parent.name)
+def test_shipped_weights_match_their_committed_bundle(manifest):
+    """Every shipped checkpoint is a record of the committed bundle the manifest names (same step, same numbers),
+    every phase label agrees with that record's call, and every file is small and hashes as listed."""
+    from bumpdiff.analysis import load_bundle
+    from bumpdiff.weights import REFERENCE_FIELDS, _sha256
+    m = json.loads(manifest.read_text())
+    b, _ = load_bundle(paths.root() / m["bundle"], recall_phases=False)
+    assert b["run_key"] == m["run_key"] and b["analysis_key"] == m["analysis_key"]
+    recs = {r["step"]: r for r in b["checkpoints"]}
+    assert [e["label"] for e in m["checkpoints"]][-1] == "final" and m["checkpoints"][-1]["step"] == max(recs)
+    for e in m["checkpoints"]:
+        rec = recs[e["step"]]
+        assert e["label"] in ("final", rec[m["call"]])
+        assert e["reference"] == {k: rec[k] for k in REFERENCE_FIELDS if k in rec}
+        f = manifest.parent / e["file"]
+        assert f.stat().st_size < MAX_FILE_BYTES and _sha256(f) == e["sha256"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("manifest", SHIPPED, ids=lambda p: p.parent.name)
+def test_shipped_weights_reproduce_the_committed_numbers(manifest):
+    """Loaded from float16, the final checkpoint gives the committed bundle's order parameters and accuracy up
+    to what half precision moves (measured: well inside these bounds)."""
+    import bumpdiff
+    from bumpdiff.diffusion import as_sampler
+    from bumpdiff.evaluate import sample_and_score
+    from bumpdiff.train import TrainConfig
+    from bumpdiff.weights import reference_check
+    m = json.loads(manifest.read_text())
+    d, e = bumpdiff.pretrained(m["profile"], phase="final", arch=m["arch"], seed=m["seed"], info=True)
+    ref = e["reference"]
+    got = reference_check(d, m)
+    assert got["knn_r2_x"] == pytest.approx(ref["knn_r2_x"], abs=0.01)
+    assert got["knn_r2_y"] == pytest.approx(ref["knn_r2_y"], abs=0.01)
+    assert got["intrinsic_dim"] == pytest.approx(ref["intrinsic_dim"], abs=0.1)
+    assert got["trustworthiness"] == pytest.approx(ref["trustworthiness"], abs=0.01)
+    a = m["analysis"]
+    cfg = TrainConfig.from_dict(m["config"])
+    sc, _ = sample_and_score(d, cfg.lattice.centers(), a["n_samples"], seed=a["seed"],
+                             sampler=as_sampler(a["sampler"], a["sampler_steps"], a["eta"]), tol=a["tol"])
+    assert abs(sc.accuracy - ref["accuracy"]) <= 4 / a["n_samples"] + 1e-9   # at most 4 of 256 samples change verdict
+    assert np.isfinite(sc.accuracy) and Path(manifest).exists()
