@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["PhaseThresholds", "PHASE_THRESHOLDS", "call_phase", "recall", "phase_sequence", "describe_sequence",
+__all__ = ["representatives", "middle_of_longest_stretch", "PhaseThresholds", "PHASE_THRESHOLDS", "call_phase", "recall", "phase_sequence", "describe_sequence",
            "phase_onsets"]
 
 
@@ -93,3 +93,31 @@ def phase_onsets(records: list[dict], key: str = "phase") -> dict:
     """First checkpoint record called B and first called C (None where never), by the call ``key``."""
     recs = sorted(records, key=lambda r: r["step"])
     return {ph: next((r for r in recs if r[key] == ph), None) for ph in ("B", "C")}
+
+
+def middle_of_longest_stretch(records: list[dict], predicate) -> dict | None:
+    """Among records sorted by step, the middle one of the longest run of consecutive records for which
+    ``predicate(record)`` holds (the earliest such run on a tie; the earlier middle of an even run); None when
+    it holds for none."""
+    recs = sorted(records, key=lambda r: r["step"])
+    best, i = None, 0
+    while i < len(recs):
+        if not predicate(recs[i]):
+            i += 1
+            continue
+        j = i
+        while j + 1 < len(recs) and predicate(recs[j + 1]):
+            j += 1
+        if best is None or j - i > best[1] - best[0]:
+            best = (i, j)
+        i = j + 1
+    return None if best is None else recs[(best[0] + best[1]) // 2]
+
+
+def representatives(records: list[dict], key: str = "phase", agree: str | None = "phase_generation") -> dict:
+    """One checkpoint record per phase, chosen by the call, for figures and shipped weights: for phase P, the
+    middle of the longest stretch of checkpoints that the call ``key`` puts in P **and** (unless ``agree`` is
+    None) the call ``agree`` puts in P too — so that, with the default, no checkpoint is shown as phase P while
+    its samples say otherwise. ``{"A": record | None, "B": …, "C": …}``."""
+    return {ph: middle_of_longest_stretch(records, lambda r, ph=ph: r[key] == ph and (agree is None or r[agree] == ph))
+            for ph in "ABC"}

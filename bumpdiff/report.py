@@ -8,11 +8,12 @@ from __future__ import annotations
 import json
 
 from . import paths
+from .analysis import BundleError, load_bundle
 from .experiments import EXPERIMENTS, phases_label
 from .phases import PHASE_THRESHOLDS, describe_sequence, phase_onsets, phase_sequence
 from .results import MissingResult, load_experiment, load_study
 from .robustness import ROBUSTNESS, LayerSweep
-from .stats import IMBALANCED_THRESHOLD, coupling_summary, crossing_table, phase_summary
+from .stats import IMBALANCED_THRESHOLD, compare_bundles, coupling_summary, crossing_table, phase_summary
 from .utils import atomic_write_text
 
 __all__ = ["render_report", "write_report"]
@@ -127,6 +128,45 @@ def _sweep_table(rows: list[dict]) -> str:
                     _f(r["intrinsic_dim"], ".1f"), _f(r["trustworthiness"], ".3f")] for r in rows])
 
 
+def _retrain_sections() -> list[str]:
+    """One section per committed retrain (``data/results/retrains/<name>/analysis-<key>``) compared number by
+    number with the committed bundle of the same run and analysis."""
+    parts = []
+    for path in sorted((paths.results_dir() / "retrains").glob("*/analysis-*")):
+        try:
+            b2, _ = load_bundle(path)
+            b1, _ = load_bundle(paths.results_dir() / b2["run"] / path.name)
+        except BundleError as e:
+            parts += [f"*Retrain `{paths.relative(path)}`: not comparable ({e}).*", ""]
+            continue
+        c = compare_bundles(b1, b2)
+        t1, t2 = b1.get("training_provenance") or {}, b2.get("training_provenance") or {}
+        steps = c["steps"]
+        parts += [f"## Reproducibility: run `{b2['run']}` retrained from scratch", "",
+                  f"The committed run (trained at commit {_prov(t1)} on {t1.get('device', '—')}) and its retrain "
+                  f"(commit {_prov(t2)} on {t2.get('device', '—')}; bundle `{paths.relative(path)}`): same "
+                  f"configuration and run key, same seed, data order and initial weights; compared over the "
+                  f"{len(steps)} checkpoints both analysed (steps {steps[0]:,}–{steps[-1]:,}). "
+                  f"**{'Identical, number for number.' if c['identical'] else 'Not identical.'}**", ""]
+        lo = c["loss"]
+        if lo["steps"]:
+            first = ", ".join(f"step {s}: {x:.5f} vs {y:.5f}" for s, x, y in
+                              list(zip(lo["steps"], lo["first"], lo["second"]))[:3])
+            div = lo["first_divergent_step"]
+            parts += [f"Training loss (committed vs retrain) {first}; first logged step differing by more than "
+                      f"0.1 %: {'none' if div is None else f'{div:,}'}.", ""]
+        parts += [_table(["quantity", "identical", "max abs diff", "mean abs diff"],
+                         [[k, f"{v['identical']} / {v['n']}", _f(v["max_abs_diff"], ".3f"),
+                           _f(v["mean_abs_diff"], ".3f")] for k, v in c["fields"].items() if v["n"]]), ""]
+        shared = set(steps)
+        for key, what in (("phase", "combined"), ("phase_generation", "generation")):
+            s1 = describe_sequence(phase_sequence([r for r in b1["checkpoints"] if r["step"] in shared], key))
+            s2 = describe_sequence(phase_sequence([r for r in b2["checkpoints"] if r["step"] in shared], key))
+            parts += [f"- {what} call: committed {s1}; retrain {s2}" + (" (same)" if c["same_calls"][key] else "")]
+        parts += [""]
+    return parts
+
+
 def render_report() -> str:
     """The text of ``docs/RESULTS.md`` from the committed results (pure: same results, same text)."""
     th = PHASE_THRESHOLDS
@@ -175,6 +215,7 @@ def render_report() -> str:
             parts += [f"Layer × timestep sweep at step {sw['step']:,}:", "", _sweep_table(sw["result"]["rows"]), ""]
         except MissingResult as e:
             parts += [f"*Not available ({e}).*", ""]
+    parts += _retrain_sections()
     for bench in sorted((paths.results_dir() / "benchmarks").glob("throughput-*.json")):
         b = json.loads(bench.read_text())
         where = b.get("provenance", {}).get("device") or b["device"]

@@ -5,7 +5,8 @@ import numpy as np
 
 from .phases import phase_onsets
 
-__all__ = ["IMBALANCED_THRESHOLD", "crossing", "crossing_table", "coupling_summary", "phase_summary"]
+__all__ = ["IMBALANCED_THRESHOLD", "crossing", "crossing_table", "coupling_summary", "phase_summary", "compare_bundles",
+           "COMPARED_FIELDS", "representative_run"]
 
 IMBALANCED_THRESHOLD = 0.5   # an axis counts as learned when its per-axis accuracy reaches this
 
@@ -94,3 +95,58 @@ def phase_summary(runs: dict, keys=("phase_generation", "phase")) -> dict:
                 "sd_images": float(got.std(ddof=1)) if len(got) > 1 else None,
                 "n_reached": int(len(got)), "n_runs": len(firsts)}
     return out
+
+
+COMPARED_FIELDS = ("accuracy", "frac_none", "frac_multiple", "frac_single_wrong", "acc_x", "acc_y",
+                   "knn_r2_x", "knn_r2_y", "intrinsic_dim", "trustworthiness", "r2_x", "r2_y")
+
+
+def compare_bundles(first: dict, second: dict, fields=COMPARED_FIELDS, upto: int | None = None) -> dict:
+    """Number-by-number comparison of two bundles of the same run and analysis (e.g. a committed run and its
+    retrain on another machine), over the checkpoints both analysed (at most ``upto``).
+
+    Returns ``{"steps", "identical" (every field of every shared checkpoint equal, bit for bit), "fields":
+    {field: {"identical": n equal, "n", "max_abs_diff", "mean_abs_diff"}}, "calls": {call: (first's sequence,
+    second's sequence)}, "same_calls": {call: bool}, "loss": {"steps", "first", "second", "first_divergent_step"}}``
+    where the loss part compares the training-loss logs step by step and names the first logged step whose
+    losses differ by more than 1e-3 relative."""
+    if (first["run_key"], first["analysis_key"]) != (second["run_key"], second["analysis_key"]):
+        raise ValueError("bundles must be of the same run and analysis, got "
+                         f"{first['run_key']}/{first['analysis_key']} and {second['run_key']}/{second['analysis_key']}")
+    a = {r["step"]: r for r in first["checkpoints"]}
+    b = {r["step"]: r for r in second["checkpoints"]}
+    steps = sorted(s for s in set(a) & set(b) if upto is None or s <= upto)
+    if not steps:
+        raise ValueError("the bundles share no analysed checkpoint")
+    out_fields = {}
+    for f in fields:
+        pairs = [(a[s].get(f), b[s].get(f)) for s in steps if a[s].get(f) is not None and b[s].get(f) is not None]
+        d = np.array([abs(x - y) for x, y in pairs], dtype=float)
+        out_fields[f] = {"n": len(pairs), "identical": int(sum(x == y for x, y in pairs)),
+                         "max_abs_diff": float(d.max()) if d.size else None,
+                         "mean_abs_diff": float(d.mean()) if d.size else None}
+    calls, same = {}, {}
+    for key in ("phase", "phase_generation", "phase_representation"):
+        sa = [a[s][key] for s in steps]
+        sb = [b[s][key] for s in steps]
+        calls[key] = (sa, sb)
+        same[key] = sa == sb
+    la = dict(zip(first.get("loss", {}).get("step", []), first.get("loss", {}).get("loss", [])))
+    lb = dict(zip(second.get("loss", {}).get("step", []), second.get("loss", {}).get("loss", [])))
+    ls = sorted(s for s in set(la) & set(lb) if upto is None or s <= upto)
+    div = next((s for s in ls if abs(la[s] - lb[s]) > 1e-3 * abs(la[s])), None)
+    identical = all(v["identical"] == v["n"] for v in out_fields.values()) and all(same.values())
+    return {"steps": steps, "identical": identical, "fields": out_fields, "calls": calls, "same_calls": same,
+            "loss": {"steps": ls, "first": [la[s] for s in ls], "second": [lb[s] for s in ls],
+                     "first_divergent_step": div}}
+
+
+def representative_run(runs: dict) -> str:
+    """The label of the run to show one checkpoint per phase of (Figure 3): the first run, in the experiment's
+    order, whose :func:`~bumpdiff.phases.representatives` cover the most phases."""
+    from .phases import representatives
+    if not runs:
+        raise ValueError("runs must hold at least one run")
+    cover = {label: sum(r is not None for r in representatives(b["checkpoints"]).values())
+             for label, (b, _) in runs.items()}
+    return max(cover, key=lambda label: (cover[label], -list(cover).index(label)))

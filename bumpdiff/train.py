@@ -324,11 +324,12 @@ def _open_run(cfg: TrainConfig, rdir: Path | None) -> Path:
 
 
 def _warn_slow_bf16(cfg: TrainConfig, device: torch.device) -> None:
-    if cfg.precision == "bf16" and device.type == "cpu" and torch.backends.cpu.get_cpu_capability() not in (
-            "AVX512", "AVX512_BF16", "AMX"):
-        print(f"[bumpdiff] note: precision bf16 on a CPU with {torch.backends.cpu.get_cpu_capability()} only: "
-              "bf16 is emulated there and training is an order of magnitude slower than on a CPU with AVX-512 "
-              "(the results stay valid; the committed cpu runs used such a CPU)", flush=True)
+    from .model import bf16_conv_mode
+    if cfg.precision == "bf16" and device.type == "cpu" and bf16_conv_mode() == "emulated":
+        print(f"[bumpdiff] note: precision bf16 on a CPU without native bf16 convolutions "
+              f"({torch.backends.cpu.get_cpu_capability()}): they run as fp32 convolutions on bf16-rounded values "
+              "(same arithmetic as a bf16 kernel, other kernels than an AVX-512 CPU, so not the same bits; "
+              "docs/SPEC.md, 'Training')", flush=True)
 
 
 def train(cfg: TrainConfig, rdir: Path | None = None, progress: bool = True, stop_after: int | None = None,

@@ -1,8 +1,9 @@
 """Shipped weights: a few trained checkpoints small enough to commit, loadable in a second with no training.
 
 A *shipped set* is one training run's EMA weights at a few checkpoints chosen by the run's phase call (not by
-hand): for every phase of the call, the middle checkpoint of that phase's longest stretch, plus the last
-analysed checkpoint (``"final"``). Each is stored in half precision as a safetensors file (no pickle), beside a
+hand): for every phase, the middle checkpoint of the longest stretch that the combined call and the generation
+call both put in that phase (:func:`bumpdiff.phases.representatives`), plus the last analysed checkpoint
+(``"final"``). Each is stored in half precision as a safetensors file (no pickle), beside a
 ``manifest.json`` holding the run's config, the analysis bundle the checkpoints were chosen from, each file's
 sha256 and the numbers that bundle measured on the full-precision weights (so a test can check that the
 shipped weights reproduce them), and the provenance of the training and of the export.
@@ -25,6 +26,7 @@ from .analysis import load_bundle
 from .diffusion import Diffusion
 from .identity import SCHEMA
 from .model import UNet
+from .phases import representatives
 from .provenance import provenance
 from .train import TrainConfig, list_checkpoints, load_checkpoint
 from .utils import atomic_write_json, atomic_write_text
@@ -91,28 +93,20 @@ def pretrained(profile: str = "cpu", phase: str | None = "final", arch: str = "f
     return (diffusion, entry) if info else diffusion
 
 
-def choose_checkpoints(records: list[dict], call: str = "phase") -> list[tuple[str, dict]]:
-    """``(label, record)`` pairs chosen from a bundle's records by its phase call: for each phase in order of
-    first appearance, the middle record of that phase's longest stretch (the earliest such stretch on a tie);
-    then the last record, labelled ``"final"``."""
+def choose_checkpoints(records: list[dict], call: str = "phase", agree: str | None = "phase_generation"
+                       ) -> list[tuple[str, dict]]:
+    """``(label, record)`` pairs chosen from a bundle's records by its phase call
+    (:func:`bumpdiff.phases.representatives`): for each phase some checkpoint is in by both the call ``call``
+    and the generation call ``agree``, in order of phase, the middle of its longest such stretch; then the last
+    record, labelled ``"final"``."""
     if not records:
         raise ValueError("records must hold at least one analysed checkpoint")
-    recs = sorted(records, key=lambda r: r["step"])
-    stretches: dict[str, tuple[int, int]] = {}
-    i = 0
-    while i < len(recs):
-        j = i
-        while j + 1 < len(recs) and recs[j + 1][call] == recs[i][call]:
-            j += 1
-        ph = recs[i][call]
-        if ph not in stretches or (j - i) > (stretches[ph][1] - stretches[ph][0]):
-            stretches[ph] = (i, j)
-        i = j + 1
-    chosen = [(ph, recs[(a + b) // 2]) for ph, (a, b) in stretches.items()]
-    return chosen + [("final", recs[-1])]
+    reps = representatives(records, call, agree)
+    last = max(records, key=lambda r: r["step"])
+    return [(ph, r) for ph, r in reps.items() if r is not None] + [("final", last)]
 
 
-def export(run_dir, bundle, dest: Path | None = None, call: str = "phase") -> Path:
+def export(run_dir, bundle, dest: Path | None = None, call: str = "phase", agree: str | None = "phase_generation") -> Path:
     """Ship the run's checkpoints chosen by :func:`choose_checkpoints` from its analysis ``bundle`` (a bundle
     folder): EMA weights in float16 safetensors (each under 5 MB) and a manifest; returns the folder."""
     from safetensors.torch import save_file
@@ -125,7 +119,7 @@ def export(run_dir, bundle, dest: Path | None = None, call: str = "phase") -> Pa
     dest.mkdir(parents=True, exist_ok=True)
     ckpts = dict(list_checkpoints(run_dir))
     entries = []
-    for label, rec in choose_checkpoints(b["checkpoints"], call):
+    for label, rec in choose_checkpoints(b["checkpoints"], call, agree):
         src = ckpts.get(rec["step"])
         if src is None:
             raise ValueError(f"the run has no checkpoint at step {rec['step']} (the bundle analysed one)")
@@ -147,8 +141,9 @@ def export(run_dir, bundle, dest: Path | None = None, call: str = "phase") -> Pa
                         "training_provenance": state.get("provenance")})
     manifest = {"schema": SCHEMA, "profile": cfg.name, "arch": cfg.model.arch, "seed": cfg.seed,
                 "run_key": b["run_key"], "analysis_key": b["analysis_key"], "analysis": b["analysis"],
-                "bundle": paths.relative(Path(bundle)), "call": call,
-                "rule": "per phase of the call, the middle checkpoint of its longest stretch; then the last analysed",
+                "bundle": paths.relative(Path(bundle)), "call": call, "agree": agree,
+                "rule": ("per phase, the middle checkpoint of the longest stretch that the combined and the generation "
+                         "call both put in it; then the last analysed checkpoint"),
                 "config": cfg.to_dict(), "checkpoints": entries, "provenance": provenance("cpu", dest)}
     for stale in set(dest.glob("step_*.safetensors")) - {dest / e["file"] for e in entries}:
         stale.unlink()

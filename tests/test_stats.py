@@ -71,3 +71,32 @@ def test_phase_summary_onsets_and_spread():
     assert got["phase_generation"]["C"]["step"] == [500, 400, 300]
     lone = phase_summary({"only": _phased("ABB")})["phase"]
     assert lone["B"]["sd_images"] is None and lone["C"]["mean_images"] is None and lone["C"]["step"] == [None]
+
+
+def test_compare_bundles_finds_every_difference_and_nothing_else():
+    import copy
+
+    import pytest
+
+    from bumpdiff import paths
+    from bumpdiff.analysis import load_bundle
+    from bumpdiff.stats import compare_bundles
+    b, _ = load_bundle(paths.results_dir() / "cpu-a8b9797d9e" / "analysis-05a7935b01")
+    same = compare_bundles(b, copy.deepcopy(b))
+    assert same["identical"] and all(v["max_abs_diff"] == 0 for v in same["fields"].values() if v["n"])
+    assert same["loss"]["first_divergent_step"] is None and len(same["steps"]) == len(b["checkpoints"])
+    other = copy.deepcopy(b)
+    other["checkpoints"][3]["knn_r2_x"] += 0.01
+    other["checkpoints"][5]["phase"] = "C" if b["checkpoints"][5]["phase"] != "C" else "A"
+    other["loss"]["loss"][7] *= 1.01
+    c = compare_bundles(b, other)
+    assert not c["identical"]
+    assert c["fields"]["knn_r2_x"]["identical"] == c["fields"]["knn_r2_x"]["n"] - 1
+    assert c["fields"]["knn_r2_x"]["max_abs_diff"] == pytest.approx(0.01)
+    assert c["fields"]["accuracy"]["identical"] == c["fields"]["accuracy"]["n"]
+    assert not c["same_calls"]["phase"] and c["same_calls"]["phase_generation"]
+    assert c["loss"]["first_divergent_step"] == b["loss"]["step"][7]
+    assert compare_bundles(b, other, upto=200)["identical"]          # the differences lie after step 200
+    other["run_key"] = "0000000000"
+    with pytest.raises(ValueError, match="same run and analysis"):
+        compare_bundles(b, other)

@@ -14,20 +14,22 @@ from bumpdiff.weights import MAX_FILE_BYTES, PretrainedMissing, choose_checkpoin
 SHIPPED = sorted((paths.PACKAGE_DIR.parent / "data" / "pretrained").glob("*/manifest.json"))
 
 
-@given(st.lists(st.sampled_from("ABC"), min_size=1, max_size=40))
-def test_one_checkpoint_per_phase_of_the_call_then_the_final_one(calls):
-    records = [{"step": 100 * i, "phase": ph} for i, ph in enumerate(calls)]
+@given(st.lists(st.tuples(st.sampled_from("ABC"), st.sampled_from("ABC")), min_size=1, max_size=40))
+def test_one_checkpoint_per_phase_both_calls_agree_on_then_the_final_one(calls):
+    records = [{"step": 100 * i, "phase": c, "phase_generation": g} for i, (c, g) in enumerate(calls)]
     chosen = choose_checkpoints(records[::-1])                   # order of the input does not matter
     labels = [lab for lab, _ in chosen]
-    assert labels == list(dict.fromkeys(calls)) + ["final"]      # each phase once, in order of first appearance
-    assert chosen[-1][1] is records[-1] or chosen[-1][1]["step"] == records[-1]["step"]
+    agreed = [c for c, g in calls if c == g]
+    assert labels == sorted(set(agreed)) + ["final"]             # each phase both calls reach, once, in order
+    assert chosen[-1][1]["step"] == records[-1]["step"]
     for lab, rec in chosen[:-1]:
-        assert rec["phase"] == lab                               # never labelled with a phase it was not called
-        # it lies in the middle of the earliest longest stretch of its phase
+        # never labelled with a phase either call contradicts
+        assert rec["phase"] == lab and rec["phase_generation"] == lab
+        # the middle of the earliest longest stretch where both calls say lab
         stretches, start = [], 0
-        for ph, g in groupby(calls):
+        for ok, g in groupby(c == g == lab for c, g in calls):
             n = len(list(g))
-            if ph == lab:
+            if ok:
                 stretches.append((start, n))
             start += n
         s0, n = max(stretches, key=lambda s: (s[1], -s[0]))
@@ -91,7 +93,7 @@ def test_shipped_weights_match_their_committed_bundle(manifest):
     assert [e["label"] for e in m["checkpoints"]][-1] == "final" and m["checkpoints"][-1]["step"] == max(recs)
     for e in m["checkpoints"]:
         rec = recs[e["step"]]
-        assert e["label"] in ("final", rec[m["call"]])
+        assert e["label"] == "final" or e["label"] == rec[m["call"]] == rec[m["agree"]]
         assert e["reference"] == {k: rec[k] for k in REFERENCE_FIELDS if k in rec}
         f = manifest.parent / e["file"]
         assert f.stat().st_size < MAX_FILE_BYTES and _sha256(f) == e["sha256"]
