@@ -101,9 +101,11 @@ def load_atlas(run_dir: Path, spec: Atlas = Atlas()) -> dict | None:
     return json.loads(p.read_text()) if p.exists() else None
 
 
-def compute_atlas(run_dir, spec: Atlas = Atlas(), steps=None, device="cpu", progress: bool = True) -> Path:
-    """The atlas of the chosen checkpoints (default: every checkpoint on disk) of a run, stored beside its bundle;
-    checkpoints already in the atlas file are kept. Returns the file."""
+def compute_atlas(run_dir, spec: Atlas = Atlas(), steps=None, device="cpu", progress: bool = True,
+                  out_dir=None) -> Path:
+    """The atlas of the chosen checkpoints (default: every checkpoint on disk) of a run, stored beside its bundle
+    (or in ``out_dir``, e.g. beside a retrain's bundle); checkpoints already in the atlas file are kept. Returns
+    the file."""
     run_dir = Path(run_dir)
     cfg = TrainConfig.from_dict(json.loads((run_dir / "config.json").read_text()))
     ckpts = dict(list_checkpoints(run_dir))
@@ -112,7 +114,7 @@ def compute_atlas(run_dir, spec: Atlas = Atlas(), steps=None, device="cpu", prog
     missing = sorted(set(steps) - set(ckpts))
     if missing:
         raise ValueError(f"steps must be checkpoints on disk of {run_dir} ({sorted(ckpts)}), got {missing}")
-    out = atlas_path(run_dir, spec)
+    out = atlas_path(run_dir, spec) if out_dir is None else Path(out_dir) / f"atlas-{spec.key()}.json"
     data = json.loads(out.read_text()) if out.exists() else {
         "schema": SCHEMA, "kind": "atlas", "run": run_dir.name, "run_key": cfg.key(), "key": spec.key(),
         "spec": identity(spec), "checkpoints": {}, "provenance": []}

@@ -119,7 +119,8 @@ def _cmd_atlas(a):
     from .atlas import Atlas, compute_atlas
     from .utils import resolve_device
     spec = Atlas(umap=a.umap) if not a.timesteps else Atlas(timesteps=tuple(a.timesteps), umap=a.umap)
-    print(compute_atlas(a.run, spec, steps=a.steps, device=resolve_device(a.device), progress=not a.quiet))
+    print(compute_atlas(a.run, spec, steps=a.steps, device=resolve_device(a.device), progress=not a.quiet,
+                        out_dir=a.out_dir))
 
 
 def _cmd_ship(a):
@@ -204,6 +205,7 @@ def main(argv=None):
     at.add_argument("--steps", nargs="*", type=int, default=None, help="default: every checkpoint on disk")
     at.add_argument("--timesteps", nargs="*", type=int, default=None, help="default: 100 300 500 700 900")
     at.add_argument("--umap", action="store_true", help="UMAP R² too (slower)")
+    at.add_argument("--out-dir", default=None, help="default: beside the run's bundle in data/results/<run folder>")
     at.add_argument("--device", default="auto")
     at.add_argument("--quiet", action="store_true")
     at.set_defaults(func=_cmd_atlas)
