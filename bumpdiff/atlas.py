@@ -13,24 +13,18 @@ what it finished).
 """
 from __future__ import annotations
 
-import json
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from tqdm.auto import tqdm
 
-from . import paths
 from .activations import collect_activations, collect_layers, latent_grid
 from .diffusion import Diffusion
-from .identity import SCHEMA, identity
 from .identity import key as identity_key
 from .model import LAYER_NAMES, resolve_layer
 from .order import order_parameters
-from .provenance import provenance
-from .train import TrainConfig, list_checkpoints, load_model
-from .utils import atomic_write_json, check_range
+from .tracking import load_tracked, track, tracked_path
+from .utils import check_range
 
 __all__ = ["Atlas", "atlas_checkpoint", "compute_atlas", "load_atlas", "atlas_path", "atlas_matrix", "top_components"]
 
@@ -58,6 +52,9 @@ class Atlas:
 
     def key(self) -> str:
         return identity_key("atlas", self)
+
+    def compute(self, diffusion: Diffusion, cfg) -> dict:
+        return {"rows": atlas_checkpoint(diffusion, cfg.lattice, self)}
 
 
 def top_components(acts: np.ndarray, k: int) -> np.ndarray:
@@ -92,48 +89,20 @@ def atlas_checkpoint(diffusion: Diffusion, lattice, spec: Atlas = Atlas()) -> li
     return rows
 
 
-def atlas_path(run_dir: Path, spec: Atlas) -> Path:
-    return paths.results_dir() / Path(run_dir).name / f"atlas-{spec.key()}.json"
+def atlas_path(run_dir: Path, spec: Atlas, out_dir=None) -> Path:
+    return tracked_path(run_dir, spec, out_dir)
 
 
-def load_atlas(run_dir: Path, spec: Atlas = Atlas()) -> dict | None:
-    p = atlas_path(run_dir, spec)
-    return json.loads(p.read_text()) if p.exists() else None
+def load_atlas(run_dir: Path, spec: Atlas = Atlas(), out_dir=None) -> dict | None:
+    return load_tracked(run_dir, spec, out_dir)
 
 
 def compute_atlas(run_dir, spec: Atlas = Atlas(), steps=None, device="cpu", progress: bool = True,
                   out_dir=None) -> Path:
     """The atlas of the chosen checkpoints (default: every checkpoint on disk) of a run, stored beside its bundle
     (or in ``out_dir``, e.g. beside a retrain's bundle); checkpoints already in the atlas file are kept. Returns
-    the file."""
-    run_dir = Path(run_dir)
-    cfg = TrainConfig.from_dict(json.loads((run_dir / "config.json").read_text()))
-    ckpts = dict(list_checkpoints(run_dir))
-    if steps is None:
-        steps = sorted(ckpts)
-    missing = sorted(set(steps) - set(ckpts))
-    if missing:
-        raise ValueError(f"steps must be checkpoints on disk of {run_dir} ({sorted(ckpts)}), got {missing}")
-    out = atlas_path(run_dir, spec) if out_dir is None else Path(out_dir) / f"atlas-{spec.key()}.json"
-    data = json.loads(out.read_text()) if out.exists() else {
-        "schema": SCHEMA, "kind": "atlas", "run": run_dir.name, "run_key": cfg.key(), "key": spec.key(),
-        "spec": identity(spec), "checkpoints": {}, "provenance": []}
-    if data["run_key"] != cfg.key() or data["key"] != spec.key():
-        raise ValueError(f"{out} belongs to another run or atlas ({data['run_key']}, {data['key']})")
-    todo = [s for s in sorted(steps) if str(s) not in data["checkpoints"]]
-    for step in tqdm(todo, desc=f"atlas {run_dir.name}", disable=not progress):
-        t0 = time.perf_counter()
-        diff, st = load_model(ckpts[step], which=spec.weights, device=device)
-        rows = atlas_checkpoint(diff, cfg.lattice, spec)
-        data["checkpoints"][str(step)] = {"step": step, "epoch": float(st["epoch"]),
-                                          "images_seen": int(st["images_seen"]), "rows": rows,
-                                          "seconds": round(time.perf_counter() - t0, 1)}
-        data["checkpoints"] = {k: data["checkpoints"][k] for k in sorted(data["checkpoints"], key=int)}
-        atomic_write_json(out, data)
-    if todo:
-        data["provenance"].append(provenance(device, out) | {"steps": todo})
-        atomic_write_json(out, data)
-    return out
+    the file (:func:`bumpdiff.tracking.track`)."""
+    return track(run_dir, spec, steps=steps, device=device, progress=progress, out_dir=out_dir)
 
 
 def atlas_matrix(data: dict, key: str = "knn", readout=500) -> tuple[list[str], list[int], np.ndarray]:

@@ -123,6 +123,28 @@ def _cmd_atlas(a):
                         out_dir=a.out_dir))
 
 
+def _cmd_track(a):
+    from .experiments import experiment, phases_label
+    from .tracking import track, tracked_studies
+    from .utils import resolve_device
+    specs = tracked_studies(a.profile)
+    unknown = sorted(set(a.kinds) - set(specs))
+    if unknown:
+        raise SystemExit(f"bumpdiff: error: study must be one of {sorted(specs)}, got {unknown}")
+    if a.run is None:
+        cfg = experiment("phases").runs(a.profile)[phases_label(a.run_seed)]
+        from .train import run_dir
+        run = run_dir(cfg)
+    else:
+        run = Path(a.run)
+    if not (run / "config.json").exists():
+        raise SystemExit(f"bumpdiff: error: run must be a training run folder with its checkpoints; {run} is not "
+                         f"(train it with: python -m bumpdiff reproduce phases --profile {a.profile})")
+    for kind in a.kinds:
+        print(track(run, specs[kind], steps=a.steps, device=resolve_device(a.device), progress=not a.quiet,
+                    out_dir=a.out_dir))
+
+
 def _cmd_ship(a):
     from .weights import export
     print(export(a.run, a.bundle, dest=a.dest))
@@ -209,6 +231,18 @@ def main(argv=None):
     at.add_argument("--device", default="auto")
     at.add_argument("--quiet", action="store_true")
     at.set_defaults(func=_cmd_atlas)
+
+    tr = sub.add_parser("track", help="studies tracked over training (atlas, commitment, spectrum) for the "
+                                      "checkpoints of a run")
+    tr.add_argument("kinds", nargs="+", metavar="STUDY", help="atlas, commitment and/or spectrum")
+    tr.add_argument("--profile", choices=["smoke", "cpu", "paper"], default="cpu", help="the studies' settings")
+    tr.add_argument("--run", default=None, help="a run folder (default: the profile's phases run of --run-seed)")
+    tr.add_argument("--run-seed", type=int, default=0)
+    tr.add_argument("--steps", nargs="*", type=int, default=None, help="default: every checkpoint on disk")
+    tr.add_argument("--out-dir", default=None, help="default: beside the run's bundle in data/results/<run folder>")
+    tr.add_argument("--device", default="auto")
+    tr.add_argument("--quiet", action="store_true")
+    tr.set_defaults(func=_cmd_track)
 
     sh = sub.add_parser("ship", help="export half-precision EMA weights of a run, chosen by its phase call, "
                                      "to data/pretrained (loaded by bumpdiff.pretrained)")

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["order_parameters", "embed", "intrinsic_dim", "UMAP_PARAMS", "KNN_K", "KNN_FOLDS", "ID_K"]
+__all__ = ["order_parameters", "embed", "intrinsic_dim", "pca_spectrum", "participation_ratio", "UMAP_PARAMS", "KNN_K", "KNN_FOLDS", "ID_K"]
 
 UMAP_PARAMS = dict(n_components=3, n_neighbors=15, min_dist=0.1, metric="euclidean", init="spectral",
                    n_epochs=200, low_memory=True)
@@ -99,3 +99,21 @@ def order_parameters(activations, centers, seed: int = 0, embedding: np.ndarray 
         "intrinsic_dim": intrinsic_dim(A),
         "embedding": E,
     }
+
+
+def pca_spectrum(activations) -> np.ndarray:
+    """Eigenvalues of the covariance of ``activations`` (M, D), largest first (from the M × M Gram matrix of the
+    centred rows, so the cost grows with M², not D²)."""
+    A = np.asarray(activations, dtype=np.float64)
+    if A.ndim != 2 or A.shape[0] < 2:
+        raise ValueError(f"activations must be (M, D) with M >= 2, got {A.shape}")
+    A = A - A.mean(0)
+    ev = np.linalg.eigvalsh(A @ A.T) / (A.shape[0] - 1)
+    return np.clip(ev[::-1], 0, None)
+
+
+def participation_ratio(eigenvalues) -> float:
+    """Effective dimension (Σλ)² / Σλ² of a covariance spectrum: k for k equal eigenvalues, 1 for one."""
+    ev = np.asarray(eigenvalues, dtype=np.float64)
+    s2 = float(np.sum(ev ** 2))
+    return float(np.sum(ev) ** 2 / s2) if s2 > 0 else float("nan")

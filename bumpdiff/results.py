@@ -370,3 +370,34 @@ def compute_study(spec, profile: str = "cpu", run_seed: int = 0, step: int | Non
 def analysis_for(profile: str) -> AnalysisConfig:
     """The analysis settings of a profile (what every experiment of that profile uses)."""
     return experiment("phases").analysis(profile)
+
+
+def track_command(kind: str, profile: str, run_seed: int = 0) -> str:
+    cfg = experiment("phases").runs(profile)[phases_label(run_seed)]
+    return (f"python -m bumpdiff track {kind} --profile {profile}"
+            + (f" --run-seed {run_seed}" if run_seed else "") + f"   (needs the run's checkpoints in data/runs/"
+            f"{cfg.name}-{cfg.key()}: {reproduce_command('phases', profile, seeds=[run_seed])})")
+
+
+def load_tracked_study(kind: str, profile: str = "cpu", run_seed: int = 0, quiet: bool = False) -> dict:
+    """A study tracked over training (:mod:`bumpdiff.tracking`) of the ``phases`` run of ``run_seed``, read-only:
+    from beside the run's bundle, else from beside a committed retrain of the same run
+    (``data/results/retrains/<run folder>-*/``). The returned dict has ``"source"``: the folder it came from.
+    Raises :class:`MissingResult` naming the command when there is none."""
+    from .tracking import tracked_studies
+    spec = tracked_studies(profile)[kind]
+    cfg = experiment("phases").runs(profile)[phases_label(run_seed)]
+    folder = f"{cfg.name}-{cfg.key()}"
+    name = f"{spec.kind}-{spec.key()}.json"
+    for d in [paths.results_dir() / folder, *sorted((paths.results_dir() / "retrains").glob(f"{folder}-*"))]:
+        p = d / name
+        if p.exists():
+            data = _read_json(p, f"the {kind} study", track_command(kind, profile, run_seed))
+            if data.get("run_key") != cfg.key() or data.get("key") != spec.key():
+                raise MissingResult(f"{paths.relative(p)} is stale (another run or study); recompute it with: "
+                                    f"{track_command(kind, profile, run_seed)}")
+            if not quiet:
+                _say(f"{kind} study of {folder} (from {paths.relative(d)}): {len(data['checkpoints'])} checkpoints")
+            return data | {"source": paths.relative(d)}
+    raise MissingResult(f"no {kind} study of the phases/{profile} run of seed {run_seed}; compute it with: "
+                        f"{track_command(kind, profile, run_seed)}")
