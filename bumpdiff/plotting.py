@@ -237,3 +237,89 @@ def explorer_view(gen, lat, loc, title: str = "", n_traj: int = 8):
              ha="center", fontsize=8)
     fig.suptitle(f"{title}{gen.verdict}", fontsize=9)
     return fig
+
+
+def _steps_and_phases(data: dict, records: list[dict] | None):
+    steps = np.array([c["step"] for c in data["checkpoints"].values()])
+    by_step = {r["step"]: r for r in (records or [])}
+    phases = [by_step[s]["phase"] if s in by_step else None for s in steps]
+    return steps, (phases if all(p is not None for p in phases) else None)
+
+
+def commitment_over_training(data: dict, records: list[dict] | None = None, show_steps: int = 4):
+    """(a) commitment time of x, y and both over training (median, interquartile band) and (b) the fraction of
+    samples committed, with the phase bands of ``records`` (the same run's bundle); (c) the mean number of bumps
+    in x̂0 along the reverse process at ``show_steps`` checkpoints."""
+    steps, phases = _steps_and_phases(data, records)
+    cks = list(data["checkpoints"].values())
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6), gridspec_kw={"width_ratios": [1.3, 1, 1]})
+    ax = axes[0]
+    if phases:
+        phase_bands(ax, steps, phases)
+    for axis, col in (("x", "C0"), ("y", "C1"), ("both", "k")):
+        q = np.array([c[f"t_commit_{axis}"] or [np.nan] * 3 for c in cks], dtype=float)
+        ax.plot(steps, q[:, 1], "-o", color=col, ms=3, lw=1.3, label=f"{axis}: median")
+        if axis != "both":
+            ax.fill_between(steps, q[:, 0], q[:, 2], color=col, alpha=0.18, lw=0)
+    ax.set_ylim(0, data["checkpoints"][next(iter(data["checkpoints"]))]["timesteps"][0] + 20)
+    ax.set_xlabel("optimiser steps"); ax.set_ylabel("commitment time t (reverse process: high t → 0)")
+    ax.legend(fontsize=7, loc="upper left", frameon=False)
+    ax.set_title("(a) when the position is decided (IQR shaded)", fontsize=9)
+    ax = axes[1]
+    if phases:
+        phase_bands(ax, steps, phases)
+    for axis, col in (("x", "C0"), ("y", "C1"), ("both", "k")):
+        ax.plot(steps, [c[f"committed_{axis}"] for c in cks], "-o", color=col, ms=3, lw=1.3, label=axis)
+    same = [np.nan if c["same_step_xy"] is None else c["same_step_xy"] for c in cks]
+    ax.plot(steps, same, ":", color="C2", lw=1.5, label="x and y at the same step")
+    ax.set_ylim(0, 1.02); ax.set_xlabel("optimiser steps"); ax.set_ylabel("fraction of samples")
+    ax.legend(fontsize=7, loc="upper left", frameon=False)
+    ax.set_title("(b) committed by the end", fontsize=9)
+    ax = axes[2]
+    pick = [cks[i] for i in np.linspace(0, len(cks) - 1, min(show_steps, len(cks))).round().astype(int)]
+    cmap = plt.get_cmap("viridis")
+    for i, c in enumerate(pick):
+        ax.plot(c["timesteps"], c["mean_bumps"], "-", color=cmap(i / max(1, len(pick) - 1)), lw=1.4,
+                label=f"step {c['step']:,}")
+    ax.axhline(1, color="#999999", lw=0.8, ls="--")
+    ax.invert_xaxis(); ax.set_xlabel("t along the reverse process"); ax.set_ylabel("mean number of bumps in x̂0")
+    ax.legend(fontsize=7, frameon=False)
+    ax.set_title("(c) bumps along the reverse process", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def spectrum_over_training(data: dict, records: list[dict] | None = None):
+    """(a) participation ratio of each layer over training, beside the analysis's intrinsic dimension of layer 4
+    (from ``records``), and (b) the variance explained by the top k principal components, with phase bands."""
+    steps, phases = _steps_and_phases(data, records)
+    cks = list(data["checkpoints"].values())
+    layers = [r["layer"] for r in cks[0]["rows"]]
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
+    ax = axes[0]
+    if phases:
+        phase_bands(ax, steps, phases)
+    for j, layer in enumerate(layers):
+        ax.plot(steps, [c["rows"][j]["participation_ratio"] for c in cks], "-o", ms=3, lw=1.3, color=f"C{j}",
+                label=f"{layer}: participation ratio")
+    if records:
+        by_step = {r["step"]: r for r in records}
+        ax.plot(steps, [by_step[s]["intrinsic_dim"] if s in by_step else np.nan for s in steps], "k--", lw=1.2,
+                label="down3: intrinsic dim. (analysis)")
+    ax.set_ylim(bottom=0); ax.set_xlabel("optimiser steps"); ax.set_ylabel("dimension")
+    ax.legend(fontsize=7, frameon=False, loc="upper right")
+    ax.set_title("(a) effective dimension of the latent grid", fontsize=9)
+    ax = axes[1]
+    if phases:
+        phase_bands(ax, steps, phases)
+    ks = list(cks[0]["rows"][0]["explained"])
+    for j, layer in enumerate(layers):
+        for k, ls in zip(ks, ["-", "--", ":", "-.", (0, (1, 3))]):
+            if k in ("2", "10"):
+                ax.plot(steps, [c["rows"][j]["explained"][k] for c in cks], ls=ls, color=f"C{j}", lw=1.3,
+                        label=f"{layer}: top {k}")
+    ax.set_ylim(0, 1.02); ax.set_xlabel("optimiser steps"); ax.set_ylabel("fraction of variance")
+    ax.legend(fontsize=7, frameon=False, loc="lower right", ncol=2)
+    ax.set_title("(b) variance in the top principal components", fontsize=9)
+    fig.tight_layout()
+    return fig

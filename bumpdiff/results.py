@@ -401,3 +401,14 @@ def load_tracked_study(kind: str, profile: str = "cpu", run_seed: int = 0, quiet
             return data | {"source": paths.relative(d)}
     raise MissingResult(f"no {kind} study of the phases/{profile} run of seed {run_seed}; compute it with: "
                         f"{track_command(kind, profile, run_seed)}")
+
+
+def bundle_beside(study: dict, profile: str) -> tuple[dict, dict]:
+    """The analysis bundle of the very run a tracked study (:func:`load_tracked_study`) was computed from: the one
+    in the same folder (the run's own, or its retrain's), so that its phase calls belong to the same weights."""
+    d = paths.root() / study["source"] / f"analysis-{analysis_for(profile).key()}"
+    try:
+        return load_bundle(d)
+    except BundleError as e:
+        raise MissingResult(f"no analysis bundle beside {study['source']} ({e}); compute it with: "
+                            f"{reproduce_command('phases', profile)}") from e
