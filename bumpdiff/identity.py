@@ -45,6 +45,8 @@ SCHEMA_FIELDS: dict[str, tuple[str, ...]] = {
     "SamplerComparison": ("samplers", "n", "seed", "tol", "weights"),
     "Atlas": ("layers", "timesteps", "sampling_layer", "sampling_steps", "sampling_conditions", "umap", "pca_dims", "seed",
               "max_conditions", "weights"),
+    "Commitment": ("n_samples", "sampler_steps", "tol", "seed", "weights"),
+    "Spectrum": ("layers", "t", "max_conditions", "top_k", "n_eigenvalues", "seed", "weights"),
 }
 
 _ROLE = "bumpdiff_role"

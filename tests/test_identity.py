@@ -7,6 +7,7 @@ import pytest
 
 from bumpdiff.analysis import ANALYSIS_PROFILES, AnalysisConfig
 from bumpdiff.atlas import Atlas
+from bumpdiff.commitment import Commitment, Spectrum
 from bumpdiff.data import Lattice
 from bumpdiff.diffusion import DiffusionConfig
 from bumpdiff.experiments import EarlyStop
@@ -16,7 +17,7 @@ from bumpdiff.robustness import LayerSweep, SamplerComparison
 from bumpdiff.train import PROFILES, TrainConfig
 
 CONFIGS = [TrainConfig, Lattice, ModelConfig, DiffusionConfig, AnalysisConfig, EarlyStop, LayerSweep, SamplerComparison,
-           Atlas]
+           Atlas, Commitment, Spectrum]
 
 
 def test_execution_fields_do_not_change_a_key():
