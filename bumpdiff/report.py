@@ -228,6 +228,15 @@ def render_report() -> str:
                          [[r["profile"], r.get("arch", "film"), r["precision"],
                            f"{r['params_bumpdiff'] / 1e6:.2f} M / {r['params_peer'] / 1e6:.2f} M",
                            *_pair(r, "train"), *_pair(r, "sample")] for r in b["rows"]]), ""]
+    for bench in sorted((paths.results_dir() / "benchmarks").glob("explore-*.json")):
+        b = json.loads(bench.read_text())
+        p = b["provenance"]
+        parts += [f"## Explorer response times (`benchmarks/explore.py`; {p['device']}; commit {_prov(p)})", "",
+                  f"`notebooks/00_explore.ipynb` on the shipped `{b['profile']}` weights, {b['threads']} threads, one "
+                  f"fresh process; loading the shipped set took {b['load_seconds']:.1f} s. Each answer = 8 samples "
+                  "with their trajectory, plus the requested centre placed in the latent (computed once per "
+                  f"checkpoint, layer and t). Raw numbers in `{paths.relative(bench)}`.", "",
+                  _table(["interaction", "seconds"], [[r["interaction"], f"{r['seconds']:.1f}"] for r in b["rows"]]), ""]
     parts += ["## Provenance", "",
               "Training commit: the commit the run's checkpoints were written at; analysis commit(s): the commits of "
               "the sessions that analysed its checkpoints (results migrated to the schema-1 layout keep the commit "
