@@ -62,7 +62,7 @@ lint: $(ENV_STAMP)
 # the notebooks only read results: their smoke runs under nbval read the smoke profile's, computed here (seconds)
 smoke-results: $(ENV_STAMP)
 	@$(PY) -m bumpdiff reproduce --profile smoke --quiet
-	@$(PY) -m bumpdiff track commitment spectrum --profile smoke --quiet > /dev/null
+	@$(PY) -m bumpdiff track commitment spectrum atlas --profile smoke --quiet > /dev/null
 
 test: lint smoke-results
 	@$(PY) -m pytest tests --nbval-lax notebooks -p no:cacheprovider

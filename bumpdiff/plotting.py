@@ -323,3 +323,47 @@ def spectrum_over_training(data: dict, records: list[dict] | None = None):
     ax.set_title("(b) variance in the top principal components", fontsize=9)
     fig.tight_layout()
     return fig
+
+
+def atlas_heatmaps(data: dict, records: list[dict] | None = None, readouts=None):
+    """Layer × training-step heat maps of an atlas (one column per read-out: each t, and the ``sampling``
+    read-out as a row of its own): top, min(kNN R² x, kNN R² y) — how well the layer orders *both* axes; bottom,
+    the intrinsic dimension; a strip of the phase call of ``records`` (the same run's bundle) above each."""
+    from matplotlib.colors import ListedColormap
+    cks = list(data["checkpoints"].values())
+    steps = [c["step"] for c in cks]
+    ts = [r for r in dict.fromkeys(r["readout"] for r in cks[0]["rows"]) if r != "sampling"]
+    readouts = ts + ["sampling"] if readouts is None else readouts
+    layers = [r["layer"] for r in cks[0]["rows"] if r["readout"] == readouts[0]]
+    ims = {}
+    fig, axes = plt.subplots(2, len(readouts), figsize=(2.6 * len(readouts) + 1.2, 6.4), squeeze=False,
+                             sharey="row")
+    by_step = {r["step"]: r for r in (records or [])}
+    strip = [by_step[s]["phase"] if s in by_step else None for s in steps]
+    cmap_ph = ListedColormap([PHASE_COLORS[p] for p in "ABC"])
+    for j, ro in enumerate(readouts):
+        for i, (what, cmap, vmin, vmax) in enumerate((("knn", "viridis", 0, 1), ("dim", "magma_r", 1, 12))):
+            M = np.full((len(layers), len(steps)), np.nan)
+            for k, c in enumerate(cks):
+                for r in c["rows"]:
+                    if r["readout"] == ro and r["layer"] in layers:
+                        v = min(r["knn_r2_x"], r["knn_r2_y"]) if what == "knn" else r["intrinsic_dim"]
+                        M[layers.index(r["layer"]), k] = v
+            ax = axes[i, j]
+            im = ax.imshow(M, aspect="auto", cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest",
+                           extent=(-0.5, len(steps) - 0.5, len(layers) - 0.5, -0.5))
+            if all(p is not None for p in strip):
+                ax.imshow(np.array([["ABC".index(p) for p in strip]]), aspect="auto", cmap=cmap_ph, vmin=0, vmax=2,
+                          extent=(-0.5, len(steps) - 0.5, -0.5, -1.1), interpolation="nearest")
+                ax.set_ylim(len(layers) - 0.5, -1.1)
+            ax.set_yticks(range(len(layers)), layers, fontsize=7)
+            tick = np.linspace(0, len(steps) - 1, min(5, len(steps))).round().astype(int)
+            ax.set_xticks(tick, [f"{steps[k]:,}" for k in tick], fontsize=6, rotation=45)
+            if i == 0:
+                ax.set_title(f"t = {ro}" if ro != "sampling" else "along sampling", fontsize=9)
+            if i == 1:
+                ax.set_xlabel("optimiser steps", fontsize=8)
+            ims[i] = im
+    for i, lab in enumerate(("min(kNN R² x, kNN R² y)", "intrinsic dimension")):
+        fig.colorbar(ims[i], ax=axes[i, :].tolist(), shrink=0.85, label=lab)
+    return fig
