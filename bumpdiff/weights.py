@@ -118,14 +118,17 @@ def export(run_dir, bundle, dest: Path | None = None, call: str = "phase", agree
     dest = Path(dest) if dest is not None else shipped_dir(cfg.name, cfg.model.arch, cfg.seed)
     dest.mkdir(parents=True, exist_ok=True)
     ckpts = dict(list_checkpoints(run_dir))
-    entries = []
+    entries, written = [], {}
     for label, rec in choose_checkpoints(b["checkpoints"], call, agree):
         src = ckpts.get(rec["step"])
         if src is None:
             raise ValueError(f"the run has no checkpoint at step {rec['step']} (the bundle analysed one)")
         state = load_checkpoint(src)
-        half = {k: v.detach().to(torch.float16).contiguous() for k, v in state["ema"].items()}
         name = f"step_{rec['step']:07d}.safetensors"
+        if name in written:   # one file per step, written once (a step can be a phase's and the final one)
+            entries.append(dict(written[name], label=label))
+            continue
+        half = {k: v.detach().to(torch.float16).contiguous() for k, v in state["ema"].items()}
         tmp = dest / f".{name}.tmp"
         save_file(half, str(tmp), metadata={"step": str(rec["step"]), "run_key": b["run_key"], "weights": "ema",
                                             "dtype": "float16"})
@@ -139,6 +142,7 @@ def export(run_dir, bundle, dest: Path | None = None, call: str = "phase", agree
                         "sha256": _sha256(dest / name), "source_sha256": _sha256(src),
                         "reference": {k: rec[k] for k in REFERENCE_FIELDS if k in rec},
                         "training_provenance": state.get("provenance")})
+        written[name] = entries[-1]
     manifest = {"schema": SCHEMA, "profile": cfg.name, "arch": cfg.model.arch, "seed": cfg.seed,
                 "run_key": b["run_key"], "analysis_key": b["analysis_key"], "analysis": b["analysis"],
                 "bundle": paths.relative(Path(bundle)), "call": call, "agree": agree,

@@ -82,3 +82,24 @@ def test_no_tracked_file_points_outside_the_repository():
            and (ROOT / f).suffix in (".py", ".md", ".ipynb", ".toml", ".yml", ".txt", ".json", "")
            and outside.search((ROOT / f).read_text(errors="ignore"))]
     assert not bad, f"files that refer to something outside the repository: {bad}"
+
+
+def test_committed_tracked_studies_and_retrain_load_with_provenance():
+    """The cpu studies tracked over training (Figures 7-9) load read-only, each from beside the analysis bundle of
+    the same weights, and the retrain is comparable with the committed run it repeats."""
+    from bumpdiff.analysis import load_bundle
+    from bumpdiff.results import bundle_beside, load_tracked_study
+    from bumpdiff.stats import compare_bundles
+    for kind in ("commitment", "spectrum", "atlas"):
+        data = load_tracked_study(kind, "cpu", quiet=True)
+        assert data["provenance"] and all(p["commit"] and p["versions"]["torch"] for p in data["provenance"])
+        bundle, _ = bundle_beside(data, "cpu")
+        analysed = {r["step"] for r in bundle["checkpoints"]}
+        assert {int(s) for s in data["checkpoints"]} <= analysed
+    retrains = sorted((paths.results_dir() / "retrains").glob("*/analysis-*"))
+    assert retrains
+    for path in retrains:
+        b2, _ = load_bundle(path)
+        b1, _ = load_bundle(paths.results_dir() / b2["run"] / path.name)
+        c = compare_bundles(b1, b2)
+        assert c["steps"][0] == 0 and c["steps"] == sorted(r["step"] for r in b2["checkpoints"])
