@@ -239,8 +239,13 @@ def explorer_view(gen, lat, loc, title: str = "", n_traj: int = 8):
     return fig
 
 
+def _ordered(data: dict) -> list[dict]:
+    """A tracked study's checkpoint entries in training order (JSON keeps its keys sorted as strings)."""
+    return sorted(data["checkpoints"].values(), key=lambda c: c["step"])
+
+
 def _steps_and_phases(data: dict, records: list[dict] | None):
-    steps = np.array([c["step"] for c in data["checkpoints"].values()])
+    steps = np.array([c["step"] for c in _ordered(data)])
     by_step = {r["step"]: r for r in (records or [])}
     phases = [by_step[s]["phase"] if s in by_step else None for s in steps]
     return steps, (phases if all(p is not None for p in phases) else None)
@@ -251,7 +256,7 @@ def commitment_over_training(data: dict, records: list[dict] | None = None, show
     samples committed, with the phase bands of ``records`` (the same run's bundle); (c) the mean number of bumps
     in x̂0 along the reverse process at ``show_steps`` checkpoints."""
     steps, phases = _steps_and_phases(data, records)
-    cks = list(data["checkpoints"].values())
+    cks = _ordered(data)
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.6), gridspec_kw={"width_ratios": [1.3, 1, 1]})
     ax = axes[0]
     if phases:
@@ -261,7 +266,7 @@ def commitment_over_training(data: dict, records: list[dict] | None = None, show
         ax.plot(steps, q[:, 1], "-o", color=col, ms=3, lw=1.3, label=f"{axis}: median")
         if axis != "both":
             ax.fill_between(steps, q[:, 0], q[:, 2], color=col, alpha=0.18, lw=0)
-    ax.set_ylim(0, data["checkpoints"][next(iter(data["checkpoints"]))]["timesteps"][0] + 20)
+    ax.set_ylim(0, cks[0]["timesteps"][0] + 20)
     ax.set_xlabel("optimiser steps"); ax.set_ylabel("commitment time t (reverse process: high t → 0)")
     ax.legend(fontsize=7, loc="upper left", frameon=False)
     ax.set_title("(a) when the position is decided (IQR shaded)", fontsize=9)
@@ -293,7 +298,7 @@ def spectrum_over_training(data: dict, records: list[dict] | None = None):
     """(a) participation ratio of each layer over training, beside the analysis's intrinsic dimension of layer 4
     (from ``records``), and (b) the variance explained by the top k principal components, with phase bands."""
     steps, phases = _steps_and_phases(data, records)
-    cks = list(data["checkpoints"].values())
+    cks = _ordered(data)
     layers = [r["layer"] for r in cks[0]["rows"]]
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
     ax = axes[0]
@@ -330,7 +335,7 @@ def atlas_heatmaps(data: dict, records: list[dict] | None = None, readouts=None)
     read-out as a row of its own): top, min(kNN R² x, kNN R² y) — how well the layer orders *both* axes; bottom,
     the intrinsic dimension; a strip of the phase call of ``records`` (the same run's bundle) above each."""
     from matplotlib.colors import ListedColormap
-    cks = list(data["checkpoints"].values())
+    cks = _ordered(data)
     steps = [c["step"] for c in cks]
     ts = [r for r in dict.fromkeys(r["readout"] for r in cks[0]["rows"]) if r != "sampling"]
     readouts = ts + ["sampling"] if readouts is None else readouts

@@ -398,7 +398,9 @@ def load_tracked_study(kind: str, profile: str = "cpu", run_seed: int = 0, quiet
                                     f"{track_command(kind, profile, run_seed)}")
             if not quiet:
                 _say(f"{kind} study of {folder} (from {paths.relative(d)}): {len(data['checkpoints'])} checkpoints")
-            return data | {"source": paths.relative(d)}
+            # JSON files keep keys sorted as strings; readers get the checkpoints in training order
+            ordered = dict(sorted(data["checkpoints"].items(), key=lambda kv: int(kv[0])))
+            return data | {"checkpoints": ordered, "source": paths.relative(d)}
     raise MissingResult(f"no {kind} study of the phases/{profile} run of seed {run_seed}; compute it with: "
                         f"{track_command(kind, profile, run_seed)}")
 

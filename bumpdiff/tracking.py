@@ -36,7 +36,11 @@ def tracked_path(run_dir, spec, out_dir=None) -> Path:
 
 def load_tracked(run_dir, spec, out_dir=None) -> dict | None:
     p = tracked_path(run_dir, spec, out_dir)
-    return json.loads(p.read_text()) if p.exists() else None
+    if not p.exists():
+        return None
+    data = json.loads(p.read_text())
+    data["checkpoints"] = dict(sorted(data["checkpoints"].items(), key=lambda kv: int(kv[0])))   # training order
+    return data
 
 
 def track(run_dir, spec, steps=None, device="cpu", progress: bool = True, out_dir=None) -> Path:
