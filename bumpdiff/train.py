@@ -226,6 +226,9 @@ class _Run:
     device: torch.device
     step: int = 0
     elapsed: float = 0.0
+    # read once when the process starts training: the code that runs is the code of that moment, even if the
+    # checkout changes while a long run goes on (a commit made meanwhile must not be credited with it)
+    prov: dict | None = None
 
     @classmethod
     def build(cls, cfg: TrainConfig, device: torch.device) -> _Run:
@@ -250,7 +253,8 @@ class _Run:
         return {"step": self.step, "epoch": self.step * cfg.batch_size / cfg.images_per_epoch,
                 "images_seen": self.step * cfg.batch_size, "elapsed_s": self.elapsed,
                 "model": self.model.state_dict(), "ema": self.ema.state_dict(), "optimizer": self.opt.state_dict(),
-                "rng": self.gen.get_state(), "config": cfg.to_dict(), "provenance": provenance(self.device)}
+                "rng": self.gen.get_state(), "config": cfg.to_dict(),
+                "provenance": self.prov if self.prov is not None else provenance(self.device)}
 
     def train_step(self, ds: BumpDataset) -> torch.Tensor:
         """One optimiser step on the next batch of the run's fixed batch order; returns the loss."""
@@ -348,6 +352,7 @@ def train(cfg: TrainConfig, rdir: Path | None = None, progress: bool = True, sto
     device = resolve_device(cfg.device)
     _warn_slow_bf16(cfg, device)
     run = _Run.build(cfg, device)
+    run.prov = provenance(device)
     last = rdir / "last.pt"
     if last.exists():
         run.restore(last)
