@@ -31,7 +31,7 @@ from .order import UMAP_PARAMS, order_parameters
 from .phases import PHASE_THRESHOLDS, call_phase, recall
 from .provenance import provenance
 from .train import TrainConfig, list_checkpoints, load_checkpoint, load_model
-from .utils import atomic_savez, atomic_write_json, atomic_write_text, check_range
+from .utils import atomic_savez, atomic_write_json, atomic_write_text, check_range, file_sha256
 
 __all__ = ["AnalysisConfig", "ANALYSIS_PROFILES", "analyze", "analyze_checkpoint", "load_bundle", "bundle_dir",
            "select_checkpoints", "BundleError"]
@@ -133,15 +133,6 @@ def _scratch(run_dir: Path, akey: str) -> Path:
     return paths.scratch_dir() / "analysis" / Path(run_dir).name / f"analysis-{akey}"
 
 
-def _fingerprint(path: Path) -> str:
-    """sha256 of a checkpoint file: a finished step's scratch result is reused only for the very same weights."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _load_step(work: Path, step: int, fingerprint: str):
     jpath, npath = work / f"step_{step:07d}.json", work / f"step_{step:07d}.npz"
     fpath = work / f"step_{step:07d}.src"
@@ -205,7 +196,7 @@ def analyze(run_dir, acfg: AnalysisConfig | str = "cpu", progress: bool = True, 
     for step, path in tqdm(chosen, desc=f"analyze {run_dir.name}", disable=not progress):
         if step in records:
             continue
-        fingerprint = _fingerprint(path)
+        fingerprint = file_sha256(path)  # scratch results are reused only for the same weights
         got = _load_step(work, step, fingerprint)
         if got is None:
             diff, st = load_model(path, which=acfg.weights, device=dev)

@@ -123,6 +123,14 @@ def _cmd_atlas(a):
                         out_dir=a.out_dir))
 
 
+def _over_checkpoints(p) -> None:
+    """The options shared by the per-checkpoint studies (``atlas``, ``track``)."""
+    p.add_argument("--steps", nargs="*", type=int, default=None, help="default: every checkpoint on disk")
+    p.add_argument("--out-dir", default=None, help="default: beside the run's bundle in data/results/<run folder>")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--quiet", action="store_true")
+
+
 def _cmd_track(a):
     from .experiments import experiment, phases_label
     from .tracking import track, tracked_studies
@@ -224,12 +232,9 @@ def main(argv=None):
 
     at = sub.add_parser("atlas", help="order parameters at every layer × timestep for checkpoints of a run")
     at.add_argument("run", help="a run folder under data/runs")
-    at.add_argument("--steps", nargs="*", type=int, default=None, help="default: every checkpoint on disk")
     at.add_argument("--timesteps", nargs="*", type=int, default=None, help="default: 100 300 500 700 900")
     at.add_argument("--umap", action="store_true", help="UMAP R² too (slower)")
-    at.add_argument("--out-dir", default=None, help="default: beside the run's bundle in data/results/<run folder>")
-    at.add_argument("--device", default="auto")
-    at.add_argument("--quiet", action="store_true")
+    _over_checkpoints(at)
     at.set_defaults(func=_cmd_atlas)
 
     tr = sub.add_parser("track", help="studies tracked over training (atlas, commitment, spectrum) for the "
@@ -238,10 +243,7 @@ def main(argv=None):
     tr.add_argument("--profile", choices=["smoke", "cpu", "paper"], default="cpu", help="the studies' settings")
     tr.add_argument("--run", default=None, help="a run folder (default: the profile's phases run of --run-seed)")
     tr.add_argument("--run-seed", type=int, default=0)
-    tr.add_argument("--steps", nargs="*", type=int, default=None, help="default: every checkpoint on disk")
-    tr.add_argument("--out-dir", default=None, help="default: beside the run's bundle in data/results/<run folder>")
-    tr.add_argument("--device", default="auto")
-    tr.add_argument("--quiet", action="store_true")
+    _over_checkpoints(tr)
     tr.set_defaults(func=_cmd_track)
 
     sh = sub.add_parser("ship", help="export half-precision EMA weights of a run, chosen by its phase call, "

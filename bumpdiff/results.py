@@ -384,7 +384,7 @@ def load_tracked_study(kind: str, profile: str = "cpu", run_seed: int = 0, quiet
     from beside the run's bundle, else from beside a committed retrain of the same run
     (``data/results/retrains/<run folder>-*/``). The returned dict has ``"source"``: the folder it came from.
     Raises :class:`MissingResult` naming the command when there is none."""
-    from .tracking import tracked_studies
+    from .tracking import in_training_order, tracked_studies
     spec = tracked_studies(profile)[kind]
     cfg = experiment("phases").runs(profile)[phases_label(run_seed)]
     folder = f"{cfg.name}-{cfg.key()}"
@@ -398,9 +398,7 @@ def load_tracked_study(kind: str, profile: str = "cpu", run_seed: int = 0, quiet
                                     f"{track_command(kind, profile, run_seed)}")
             if not quiet:
                 _say(f"{kind} study of {folder} (from {paths.relative(d)}): {len(data['checkpoints'])} checkpoints")
-            # JSON files keep keys sorted as strings; readers get the checkpoints in training order
-            ordered = dict(sorted(data["checkpoints"].items(), key=lambda kv: int(kv[0])))
-            return data | {"checkpoints": ordered, "source": paths.relative(d)}
+            return in_training_order(data) | {"source": paths.relative(d)}
     raise MissingResult(f"no {kind} study of the phases/{profile} run of seed {run_seed}; compute it with: "
                         f"{track_command(kind, profile, run_seed)}")
 

@@ -25,7 +25,7 @@ from .provenance import provenance
 from .train import TrainConfig, list_checkpoints, load_model
 from .utils import atomic_write_json
 
-__all__ = ["track", "tracked_path", "load_tracked", "tracked_studies"]
+__all__ = ["track", "tracked_path", "load_tracked", "tracked_studies", "in_training_order"]
 
 
 def tracked_path(run_dir, spec, out_dir=None) -> Path:
@@ -38,9 +38,12 @@ def load_tracked(run_dir, spec, out_dir=None) -> dict | None:
     p = tracked_path(run_dir, spec, out_dir)
     if not p.exists():
         return None
-    data = json.loads(p.read_text())
-    data["checkpoints"] = dict(sorted(data["checkpoints"].items(), key=lambda kv: int(kv[0])))   # training order
-    return data
+    return in_training_order(json.loads(p.read_text()))
+
+
+def in_training_order(data: dict) -> dict:
+    """``data`` with its checkpoints in training order (the JSON file keeps its keys sorted as strings)."""
+    return data | {"checkpoints": dict(sorted(data["checkpoints"].items(), key=lambda kv: int(kv[0])))}
 
 
 def track(run_dir, spec, steps=None, device="cpu", progress: bool = True, out_dir=None) -> Path:

@@ -14,7 +14,6 @@ Layout: ``data/pretrained/<profile>-<arch>-seed<seed>/{manifest.json, step_XXXXX
 """
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
@@ -29,7 +28,7 @@ from .model import UNet
 from .phases import representatives
 from .provenance import provenance
 from .train import TrainConfig, list_checkpoints, load_checkpoint
-from .utils import atomic_write_json, atomic_write_text
+from .utils import atomic_write_json, atomic_write_text, file_sha256
 
 __all__ = ["pretrained", "shipped", "shipped_dir", "choose_checkpoints", "export", "PretrainedMissing",
            "REFERENCE_FIELDS", "MAX_FILE_BYTES"]
@@ -44,10 +43,6 @@ class PretrainedMissing(LookupError):
 
 def shipped_dir(profile: str = "cpu", arch: str = "film", seed: int = 0) -> Path:
     return paths.data_dir() / "pretrained" / f"{profile}-{arch}-seed{seed}"
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def shipped(profile: str = "cpu", arch: str = "film", seed: int = 0) -> dict:
@@ -83,7 +78,7 @@ def pretrained(profile: str = "cpu", phase: str | None = "final", arch: str = "f
     manifest = shipped(profile, arch, seed)
     entry = _entry(manifest, phase, step)
     path = shipped_dir(profile, arch, seed) / entry["file"]
-    if _sha256(path) != entry["sha256"]:
+    if file_sha256(path) != entry["sha256"]:
         raise ValueError(f"{paths.relative(path)} does not match its manifest (sha256); refusing to load it")
     cfg = TrainConfig.from_dict(manifest["config"])
     model = UNet(cfg.model)
@@ -139,7 +134,7 @@ def export(run_dir, bundle, dest: Path | None = None, call: str = "phase", agree
         entries.append({"label": label, "step": rec["step"], "epoch": rec["epoch"], "images_seen": rec["images_seen"],
                         "phase": rec["phase"], "phase_generation": rec["phase_generation"],
                         "phase_representation": rec["phase_representation"], "file": name,
-                        "sha256": _sha256(dest / name), "source_sha256": _sha256(src),
+                        "sha256": file_sha256(dest / name), "source_sha256": file_sha256(src),
                         "reference": {k: rec[k] for k in REFERENCE_FIELDS if k in rec},
                         "training_provenance": state.get("provenance")})
         written[name] = entries[-1]

@@ -85,7 +85,8 @@ def test_shipped_weights_match_their_committed_bundle(manifest):
     """Every shipped checkpoint is a record of the committed bundle the manifest names (same step, same numbers),
     every phase label agrees with that record's call, and every file is small and hashes as listed."""
     from bumpdiff.analysis import load_bundle
-    from bumpdiff.weights import REFERENCE_FIELDS, _sha256
+    from bumpdiff.utils import file_sha256
+    from bumpdiff.weights import REFERENCE_FIELDS
     m = json.loads(manifest.read_text())
     b, _ = load_bundle(paths.root() / m["bundle"], recall_phases=False)
     assert b["run_key"] == m["run_key"] and b["analysis_key"] == m["analysis_key"]
@@ -96,7 +97,7 @@ def test_shipped_weights_match_their_committed_bundle(manifest):
         assert e["label"] == "final" or e["label"] == rec[m["call"]] == rec[m["agree"]]
         assert e["reference"] == {k: rec[k] for k in REFERENCE_FIELDS if k in rec}
         f = manifest.parent / e["file"]
-        assert f.stat().st_size < MAX_FILE_BYTES and _sha256(f) == e["sha256"]
+        assert f.stat().st_size < MAX_FILE_BYTES and file_sha256(f) == e["sha256"]
 
 
 @pytest.mark.slow
