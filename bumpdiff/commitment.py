@@ -21,7 +21,7 @@ import torch
 
 from .activations import collect_layers, latent_grid
 from .diffusion import DDIM
-from .evaluate import detect
+from .evaluate import score
 from .identity import key as identity_key
 from .model import resolve_layer
 from .order import participation_ratio, pca_spectrum
@@ -105,10 +105,8 @@ class Commitment:
         n_bumps = np.zeros((S, B), dtype=int)
         est = np.full((S, B, 2), np.nan)
         for i, t in enumerate(ts):
-            det = detect(cap["x0_pred"][t])
-            n_bumps[i] = det.counts
-            one = np.flatnonzero(det.counts[det.image] == 1)
-            est[i, det.image[one]] = det.centers[one]
+            sc = score(cap["x0_pred"][t], req, tol=self.tol)
+            n_bumps[i], est[i] = sc.n_bumps, sc.estimated
         return commitment_summary(ts, n_bumps, est, req, self.tol)
 
 

@@ -376,7 +376,7 @@ def track_command(kind: str, profile: str, run_seed: int = 0) -> str:
     cfg = experiment("phases").runs(profile)[phases_label(run_seed)]
     return (f"python -m bumpdiff track {kind} --profile {profile}"
             + (f" --run-seed {run_seed}" if run_seed else "") + f"   (needs the run's checkpoints in data/runs/"
-            f"{cfg.name}-{cfg.key()}: {reproduce_command('phases', profile, seeds=[run_seed])})")
+            f"{run_dir(cfg).name}: {reproduce_command('phases', profile, seeds=[run_seed])})")
 
 
 def load_tracked_study(kind: str, profile: str = "cpu", run_seed: int = 0, quiet: bool = False) -> dict:
@@ -387,7 +387,7 @@ def load_tracked_study(kind: str, profile: str = "cpu", run_seed: int = 0, quiet
     from .tracking import in_training_order, tracked_studies
     spec = tracked_studies(profile)[kind]
     cfg = experiment("phases").runs(profile)[phases_label(run_seed)]
-    folder = f"{cfg.name}-{cfg.key()}"
+    folder = run_dir(cfg).name
     name = f"{spec.kind}-{spec.key()}.json"
     for d in [paths.results_dir() / folder, *sorted((paths.results_dir() / "retrains").glob(f"{folder}-*"))]:
         p = d / name

@@ -17,7 +17,7 @@ from __future__ import annotations
 import copy
 import json
 import time
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 import torch
@@ -228,7 +228,7 @@ class _Run:
     elapsed: float = 0.0
     # read once when the process starts training: the code that runs is the code of that moment, even if the
     # checkout changes while a long run goes on (a commit made meanwhile must not be credited with it)
-    prov: dict | None = None
+    prov: dict = field(default_factory=dict)
 
     @classmethod
     def build(cls, cfg: TrainConfig, device: torch.device) -> _Run:
@@ -238,7 +238,7 @@ class _Run:
         opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=(cfg.adam_beta1, cfg.adam_beta2),
                                 eps=cfg.adam_eps, weight_decay=cfg.weight_decay)
         return cls(cfg, model, ema, opt, Diffusion(model, cfg.diffusion).to(device),
-                   torch.Generator().manual_seed(cfg.seed), device)
+                   torch.Generator().manual_seed(cfg.seed), device, prov=provenance(device))
 
     def restore(self, path: Path) -> None:
         st = load_checkpoint(path, map_location=self.device)
@@ -253,8 +253,7 @@ class _Run:
         return {"step": self.step, "epoch": self.step * cfg.batch_size / cfg.images_per_epoch,
                 "images_seen": self.step * cfg.batch_size, "elapsed_s": self.elapsed,
                 "model": self.model.state_dict(), "ema": self.ema.state_dict(), "optimizer": self.opt.state_dict(),
-                "rng": self.gen.get_state(), "config": cfg.to_dict(),
-                "provenance": self.prov if self.prov is not None else provenance(self.device)}
+                "rng": self.gen.get_state(), "config": cfg.to_dict(), "provenance": self.prov}
 
     def train_step(self, ds: BumpDataset) -> torch.Tensor:
         """One optimiser step on the next batch of the run's fixed batch order; returns the loss."""
@@ -352,7 +351,6 @@ def train(cfg: TrainConfig, rdir: Path | None = None, progress: bool = True, sto
     device = resolve_device(cfg.device)
     _warn_slow_bf16(cfg, device)
     run = _Run.build(cfg, device)
-    run.prov = provenance(device)
     last = rdir / "last.pt"
     if last.exists():
         run.restore(last)

@@ -24,10 +24,9 @@ from . import paths
 from .analysis import load_bundle
 from .diffusion import Diffusion
 from .identity import SCHEMA
-from .model import UNet
 from .phases import representatives
 from .provenance import provenance
-from .train import TrainConfig, list_checkpoints, load_checkpoint
+from .train import TrainConfig, list_checkpoints, load_checkpoint, load_model
 from .utils import atomic_write_json, atomic_write_text, file_sha256
 
 __all__ = ["pretrained", "shipped", "shipped_dir", "choose_checkpoints", "export", "PretrainedMissing",
@@ -80,11 +79,8 @@ def pretrained(profile: str = "cpu", phase: str | None = "final", arch: str = "f
     path = shipped_dir(profile, arch, seed) / entry["file"]
     if file_sha256(path) != entry["sha256"]:
         raise ValueError(f"{paths.relative(path)} does not match its manifest (sha256); refusing to load it")
-    cfg = TrainConfig.from_dict(manifest["config"])
-    model = UNet(cfg.model)
-    state = {k: v.float() for k, v in load_file(path).items()}
-    model.load_state_dict(state)
-    diffusion = Diffusion(model, cfg.diffusion).to(device).eval()
+    ema = {k: v.float() for k, v in load_file(path).items()}
+    diffusion, _ = load_model({"config": manifest["config"], "ema": ema}, which="ema", device=device)
     return (diffusion, entry) if info else diffusion
 
 
@@ -118,11 +114,11 @@ def export(run_dir, bundle, dest: Path | None = None, call: str = "phase", agree
         src = ckpts.get(rec["step"])
         if src is None:
             raise ValueError(f"the run has no checkpoint at step {rec['step']} (the bundle analysed one)")
-        state = load_checkpoint(src)
         name = f"step_{rec['step']:07d}.safetensors"
         if name in written:   # one file per step, written once (a step can be a phase's and the final one)
             entries.append(dict(written[name], label=label))
             continue
+        state = load_checkpoint(src)
         half = {k: v.detach().to(torch.float16).contiguous() for k, v in state["ema"].items()}
         tmp = dest / f".{name}.tmp"
         save_file(half, str(tmp), metadata={"step": str(rec["step"]), "run_key": b["run_key"], "weights": "ema",
