@@ -26,7 +26,8 @@ from .order import order_parameters
 from .tracking import load_tracked, track, tracked_path
 from .utils import check_range
 
-__all__ = ["Atlas", "atlas_checkpoint", "compute_atlas", "load_atlas", "atlas_path", "atlas_matrix", "top_components"]
+__all__ = ["Atlas", "atlas_checkpoint", "compute_atlas", "load_atlas", "atlas_path", "atlas_matrix", "top_components",
+           "latent_calls"]
 
 
 @dataclass(frozen=True)
@@ -117,3 +118,13 @@ def atlas_matrix(data: dict, key: str = "knn", readout=500) -> tuple[list[str], 
                 v = min(r["knn_r2_x"], r["knn_r2_y"]) if key == "knn" else r["intrinsic_dim"]
                 M[layers.index(r["layer"]), j] = v
     return layers, steps, M
+
+
+def latent_calls(data: dict, readout=500) -> dict[int, dict[str, str]]:
+    """``{step: {layer: latent call}}`` at one read-out: the phase rule's latent call (:mod:`bumpdiff.phases`,
+    C = ordered and low-dimensional) applied to each cell of the atlas, in training order."""
+    from .phases import call_phase
+    out = {}
+    for c in sorted(data["checkpoints"].values(), key=lambda c: c["step"]):
+        out[c["step"]] = {r["layer"]: call_phase(order=r) for r in c["rows"] if r["readout"] == readout}
+    return out

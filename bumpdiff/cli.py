@@ -132,7 +132,7 @@ def _over_checkpoints(p) -> None:
 
 
 def _cmd_track(a):
-    from .experiments import experiment, phases_label
+    from .experiments import experiment, phases_experiment, phases_label
     from .tracking import track, tracked_studies
     from .utils import resolve_device
     specs = tracked_studies(a.profile)
@@ -140,14 +140,15 @@ def _cmd_track(a):
     if unknown:
         raise SystemExit(f"bumpdiff: error: study must be one of {sorted(specs)}, got {unknown}")
     if a.run is None:
-        cfg = experiment("phases").runs(a.profile)[phases_label(a.run_seed)]
+        cfg = experiment(phases_experiment(a.arch)).runs(a.profile)[phases_label(a.run_seed)]
         from .train import run_dir
         run = run_dir(cfg)
     else:
         run = Path(a.run)
     if not (run / "config.json").exists():
         raise SystemExit(f"bumpdiff: error: run must be a training run folder with its checkpoints; {run} is not "
-                         f"(train it with: python -m bumpdiff reproduce phases --profile {a.profile})")
+                         f"(train it with: python -m bumpdiff reproduce {phases_experiment(a.arch)} --profile "
+                         f"{a.profile})")
     for kind in a.kinds:
         print(track(run, specs[kind], steps=a.steps, device=resolve_device(a.device), progress=not a.quiet,
                     out_dir=a.out_dir))
@@ -243,6 +244,8 @@ def main(argv=None):
     tr.add_argument("--profile", choices=["smoke", "cpu", "paper"], default="cpu", help="the studies' settings")
     tr.add_argument("--run", default=None, help="a run folder (default: the profile's phases run of --run-seed)")
     tr.add_argument("--run-seed", type=int, default=0)
+    tr.add_argument("--arch", choices=["film", "additive"], default="film",
+                    help="whose phases run (default run folder): film = `phases`, additive = `phases-additive`")
     _over_checkpoints(tr)
     tr.set_defaults(func=_cmd_track)
 

@@ -16,7 +16,7 @@ from .train import TrainConfig
 from .train import profile as train_profile
 
 __all__ = ["Experiment", "EXPERIMENTS", "experiment", "experiment_runs", "EarlyStop", "SEEDS", "PHASES_LABEL",
-           "phases_label", "IMBALANCED_LATTICES", "PROFILES"]
+           "phases_label", "IMBALANCED_LATTICES", "PROFILES", "ARCH_EXPERIMENTS", "phases_experiment"]
 
 PROFILES = ("smoke", "cpu", "paper")
 SEEDS = {"smoke": (0,), "cpu": (0, 1, 2), "paper": (0, 1, 2)}  # smoke: one seed keeps CI fast
@@ -89,6 +89,11 @@ def _phases(profile: str) -> dict[str, TrainConfig]:
     return {phases_label(seed): replace(base, seed=seed) for seed in SEEDS[profile]}
 
 
+def _phases_additive(profile: str) -> dict[str, TrainConfig]:
+    # the same runs with the additive-embedding UNet (model module docstring): data, budget, seeds and analysis equal
+    return {label: replace(cfg, model=replace(cfg.model, arch="additive")) for label, cfg in _phases(profile).items()}
+
+
 def _imbalanced(profile: str) -> dict[str, TrainConfig]:
     base = train_profile(profile)
     out = {}
@@ -106,9 +111,22 @@ def _imbalanced(profile: str) -> dict[str, TrainConfig]:
 
 EXPERIMENTS: dict[str, Experiment] = {
     "phases": Experiment("phases", "the balanced lattice, one run per seed, analysed at every checkpoint", _phases),
+    "phases-additive": Experiment("phases-additive", "`phases` with the additive-embedding UNet (model.arch = "
+                                  "'additive'), same data, seeds, budget and analysis", _phases_additive),
     "imbalanced": Experiment("imbalanced", "imbalanced lattice dx=0.1/dy=1 and two balanced controls, per seed",
                              _imbalanced, early_stop={"cpu": EarlyStop()}),
 }
+
+
+# the `phases` experiment of each architecture
+ARCH_EXPERIMENTS = {"film": "phases", "additive": "phases-additive"}
+
+
+def phases_experiment(arch: str = "film") -> str:
+    """The name of the `phases` experiment run with architecture ``arch``."""
+    if arch not in ARCH_EXPERIMENTS:
+        raise ValueError(f"arch must be one of {sorted(ARCH_EXPERIMENTS)}, got {arch!r}")
+    return ARCH_EXPERIMENTS[arch]
 
 
 def experiment(name: str) -> Experiment:

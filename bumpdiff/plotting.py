@@ -372,3 +372,28 @@ def atlas_heatmaps(data: dict, records: list[dict] | None = None, readouts=None)
     for i, lab in enumerate(("min(kNN R² x, kNN R² y)", "intrinsic dimension")):
         fig.colorbar(ims[i], ax=axes[i, :].tolist(), shrink=0.85, label=lab)
     return fig
+
+
+def layer_profile(ax, rows: list[dict], readout=500, title: str | None = None):
+    """Where the ordered sheet lives at one checkpoint: a bar per layer (top to bottom in network order) of
+    min(kNN R² x, kNN R² y) from the atlas rows of that checkpoint at ``readout``, coloured by the latent call of
+    the phase rule, with the intrinsic dimension written beside it."""
+    from .phases import PHASE_THRESHOLDS, call_phase
+    rs = [r for r in rows if r["readout"] == readout]
+    if not rs:
+        raise ValueError(f"readout must be one of the rows' read-outs {sorted({str(r['readout']) for r in rows})}, "
+                         f"got {readout!r}")
+    vals = [min(r["knn_r2_x"], r["knn_r2_y"]) for r in rs]
+    calls = [call_phase(order=r) for r in rs]
+    y = np.arange(len(rs))
+    ax.barh(y, vals, color=[PHASE_COLORS[c] for c in calls], edgecolor="k", lw=0.5)
+    for i, r in enumerate(rs):
+        ax.text(1.02, i, f"{calls[i]} · ID {r['intrinsic_dim']:.1f}", va="center", fontsize=6, clip_on=False)
+    ax.axvline(PHASE_THRESHOLDS.knn_r2_c, color="k", ls=":", lw=0.8)
+    ax.set_yticks(y, [r["layer"] for r in rs], fontsize=7)
+    ax.set_ylim(len(rs) - 0.5, -0.5)
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("min(kNN R² x, y)", fontsize=7)
+    ax.tick_params(axis="x", labelsize=6)
+    ax.set_title(title or f"order by layer (t = {readout})", fontsize=8)
+    return ax

@@ -9,11 +9,19 @@ import json
 
 from . import paths
 from .analysis import BundleError, load_bundle
-from .experiments import EXPERIMENTS, phases_label
+from .atlas import latent_calls
+from .experiments import ARCH_EXPERIMENTS, EXPERIMENTS, phases_label
 from .phases import PHASE_THRESHOLDS, describe_sequence, phase_onsets, phase_sequence
-from .results import MissingResult, load_experiment, load_study
+from .results import MissingResult, load_experiment, load_study, load_tracked_study
 from .robustness import ROBUSTNESS, LayerSweep
-from .stats import IMBALANCED_THRESHOLD, compare_bundles, coupling_summary, crossing_table, phase_summary
+from .stats import (
+    IMBALANCED_THRESHOLD,
+    compare_bundles,
+    coupling_summary,
+    crossing_table,
+    latent_after_generation,
+    phase_summary,
+)
 from .utils import atomic_write_text
 
 __all__ = ["render_report", "write_report"]
@@ -167,6 +175,63 @@ def _retrain_sections() -> list[str]:
     return parts
 
 
+def _onset(r: dict | None) -> str:
+    return "never" if r is None else f"{r['step']:,} ({r['images_seen']:,} images)"
+
+
+def _layer4_section(loaded: dict, profile: str) -> list[str]:
+    """Per architecture and seed: does layer 4's latent call reach C once generation is correct, and does it stay
+    there (:func:`bumpdiff.stats.latent_after_generation`); and, from the atlas, the layers whose cell the same
+    rule calls C at the last atlas checkpoint."""
+    rows, tally = [], {}
+    for arch, name in ARCH_EXPERIMENTS.items():
+        runs = [(label.rpartition(" seed ")[2], b, True) for label, (b, _) in loaded.get((name, profile), {}).items()]
+        folders = {b["run"]: seed for seed, b, _ in runs}
+        for path in sorted((paths.results_dir() / "retrains").glob("*/analysis-*")):  # retrains of the same runs
+            b, _ = load_bundle(path)
+            if b["run"] in folders and path.name == f"analysis-{b['analysis_key']}":
+                runs.append((f"{folders[b['run']]} (retrain `{path.parent.name}`)", b, False))
+        for seed, b, counted in runs:
+            v = latent_after_generation(b["checkpoints"])
+            last = v["last"]
+            if counted:
+                tally.setdefault(arch, []).append(v["verdict"])
+            rows.append([f"`{arch}`", seed, f"{b['trained_to']:,} / {b['config']['steps']:,}",
+                         _onset(v["generation_c"]), _onset(v["latent_c"]),
+                         f"{v['latent_c_after']} of {v['after']}" if v["after"] else "—",
+                         f"{last['step']:,}: {_f(last['accuracy'])}, {_f(last['knn_r2_x'])} / {_f(last['knn_r2_y'])}, "
+                         f"{_f(last['intrinsic_dim'], '.1f')}", f"**{v['verdict']}**"])
+    if not rows:
+        return []
+    out = ["Layer 4 (`down3`) read as in the `phases` analysis; generation C and latent C as in the phase rule. "
+           "\"Latent C from generation C on\" counts the analysed checkpoints from the generation-C onset to the last "
+           "one whose latent call is C; verdict: *persists* (all of them), *settles* (the last three), *transient* "
+           "(some), *never ordered* (none).", "",
+           _table(["arch", "seed", "trained to / budget", "generation C from step", "latent C first at step",
+                   "latent C from generation C on", "last checkpoint: accuracy, kNN R² x / y, intrinsic dim.",
+                   "verdict"], rows), ""]
+    out += ["Over the seeds of each experiment (retrains not counted): " + "; ".join(f"`{arch}` — " + ", ".join(f"{v} in {vs.count(v)} of {len(vs)}"
+                                                                   for v in dict.fromkeys(vs))
+                                       for arch, vs in tally.items()) + ".", ""]
+    cells = []
+    for arch in ARCH_EXPERIMENTS:
+        try:
+            data = load_tracked_study("atlas", profile, 0, quiet=True, arch=arch)
+        except MissingResult:
+            continue
+        for readout in (*data["spec"]["timesteps"], "sampling"):
+            calls = latent_calls(data, readout)
+            step = max(calls)
+            ordered = [f"`{layer}`" for layer, c in calls[step].items() if c == "C"]
+            cells.append([f"`{arch}`", f"seed 0 (`{data['source']}`), step {step:,}", readout, ", ".join(ordered) or "none",
+                          calls[step].get("down3", "—")])
+    if cells:
+        out += ["Where the ordered sheet lives (the atlas, seed 0, its last checkpoint): the layers whose cell the "
+                "latent rule calls C, per read-out (t, or along sampling):", "",
+                _table(["arch", "checkpoint", "read-out", "layers called C", "layer 4 call"], cells), ""]
+    return out
+
+
 def render_report() -> str:
     """The text of ``docs/RESULTS.md`` from the committed results (pure: same results, same text)."""
     th = PHASE_THRESHOLDS
@@ -178,7 +243,8 @@ def render_report() -> str:
              f"intrinsic dimension ≤ {th.dim_b}, B at intrinsic dimension ≤ {th.dim_b}; combined = the earlier of "
              "the two.", ""]
     loaded, prov = {}, []
-    for name, profile, partial in (("phases", "cpu", False), ("imbalanced", "cpu", False), ("phases", "paper", True)):
+    for name, profile, partial in (("phases", "cpu", False), ("phases-additive", "cpu", True), ("imbalanced", "cpu", False),
+                                   ("phases", "paper", True)):
         try:
             loaded[(name, profile)] = load_experiment(name, profile, allow_partial=partial, quiet=True)
         except MissingResult as e:
@@ -187,6 +253,14 @@ def render_report() -> str:
         prov += _provenance_rows(name, profile, loaded[(name, profile)])
     if ("phases", "cpu") in loaded:
         parts += ["## `phases`, profile `cpu` (3 seeds)", "", *_phases_section("cpu", loaded[("phases", "cpu")]), ""]
+    if ("phases-additive", "cpu") in loaded:
+        runs = loaded[("phases-additive", "cpu")]
+        n = len(EXPERIMENTS["phases-additive"].runs("cpu"))
+        parts += [f"## `phases-additive`, profile `cpu` ({len(runs)} of {n} seeds so far)", "",
+                  *_phases_section("cpu", runs), ""]
+    layer4 = _layer4_section(loaded, "cpu")
+    if layer4:
+        parts += ["## The layer-4 question, profile `cpu`: `film` vs `additive`", "", *layer4]
     if ("imbalanced", "cpu") in loaded:
         parts += ["## `imbalanced`, profile `cpu`", "",
                   f"An axis is learned at the first checkpoint where its per-axis accuracy reaches {IMBALANCED_THRESHOLD}; "

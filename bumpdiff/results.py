@@ -23,7 +23,7 @@ from pathlib import Path
 
 from . import paths
 from .analysis import AnalysisConfig, BundleError, analyze, load_bundle
-from .experiments import EarlyStop, experiment, phases_label
+from .experiments import EarlyStop, experiment, phases_experiment, phases_label
 from .identity import SCHEMA, identity
 from .identity import key as identity_key
 from .provenance import provenance
@@ -372,35 +372,37 @@ def analysis_for(profile: str) -> AnalysisConfig:
     return experiment("phases").analysis(profile)
 
 
-def track_command(kind: str, profile: str, run_seed: int = 0) -> str:
-    cfg = experiment("phases").runs(profile)[phases_label(run_seed)]
-    return (f"python -m bumpdiff track {kind} --profile {profile}"
+def track_command(kind: str, profile: str, run_seed: int = 0, arch: str = "film") -> str:
+    name = phases_experiment(arch)
+    cfg = experiment(name).runs(profile)[phases_label(run_seed)]
+    return (f"python -m bumpdiff track {kind} --profile {profile}" + (f" --arch {arch}" if arch != "film" else "")
             + (f" --run-seed {run_seed}" if run_seed else "") + f"   (needs the run's checkpoints in data/runs/"
-            f"{run_dir(cfg).name}: {reproduce_command('phases', profile, seeds=[run_seed])})")
+            f"{run_dir(cfg).name}: {reproduce_command(name, profile, seeds=[run_seed])})")
 
 
-def load_tracked_study(kind: str, profile: str = "cpu", run_seed: int = 0, quiet: bool = False) -> dict:
-    """A study tracked over training (:mod:`bumpdiff.tracking`) of the ``phases`` run of ``run_seed``, read-only:
-    from beside the run's bundle, else from beside a committed retrain of the same run
-    (``data/results/retrains/<run folder>-*/``). The returned dict has ``"source"``: the folder it came from.
-    Raises :class:`MissingResult` naming the command when there is none."""
+def load_tracked_study(kind: str, profile: str = "cpu", run_seed: int = 0, quiet: bool = False,
+                       arch: str = "film") -> dict:
+    """A study tracked over training (:mod:`bumpdiff.tracking`) of the `phases` run of ``run_seed`` with
+    architecture ``arch``, read-only: from beside the run's bundle, else from beside a committed retrain of the
+    same run (``data/results/retrains/<run folder>-*/``). The returned dict has ``"source"``: the folder it came
+    from. Raises :class:`MissingResult` naming the command when there is none."""
     from .tracking import in_training_order, tracked_studies
     spec = tracked_studies(profile)[kind]
-    cfg = experiment("phases").runs(profile)[phases_label(run_seed)]
+    cfg = experiment(phases_experiment(arch)).runs(profile)[phases_label(run_seed)]
     folder = run_dir(cfg).name
     name = f"{spec.kind}-{spec.key()}.json"
+    cmd = track_command(kind, profile, run_seed, arch)
     for d in [paths.results_dir() / folder, *sorted((paths.results_dir() / "retrains").glob(f"{folder}-*"))]:
         p = d / name
         if p.exists():
-            data = _read_json(p, f"the {kind} study", track_command(kind, profile, run_seed))
+            data = _read_json(p, f"the {kind} study", cmd)
             if data.get("run_key") != cfg.key() or data.get("key") != spec.key():
-                raise MissingResult(f"{paths.relative(p)} is stale (another run or study); recompute it with: "
-                                    f"{track_command(kind, profile, run_seed)}")
+                raise MissingResult(f"{paths.relative(p)} is stale (another run or study); recompute it with: {cmd}")
             if not quiet:
                 _say(f"{kind} study of {folder} (from {paths.relative(d)}): {len(data['checkpoints'])} checkpoints")
-            return in_training_order(data) | {"source": paths.relative(d)}
-    raise MissingResult(f"no {kind} study of the phases/{profile} run of seed {run_seed}; compute it with: "
-                        f"{track_command(kind, profile, run_seed)}")
+            return in_training_order(data) | {"source": paths.relative(d), "arch": arch}
+    raise MissingResult(f"no {kind} study of the {phases_experiment(arch)}/{profile} run of seed {run_seed}; compute "
+                        f"it with: {cmd}")
 
 
 def bundle_beside(study: dict, profile: str) -> tuple[dict, dict]:
@@ -411,4 +413,4 @@ def bundle_beside(study: dict, profile: str) -> tuple[dict, dict]:
         return load_bundle(d)
     except BundleError as e:
         raise MissingResult(f"no analysis bundle beside {study['source']} ({e}); compute it with: "
-                            f"{reproduce_command('phases', profile)}") from e
+                            f"{reproduce_command(phases_experiment(study.get('arch', 'film')), profile)}") from e

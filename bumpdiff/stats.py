@@ -6,7 +6,7 @@ import numpy as np
 from .phases import phase_onsets
 
 __all__ = ["IMBALANCED_THRESHOLD", "crossing", "crossing_table", "coupling_summary", "phase_summary", "compare_bundles",
-           "COMPARED_FIELDS", "representative_run"]
+           "COMPARED_FIELDS", "representative_run", "latent_after_generation"]
 
 IMBALANCED_THRESHOLD = 0.5   # an axis counts as learned when its per-axis accuracy reaches this
 
@@ -150,3 +150,34 @@ def representative_run(runs: dict) -> str:
     cover = {label: sum(r is not None for r in representatives(b["checkpoints"]).values())
              for label, (b, _) in runs.items()}
     return max(cover, key=lambda label: (cover[label], -list(cover).index(label)))
+
+
+def latent_after_generation(records: list[dict]) -> dict:
+    """Does the latent call (the read-out layer's order parameters) say C once generation is correct, and does it
+    stay so? Over one run's checkpoint records (in training order):
+
+    ``generation_c`` / ``latent_c``: the first record with that call (None if none); ``after``: how many
+    checkpoints there are from the generation-C onset on, ``latent_c_after``: how many of them the latent call
+    puts in C; ``last``: the last record; ``verdict``: "generation never reaches C", "never ordered" (no latent
+    C from the generation-C onset on), "persists" (latent C at every such checkpoint), "settles" (not at every
+    one, but at each of the last ``settle`` = 3 checkpoints) or "transient" (otherwise)."""
+    if not records:
+        raise ValueError("records must hold at least one checkpoint")
+    onsets = phase_onsets(records, "phase_generation")
+    gen_c = onsets["C"]
+    latent_c = phase_onsets(records, "phase_representation")["C"]
+    after = [r for r in records if gen_c is not None and r["step"] >= gen_c["step"]]
+    n_c = sum(r["phase_representation"] == "C" for r in after)
+    settle = 3
+    if gen_c is None:
+        verdict = "generation never reaches C"
+    elif n_c == 0:
+        verdict = "never ordered"
+    elif n_c == len(after):
+        verdict = "persists"
+    elif len(after) >= settle and all(r["phase_representation"] == "C" for r in after[-settle:]):
+        verdict = "settles"
+    else:
+        verdict = "transient"
+    return {"generation_c": gen_c, "latent_c": latent_c, "after": len(after), "latent_c_after": n_c,
+            "last": records[-1], "verdict": verdict}

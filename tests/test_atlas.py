@@ -48,3 +48,20 @@ def test_reading_top_components_keeps_the_order_parameters_of_a_manifold():
         assert abs(raw[k] - red[k]) < 0.02, k
     assert abs(raw["intrinsic_dim"] - red["intrinsic_dim"]) < 0.3 and red["intrinsic_dim"] < 3.5
     assert top_components(wide[:, :50], 128).shape == (len(g), 50)           # narrow layers are read as they are
+
+
+def test_latent_calls_apply_the_phase_rule_to_each_cell():
+    from bumpdiff.atlas import latent_calls
+
+    def row(layer, readout, kx, ky, dim):
+        return {"layer": layer, "readout": readout, "knn_r2_x": kx, "knn_r2_y": ky, "intrinsic_dim": dim}
+    data = {"checkpoints": {  # stored out of training order on purpose
+        "900": {"step": 900, "rows": [row("down3", 500, 0.95, 0.70, 2.5), row("mid", 500, 0.9, 0.85, 3.0),
+                                      row("mid", 100, 0.1, 0.1, 9.0), row("down3", "sampling", 0.9, 0.9, 2.0)]},
+        "100": {"step": 100, "rows": [row("down3", 500, 0.99, 0.99, 4.5), row("mid", 500, 0.2, 0.3, 3.9),
+                                      row("down3", "sampling", 0.1, 0.1, 7.0)]}}}
+    got = latent_calls(data)
+    assert list(got) == [100, 900]
+    assert got[100] == {"down3": "A", "mid": "B"}      # ordered but 4.5-dimensional is not a sheet: A
+    assert got[900] == {"down3": "B", "mid": "C"}      # one axis below 0.8: B
+    assert latent_calls(data, "sampling") == {100: {"down3": "A"}, 900: {"down3": "C"}}

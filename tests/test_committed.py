@@ -17,7 +17,8 @@ from bumpdiff.robustness import ROBUSTNESS, LayerSweep
 from bumpdiff.train import TrainConfig
 
 ROOT = Path(__file__).resolve().parents[1]
-COMMITTED = [("phases", "cpu", False), ("imbalanced", "cpu", False), ("phases", "paper", True)]
+COMMITTED = [("phases", "cpu", False), ("phases-additive", "cpu", True), ("imbalanced", "cpu", False),
+             ("phases", "paper", True)]
 
 
 def _load_all():
@@ -90,8 +91,8 @@ def test_committed_tracked_studies_and_retrain_load_with_provenance():
     from bumpdiff.analysis import load_bundle
     from bumpdiff.results import bundle_beside, load_tracked_study
     from bumpdiff.stats import compare_bundles
-    for kind in ("commitment", "spectrum", "atlas"):
-        data = load_tracked_study(kind, "cpu", quiet=True)
+    for kind, arch in (("commitment", "film"), ("spectrum", "film"), ("atlas", "film"), ("atlas", "additive")):
+        data = load_tracked_study(kind, "cpu", quiet=True, arch=arch)
         assert data["provenance"] and all(p["commit"] and p["versions"]["torch"] for p in data["provenance"])
         bundle, _ = bundle_beside(data, "cpu")
         analysed = {r["step"] for r in bundle["checkpoints"]}

@@ -61,3 +61,17 @@ def test_adding_a_field_at_its_default_leaves_the_identity_unchanged(cls):
     grown = dataclasses.make_dataclass(cls.__name__, [("brand_new", float, added(0.5))], bases=(cls,), frozen=True)
     obj = cls()
     assert identity(grown(**{f.name: getattr(obj, f.name) for f in dataclasses.fields(cls)})) == identity(obj)
+
+
+def test_the_additive_experiment_is_phases_with_only_the_architecture_changed():
+    from bumpdiff.experiments import EXPERIMENTS, phases_experiment
+    for profile in ("smoke", "cpu", "paper"):
+        film, additive = EXPERIMENTS["phases"].runs(profile), EXPERIMENTS["phases-additive"].runs(profile)
+        assert list(film) == list(additive)
+        for label, cfg in additive.items():
+            assert cfg.model.arch == "additive" and replace(cfg, model=replace(cfg.model, arch="film")) == film[label]
+            assert cfg.key() != film[label].key()  # a result of one architecture is never read as the other's
+        assert EXPERIMENTS["phases-additive"].analysis(profile) == EXPERIMENTS["phases"].analysis(profile)
+    assert phases_experiment("film") == "phases" and phases_experiment("additive") == "phases-additive"
+    with pytest.raises(ValueError, match="arch must be one of"):
+        phases_experiment("unet")

@@ -4,7 +4,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bumpdiff.experiments import EarlyStop
-from bumpdiff.stats import coupling_summary, crossing, crossing_table, phase_summary
+from bumpdiff.stats import coupling_summary, crossing, crossing_table, latent_after_generation, phase_summary
 
 
 @settings(max_examples=100, deadline=None)
@@ -71,6 +71,26 @@ def test_phase_summary_onsets_and_spread():
     assert got["phase_generation"]["C"]["step"] == [500, 400, 300]
     lone = phase_summary({"only": _phased("ABB")})["phase"]
     assert lone["B"]["sd_images"] is None and lone["C"]["mean_images"] is None and lone["C"]["step"] == [None]
+
+
+def test_latent_after_generation_verdicts():
+    def run(latent, gen):
+        recs = _phased(latent, gen=gen)
+        for r in recs:  # the latent call is what this summary reads; the combined call is irrelevant to it
+            r["phase"] = "A"
+        return latent_after_generation(recs)
+
+    got = run("ABBCCCC", gen="ABBBCCC")
+    assert got["verdict"] == "persists" and got["generation_c"]["step"] == 400 and got["latent_c"]["step"] == 300
+    assert (got["after"], got["latent_c_after"], got["last"]["step"]) == (3, 3, 600)
+    got = run("ABBCBBB", gen="ABBCCCC")
+    assert got["verdict"] == "transient" and (got["after"], got["latent_c_after"]) == (4, 1)
+    assert run("ABCBCCC", gen="ABCCCCC")["verdict"] == "settles"
+    assert run("ABCCBBB", gen="ABBBCCC")["verdict"] == "never ordered"  # latent C only before generation C
+    got = run("ABCCCCC", gen="ABBBBBB")
+    assert got["verdict"] == "generation never reaches C" and got["generation_c"] is None and got["after"] == 0
+    with pytest.raises(ValueError, match="records"):
+        latent_after_generation([])
 
 
 def test_compare_bundles_finds_every_difference_and_nothing_else():
