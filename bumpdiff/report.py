@@ -136,13 +136,26 @@ def _sweep_table(rows: list[dict]) -> str:
                     _f(r["intrinsic_dim"], ".1f"), _f(r["trustworthiness"], ".3f")] for r in rows])
 
 
-def _retrain_sections() -> list[str]:
-    """One section per committed retrain (``data/results/retrains/<name>/analysis-<key>``) compared number by
-    number with the committed bundle of the same run and analysis."""
-    parts = []
+def _retrains() -> list[tuple]:
+    """``[(bundle folder, bundle or the BundleError)]`` of every committed retrain
+    (``data/results/retrains/<name>/analysis-<key>``), each read once for the whole report."""
+    out = []
     for path in sorted((paths.results_dir() / "retrains").glob("*/analysis-*")):
         try:
-            b2, _ = load_bundle(path)
+            out.append((path, load_bundle(path)[0]))
+        except BundleError as e:
+            out.append((path, e))
+    return out
+
+
+def _retrain_sections(retrains: list[tuple]) -> list[str]:
+    """One section per committed retrain compared number by number with the committed bundle of the same run and
+    analysis."""
+    parts = []
+    for path, b2 in retrains:
+        try:
+            if isinstance(b2, BundleError):
+                raise b2
             b1, _ = load_bundle(paths.results_dir() / b2["run"] / path.name)
         except BundleError as e:
             parts += [f"*Retrain `{paths.relative(path)}`: not comparable ({e}).*", ""]
@@ -179,7 +192,7 @@ def _onset(r: dict | None) -> str:
     return "never" if r is None else f"{r['step']:,} ({r['images_seen']:,} images)"
 
 
-def _layer4_section(loaded: dict, profile: str) -> list[str]:
+def _layer4_section(loaded: dict, profile: str, retrains: list[tuple]) -> list[str]:
     """Per architecture and seed: does layer 4's latent call reach C once generation is correct, and does it stay
     there (:func:`bumpdiff.stats.latent_after_generation`); and, from the atlas, the layers whose cell the same
     rule calls C at the last atlas checkpoint."""
@@ -187,9 +200,8 @@ def _layer4_section(loaded: dict, profile: str) -> list[str]:
     for arch, name in ARCH_EXPERIMENTS.items():
         runs = [(label.rpartition(" seed ")[2], b, True) for label, (b, _) in loaded.get((name, profile), {}).items()]
         folders = {b["run"]: seed for seed, b, _ in runs}
-        for path in sorted((paths.results_dir() / "retrains").glob("*/analysis-*")):  # retrains of the same runs
-            b, _ = load_bundle(path)
-            if b["run"] in folders and path.name == f"analysis-{b['analysis_key']}":
+        for path, b in retrains:  # retrains of the same runs
+            if isinstance(b, dict) and b["run"] in folders and path.name == f"analysis-{b['analysis_key']}":
                 runs.append((f"{folders[b['run']]} (retrain `{path.parent.name}`)", b, False))
         for seed, b, counted in runs:
             v = latent_after_generation(b["checkpoints"])
@@ -210,9 +222,9 @@ def _layer4_section(loaded: dict, profile: str) -> list[str]:
            _table(["arch", "seed", "trained to / budget", "generation C from step", "latent C first at step",
                    "latent C from generation C on", "last checkpoint: accuracy, kNN R² x / y, intrinsic dim.",
                    "verdict"], rows), ""]
-    out += ["Over the seeds of each experiment (retrains not counted): " + "; ".join(f"`{arch}` — " + ", ".join(f"{v} in {vs.count(v)} of {len(vs)}"
-                                                                   for v in dict.fromkeys(vs))
-                                       for arch, vs in tally.items()) + ".", ""]
+    per_arch = [f"`{arch}` — " + ", ".join(f"{v} in {vs.count(v)} of {len(vs)}" for v in dict.fromkeys(vs))
+                for arch, vs in tally.items()]
+    out += ["Over the seeds of each experiment (retrains not counted): " + "; ".join(per_arch) + ".", ""]
     cells = []
     for arch in ARCH_EXPERIMENTS:
         try:
@@ -258,7 +270,8 @@ def render_report() -> str:
         n = len(EXPERIMENTS["phases-additive"].runs("cpu"))
         parts += [f"## `phases-additive`, profile `cpu` ({len(runs)} of {n} seeds so far)", "",
                   *_phases_section("cpu", runs), ""]
-    layer4 = _layer4_section(loaded, "cpu")
+    retrains = _retrains()
+    layer4 = _layer4_section(loaded, "cpu", retrains)
     if layer4:
         parts += ["## The layer-4 question, profile `cpu`: `film` vs `additive`", "", *layer4]
     if ("imbalanced", "cpu") in loaded:
@@ -289,7 +302,7 @@ def render_report() -> str:
             parts += [f"Layer × timestep sweep at step {sw['step']:,}:", "", _sweep_table(sw["result"]["rows"]), ""]
         except MissingResult as e:
             parts += [f"*Not available ({e}).*", ""]
-    parts += _retrain_sections()
+    parts += _retrain_sections(retrains)
     for bench in sorted((paths.results_dir() / "benchmarks").glob("throughput-*.json")):
         b = json.loads(bench.read_text())
         where = b.get("provenance", {}).get("device") or b["device"]

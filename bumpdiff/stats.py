@@ -163,8 +163,7 @@ def latent_after_generation(records: list[dict]) -> dict:
     one, but at each of the last ``settle`` = 3 checkpoints) or "transient" (otherwise)."""
     if not records:
         raise ValueError("records must hold at least one checkpoint")
-    onsets = phase_onsets(records, "phase_generation")
-    gen_c = onsets["C"]
+    gen_c = phase_onsets(records, "phase_generation")["C"]
     latent_c = phase_onsets(records, "phase_representation")["C"]
     after = [r for r in records if gen_c is not None and r["step"] >= gen_c["step"]]
     n_c = sum(r["phase_representation"] == "C" for r in after)
