@@ -23,7 +23,7 @@ from .diffusion import Diffusion
 from .identity import key as identity_key
 from .model import LAYER_NAMES, resolve_layer
 from .order import order_parameters
-from .tracking import load_tracked, track, tracked_path
+from .tracking import in_training_order, load_tracked, track, tracked_path
 from .utils import check_range
 
 __all__ = ["Atlas", "atlas_checkpoint", "compute_atlas", "load_atlas", "atlas_path", "atlas_matrix", "top_components",
@@ -124,7 +124,5 @@ def latent_calls(data: dict, readout=500) -> dict[int, dict[str, str]]:
     """``{step: {layer: latent call}}`` at one read-out: the phase rule's latent call (:mod:`bumpdiff.phases`,
     C = ordered and low-dimensional) applied to each cell of the atlas, in training order."""
     from .phases import call_phase
-    out = {}
-    for c in sorted(data["checkpoints"].values(), key=lambda c: c["step"]):
-        out[c["step"]] = {r["layer"]: call_phase(order=r) for r in c["rows"] if r["readout"] == readout}
-    return out
+    return {c["step"]: {r["layer"]: call_phase(order=r) for r in c["rows"] if r["readout"] == readout}
+            for c in in_training_order(data)["checkpoints"].values()}
