@@ -64,6 +64,7 @@ smoke-results: $(ENV_STAMP)
 	@$(PY) -m bumpdiff reproduce --profile smoke --quiet
 	@$(PY) -m bumpdiff track commitment spectrum atlas --profile smoke --quiet > /dev/null
 	@$(PY) -m bumpdiff track atlas --profile smoke --arch additive --quiet > /dev/null
+	@$(PY) -m bumpdiff track topology --profile smoke --experiment torus --quiet > /dev/null
 
 test: lint smoke-results
 	@$(PY) -m pytest tests --nbval-lax notebooks -p no:cacheprovider

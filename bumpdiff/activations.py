@@ -16,14 +16,16 @@ MODES = ("noise", "noised", "sampling")
 
 @torch.no_grad()
 def collect_layers(diffusion: Diffusion, centers, layers=("down3",), t: int = 500, mode: str = "noise",
-                   seed: int = 0, batch_size: int = 512, sampler_steps: int = 20) -> dict[str, np.ndarray]:
+                   seed: int = 0, batch_size: int = 512, sampler_steps: int = 20,
+                   lattice: Lattice | None = None) -> dict[str, np.ndarray]:
     """Activations (M, D) of each of ``layers`` for each condition in ``centers`` (M, 2), flattened, from one pass
     that captures them all: ``{layer name: array}``.
 
     modes: ``"noise"`` — one forward pass at timestep ``t`` on one shared noise image (identical for all
     conditions, so only the condition varies); ``"noised"`` — on the ground-truth image of each condition
     noised to ``t`` with one shared noise draw; ``"sampling"`` — the mean over the steps of a deterministic
-    DDIM run of ``sampler_steps`` steps from one shared x_T.
+    DDIM run of ``sampler_steps`` steps from one shared x_T. ``lattice`` (default: σ = 1 on the model's canvas)
+    says how ``"noised"`` renders the ground truth (its σ, and whether the canvas is periodic).
     """
     if mode not in MODES:
         raise ValueError(f"mode must be 'noise', 'noised' or 'sampling', got {mode!r}")
@@ -50,7 +52,8 @@ def collect_layers(diffusion: Diffusion, centers, layers=("down3",), t: int = 50
             if mode == "noise":
                 x = shared.expand(b, -1, -1, -1)
             else:
-                x = diffusion.q_sample(render(c, n, 1.0).to(device), tt.to(device), shared.expand(b, -1, -1, -1).to(device))
+                x0 = render(c, n, lattice.sigma, lattice.periodic) if lattice is not None else render(c, n, 1.0)
+                x = diffusion.q_sample(x0.to(device), tt.to(device), shared.expand(b, -1, -1, -1).to(device))
             with model.capture(names) as store:
                 model(x.to(device), tt.to(device), c.to(device))
             for name in names:
@@ -61,17 +64,19 @@ def collect_layers(diffusion: Diffusion, centers, layers=("down3",), t: int = 50
 
 
 def collect_activations(diffusion: Diffusion, centers, layer="down3", t: int = 500, mode: str = "noise",
-                        seed: int = 0, batch_size: int = 512, sampler_steps: int = 20) -> np.ndarray:
+                        seed: int = 0, batch_size: int = 512, sampler_steps: int = 20,
+                        lattice: Lattice | None = None) -> np.ndarray:
     """Activations (M, D) of one ``layer`` (:func:`collect_layers` for the modes)."""
     name = resolve_layer(layer)
-    return collect_layers(diffusion, centers, (name,), t, mode, seed, batch_size, sampler_steps)[name]
+    return collect_layers(diffusion, centers, (name,), t, mode, seed, batch_size, sampler_steps, lattice)[name]
 
 
 def latent_grid(lattice: Lattice, max_conditions: int) -> np.ndarray:
-    """The latent grid: the lattice itself if small enough, else a sub-lattice evenly spaced on each axis with
-    about √max_conditions values per axis (so lattices of different densities are read on one spatial grid)."""
-    if len(lattice) <= max_conditions:
-        return lattice.centers()
+    """The latent grid: the lattice itself (:meth:`~bumpdiff.data.Lattice.grid`, a held-out square included) if
+    small enough, else a sub-lattice evenly spaced on each axis with about √max_conditions values per axis (so
+    lattices of different densities are read on one spatial grid)."""
+    if lattice.kx * lattice.ky <= max_conditions:
+        return lattice.grid()
     side = int(np.floor(np.sqrt(max_conditions)))
     kx = min(lattice.kx, side)
     ky = min(lattice.ky, max_conditions // kx)

@@ -23,11 +23,11 @@ from tqdm.auto import tqdm
 from . import paths
 from .activations import MODES, collect_activations, latent_grid
 from .diffusion import Diffusion, as_sampler
-from .evaluate import sample_and_score
+from .evaluate import LABELS, sample_and_score
 from .identity import SCHEMA, canonical_json, execution, identity
 from .identity import key as identity_key
 from .model import resolve_layer
-from .order import UMAP_PARAMS, order_parameters
+from .order import UMAP_PARAMS, heldout_error, order_parameters
 from .phases import PHASE_THRESHOLDS, call_phase, recall
 from .provenance import provenance
 from .train import TrainConfig, list_checkpoints, load_checkpoint, load_model
@@ -88,15 +88,19 @@ class BundleError(ValueError):
 
 def analyze_checkpoint(diffusion: Diffusion, cfg: TrainConfig, acfg: AnalysisConfig) -> tuple[dict, dict]:
     """Score generations and compute the order parameters and phase of one model. Returns ``(record, arrays)``;
-    arrays (embedding, grid, kept samples, every sample's requested and estimated centre) are numpy."""
+    arrays (embedding, grid, kept samples, every sample's requested and estimated centre) are numpy. A lattice
+    with a held-out square adds ``record["heldout"]``: the same scoring for samples requested at the held-out
+    centres, and the latent's placement of them (:func:`bumpdiff.order.heldout_error`)."""
     t0 = time.perf_counter()
     sc, imgs = sample_and_score(diffusion, cfg.lattice.centers(), acfg.n_samples, seed=acfg.seed,
-                                sampler=as_sampler(acfg.sampler, acfg.sampler_steps, acfg.eta), tol=acfg.tol)
+                                sampler=as_sampler(acfg.sampler, acfg.sampler_steps, acfg.eta), tol=acfg.tol,
+                                periodic=cfg.lattice.periodic)
     t_sample = time.perf_counter() - t0
     req = sc.requested
     grid = latent_grid(cfg.lattice, acfg.max_conditions)
-    acts = collect_activations(diffusion, grid, layer=acfg.layer, t=acfg.t, mode=acfg.mode, seed=acfg.seed)
-    op = order_parameters(acts, grid, seed=acfg.seed)
+    acts = collect_activations(diffusion, grid, layer=acfg.layer, t=acfg.t, mode=acfg.mode, seed=acfg.seed,
+                               lattice=cfg.lattice)
+    op = order_parameters(acts, grid, seed=acfg.seed, period=cfg.lattice.n if cfg.lattice.periodic else None)
     phase, pg, pr = call_phase(sc, op, detail=True)
     rec = sc.summary() | {k: v for k, v in op.items() if k != "embedding"}
     rec |= {"phase": phase, "phase_generation": pg, "phase_representation": pr, "sample_seconds": t_sample,
@@ -107,6 +111,18 @@ def analyze_checkpoint(diffusion: Diffusion, cfg: TrainConfig, acfg: AnalysisCon
               "sample_estimated": sc.estimated[:k].astype(np.float32),
               "requested": req.astype(np.float32), "estimated": sc.estimated.astype(np.float32),
               "n_bumps": sc.n_bumps.astype(np.int16)}
+    if cfg.lattice.holdout:   # the same protocol on the held-out centres, and where the latent puts them
+        sh, _ = sample_and_score(diffusion, cfg.lattice.held_out(), acfg.n_samples, seed=acfg.seed,
+                                 sampler=as_sampler(acfg.sampler, acfg.sampler_steps, acfg.eta), tol=acfg.tol,
+                                 periodic=cfg.lattice.periodic)
+        period = cfg.lattice.n if cfg.lattice.periodic else None
+        err = heldout_error(acts, grid, cfg.lattice.in_holdout(grid), period=period)
+        ref = heldout_error(grid, grid, cfg.lattice.in_holdout(grid), period=period)   # a perfectly ordered latent
+        rec["heldout"] = sh.summary() | {"labels": {lab: int((sh.labels == lab).sum()) for lab in LABELS},
+                                         "latent_error_x": err["x"], "latent_error_y": err["y"],
+                                         "latent_error_ordered": (ref["x"] + ref["y"]) / 2}
+        arrays |= {"heldout_requested": sh.requested.astype(np.float32),
+                   "heldout_estimated": sh.estimated.astype(np.float32), "heldout_n_bumps": sh.n_bumps.astype(np.int16)}
     return rec, arrays
 
 

@@ -60,8 +60,11 @@ class Atlas:
 
 def top_components(acts: np.ndarray, k: int) -> np.ndarray:
     """The scores of ``acts`` (M, D) on its top ``k`` principal components (M, k); ``acts`` itself, centred, when
-    D ≤ k. Computed from the M × M Gram matrix, so its cost grows with M², not D²."""
+    D ≤ k; zeros when every row is the same (a float32 mean leaves rounding residue whose "components" would be
+    noise). Computed from the M × M Gram matrix, so its cost grows with M², not D²."""
     A = np.asarray(acts, dtype=np.float32)
+    if np.all(A == A[:1]):   # condition-independent activations: no components (not the eigenvectors of rounding noise)
+        return np.zeros((A.shape[0], A.shape[1] if k <= 0 else min(k, A.shape[1])), dtype=np.float32)
     A = A - A.mean(0)
     if k <= 0 or A.shape[1] <= k:
         return A
@@ -70,23 +73,24 @@ def top_components(acts: np.ndarray, k: int) -> np.ndarray:
     return (evecs[:, top] * np.sqrt(np.clip(evals[top], 0, None))).astype(np.float32)
 
 
-def _row(layer, readout, acts, grid, spec) -> dict:
-    op = order_parameters(top_components(acts, spec.pca_dims), grid, seed=spec.seed, umap=spec.umap)
+def _row(layer, readout, acts, grid, spec, period=None) -> dict:
+    op = order_parameters(top_components(acts, spec.pca_dims), grid, seed=spec.seed, umap=spec.umap, period=period)
     return {"layer": layer, "readout": readout} | {k: v for k, v in op.items() if k != "embedding"}
 
 
 def atlas_checkpoint(diffusion: Diffusion, lattice, spec: Atlas = Atlas()) -> list[dict]:
     """Rows ``{"layer", "readout" (t, or "sampling"), order parameters}`` of one model (module docstring)."""
     grid = latent_grid(lattice, spec.max_conditions)
+    period = lattice.n if lattice.periodic else None
     rows = []
     for t in spec.timesteps:
         check_range("timesteps[i]", t, lo=0, hi=diffusion.T - 1, integer=True)
         acts = collect_layers(diffusion, grid, spec.layers, t=t, mode="noise", seed=spec.seed)
-        rows += [_row(layer, int(t), acts[layer], grid, spec) for layer in spec.layers]
+        rows += [_row(layer, int(t), acts[layer], grid, spec, period) for layer in spec.layers]
     sgrid = latent_grid(lattice, spec.sampling_conditions)
     acts = collect_activations(diffusion, sgrid, layer=spec.sampling_layer, t=0, mode="sampling", seed=spec.seed,
                                sampler_steps=spec.sampling_steps)
-    rows.append(_row(spec.sampling_layer, "sampling", acts, sgrid, spec))
+    rows.append(_row(spec.sampling_layer, "sampling", acts, sgrid, spec, period))
     return rows
 
 

@@ -132,23 +132,23 @@ def _over_checkpoints(p) -> None:
 
 
 def _cmd_track(a):
-    from .experiments import experiment, phases_experiment, phases_label
+    from .experiments import phases_experiment
     from .tracking import track, tracked_studies
     from .utils import resolve_device
     specs = tracked_studies(a.profile)
     unknown = sorted(set(a.kinds) - set(specs))
     if unknown:
         raise SystemExit(f"bumpdiff: error: study must be one of {sorted(specs)}, got {unknown}")
+    name = a.experiment or phases_experiment(a.arch)
     if a.run is None:
-        cfg = experiment(phases_experiment(a.arch)).runs(a.profile)[phases_label(a.run_seed)]
+        from .results import study_run
         from .train import run_dir
-        run = run_dir(cfg)
+        run = run_dir(study_run(name, a.profile, a.run_seed))
     else:
         run = Path(a.run)
     if not (run / "config.json").exists():
         raise SystemExit(f"bumpdiff: error: run must be a training run folder with its checkpoints; {run} is not "
-                         f"(train it with: python -m bumpdiff reproduce {phases_experiment(a.arch)} --profile "
-                         f"{a.profile})")
+                         f"(train it with: python -m bumpdiff reproduce {name} --profile {a.profile})")
     for kind in a.kinds:
         print(track(run, specs[kind], steps=a.steps, device=resolve_device(a.device), progress=not a.quiet,
                     out_dir=a.out_dir))
@@ -238,14 +238,16 @@ def main(argv=None):
     _over_checkpoints(at)
     at.set_defaults(func=_cmd_atlas)
 
-    tr = sub.add_parser("track", help="studies tracked over training (atlas, commitment, spectrum) for the "
+    tr = sub.add_parser("track", help="studies tracked over training (atlas, commitment, spectrum, topology) for the "
                                       "checkpoints of a run")
-    tr.add_argument("kinds", nargs="+", metavar="STUDY", help="atlas, commitment and/or spectrum")
+    tr.add_argument("kinds", nargs="+", metavar="STUDY", help="atlas, commitment, spectrum and/or topology")
     tr.add_argument("--profile", choices=["smoke", "cpu", "paper"], default="cpu", help="the studies' settings")
     tr.add_argument("--run", default=None, help="a run folder (default: the profile's phases run of --run-seed)")
     tr.add_argument("--run-seed", type=int, default=0)
     tr.add_argument("--arch", choices=["film", "additive"], default="film",
                     help="whose phases run (default run folder): film = `phases`, additive = `phases-additive`")
+    tr.add_argument("--experiment", default=None, help="another experiment's run instead of a phases run "
+                    "(e.g. torus, for the topology study)")
     _over_checkpoints(tr)
     tr.set_defaults(func=_cmd_track)
 

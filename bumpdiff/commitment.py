@@ -21,7 +21,7 @@ import torch
 
 from .activations import collect_layers, latent_grid
 from .diffusion import DDIM
-from .evaluate import score
+from .evaluate import axis_error, score
 from .identity import key as identity_key
 from .model import resolve_layer
 from .order import participation_ratio, pca_spectrum
@@ -46,13 +46,13 @@ def _quartiles(v: np.ndarray) -> list[float] | None:
     return [float(q) for q in np.percentile(v, [25, 50, 75])] if v.size else None
 
 
-def commitment_summary(ts, n_bumps, estimated, requested, tol: float) -> dict:
+def commitment_summary(ts, n_bumps, estimated, requested, tol: float, period: float | None = None) -> dict:
     """The summary of one checkpoint (module docstring) from detections along the reverse process: ``ts`` (S,)
     timesteps in reverse-process order, ``n_bumps`` (S, B), ``estimated`` (S, B, 2) single-bump centres (NaN
-    otherwise), ``requested`` (B, 2)."""
+    otherwise), ``requested`` (B, 2); ``period``: the canvas side of a periodic lattice."""
     ts = np.asarray(ts)
     n_bumps = np.asarray(n_bumps)
-    err = np.abs(np.asarray(estimated, dtype=float) - np.asarray(requested, dtype=float)[None])
+    err = axis_error(estimated, np.asarray(requested, dtype=float)[None], period)
     single = n_bumps == 1
     with np.errstate(invalid="ignore"):
         ok = {"x": single & (err[..., 0] <= tol), "y": single & (err[..., 1] <= tol)}
@@ -105,9 +105,10 @@ class Commitment:
         n_bumps = np.zeros((S, B), dtype=int)
         est = np.full((S, B, 2), np.nan)
         for i, t in enumerate(ts):
-            sc = score(cap["x0_pred"][t], req, tol=self.tol)
+            sc = score(cap["x0_pred"][t], req, tol=self.tol, periodic=cfg.lattice.periodic)
             n_bumps[i], est[i] = sc.n_bumps, sc.estimated
-        return commitment_summary(ts, n_bumps, est, req, self.tol)
+        return commitment_summary(ts, n_bumps, est, req, self.tol,
+                                  period=cfg.lattice.n if cfg.lattice.periodic else None)
 
 
 @dataclass(frozen=True)

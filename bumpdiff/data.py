@@ -7,6 +7,16 @@ Arrays are (M, 1, N, N) with rows = y and columns = x, i.e. ``image[m, 0, j, i]`
 
 The lattice of centres splits [0, N) into Kx = round(N/dx) equal cells and puts the centres at their
 midpoints, μx = (k + 0.5)·N/Kx; likewise μy. Centres are ordered row-major: y outer, x inner.
+
+A *periodic* lattice (``Lattice(periodic=True)``) wraps the canvas into a torus: the distance from a pixel to
+the centre along each axis is the shorter way round, min(|x − μx|, N − |x − μx|), so a bump near an edge
+continues on the opposite edge and (μx, μy) lives on a torus. Evaluation then detects bumps across the edges and
+measures errors round the torus (:mod:`bumpdiff.evaluate`).
+
+A *held-out square* (``Lattice(holdout=(x0, y0, w))``) removes from the training set every centre with
+x0 ≤ μx < x0 + w and y0 ≤ μy < y0 + w: :meth:`Lattice.centers` (the training set) leaves them out,
+:meth:`Lattice.held_out` lists them and :meth:`Lattice.grid` is the whole lattice (what the latent is read on, so
+that one can see whether the hole is filled in).
 """
 from __future__ import annotations
 
@@ -15,9 +25,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from .identity import added
 from .utils import check_range
 
-__all__ = ["Lattice", "render", "BumpDataset", "check_centers"]
+__all__ = ["Lattice", "render", "BumpDataset", "check_centers", "wrap"]
 
 
 @dataclass(frozen=True)
@@ -28,12 +39,32 @@ class Lattice:
     sigma: float = 1.0
     dx: float = 1.0
     dy: float = 1.0
+    periodic: bool = added(False)    # wrap the canvas into a torus (module docstring)
+    holdout: tuple = added(())       # () or a held-out square (x0, y0, w) of centres, in pixels (module docstring)
 
     def __post_init__(self):
         check_range("n", self.n, lo=4, integer=True)
         check_range("sigma", self.sigma, lo=0, lo_open=True)
         check_range("dx", self.dx, lo=0, hi=self.n, lo_open=True, hi_open=True)
         check_range("dy", self.dy, lo=0, hi=self.n, lo_open=True, hi_open=True)
+        if not isinstance(self.periodic, bool):
+            raise ValueError(f"periodic must be True or False, got {self.periodic!r}")
+        try:
+            h = tuple(float(v) for v in self.holdout)
+        except (TypeError, ValueError):
+            raise ValueError(f"holdout must be () or a square (x0, y0, w) of numbers, got {self.holdout!r}") from None
+        object.__setattr__(self, "holdout", h)
+        if h:
+            if len(h) != 3 or not all(np.isfinite(h)):
+                raise ValueError(f"holdout must be () or a square (x0, y0, w) of finite numbers, got {self.holdout!r}")
+            x0, y0, w = h
+            check_range("holdout width w", w, lo=0, hi=self.n, lo_open=True)
+            check_range("holdout x0", x0, lo=0, hi=self.n - w)
+            check_range("holdout y0", y0, lo=0, hi=self.n - w)
+            if not self.in_holdout(self.grid()).any():
+                raise ValueError(f"holdout {h} contains no centre of the lattice (increments {self.dx}, {self.dy})")
+            if self.in_holdout(self.grid()).all():
+                raise ValueError(f"holdout {h} contains every centre of the lattice: nothing is left to train on")
 
     @property
     def kx(self) -> int:
@@ -46,7 +77,8 @@ class Lattice:
         return max(1, int(round(self.n / self.dy)))
 
     def __len__(self) -> int:
-        return self.kx * self.ky
+        """The number of training images (the lattice less any held-out square)."""
+        return self.kx * self.ky - (int(self.in_holdout(self.grid()).sum()) if self.holdout else 0)
 
     def xs(self) -> np.ndarray:
         return (np.arange(self.kx) + 0.5) * (self.n / self.kx)
@@ -54,14 +86,40 @@ class Lattice:
     def ys(self) -> np.ndarray:
         return (np.arange(self.ky) + 0.5) * (self.n / self.ky)
 
-    def centers(self) -> np.ndarray:
-        """(M, 2) float64 array of (μx, μy), y outer and x inner (row-major)."""
+    def grid(self) -> np.ndarray:
+        """(K, 2) float64 array of every (μx, μy) of the lattice, y outer and x inner (row-major), held-out
+        square included."""
         gy, gx = np.meshgrid(self.ys(), self.xs(), indexing="ij")
         return np.stack([gx.ravel(), gy.ravel()], axis=1)
 
+    def in_holdout(self, centers) -> np.ndarray:
+        """(M,) booleans: which of ``centers`` (M, 2) lie in the held-out square (all False without one)."""
+        c = np.asarray(centers, dtype=np.float64)
+        if not self.holdout:
+            return np.zeros(len(c), dtype=bool)
+        x0, y0, w = self.holdout
+        return (c[:, 0] >= x0) & (c[:, 0] < x0 + w) & (c[:, 1] >= y0) & (c[:, 1] < y0 + w)
+
+    def centers(self) -> np.ndarray:
+        """(M, 2) float64 array of the training centres (μx, μy), y outer and x inner (row-major): the grid less
+        any held-out square."""
+        g = self.grid()
+        return g[~self.in_holdout(g)] if self.holdout else g
+
+    def held_out(self) -> np.ndarray:
+        """(K, 2) the centres of the held-out square (empty without one), in grid order."""
+        g = self.grid()
+        return g[self.in_holdout(g)]
+
     def images(self) -> np.ndarray:
         """All images of the lattice, (M, 1, n, n) float32. For large lattices prefer :class:`BumpDataset`."""
-        return render(self.centers(), n=self.n, sigma=self.sigma)
+        return render(self.centers(), n=self.n, sigma=self.sigma, periodic=self.periodic)
+
+
+def wrap(offset, n):
+    """Offsets taken the shorter way round a circle of circumference ``n``: values in [-n/2, n/2)
+    (numpy arrays and torch tensors alike)."""
+    return (offset + n / 2) % n - n / 2
 
 
 def check_centers(centers, n: int) -> None:
@@ -76,13 +134,14 @@ def check_centers(centers, n: int) -> None:
                          f"got values in [{c.min():.4g}, {c.max():.4g}]")
 
 
-def render(centers, n: int = 32, sigma: float = 1.0):
+def render(centers, n: int = 32, sigma: float = 1.0, periodic: bool = False):
     """Render one bump per centre.
 
     ``centers``: (M, 2) array of (μx, μy) in pixel coordinates (numpy array or torch tensor).
     Returns float32 images of shape (M, 1, n, n) in [-1, 1] (peak +1, background -1), of the same kind
     as the input (a torch input gives a tensor on the same device). The Gaussian is separable, so this is
-    two (M, n) exponentials and an outer product.
+    two (M, n) exponentials and an outer product. With ``periodic`` the offsets are taken the shorter way
+    round the canvas (a torus; module docstring).
     """
     check_range("n", n, lo=4, integer=True)
     check_range("sigma", sigma, lo=0, lo_open=True)
@@ -91,14 +150,20 @@ def render(centers, n: int = 32, sigma: float = 1.0):
     if isinstance(centers, torch.Tensor):
         c = centers.to(torch.float32)
         coords = torch.arange(n, device=c.device, dtype=torch.float32) + 0.5
-        gx = torch.exp(-((coords[None, :] - c[:, 0:1]) ** 2) / (2 * sigma**2))
-        gy = torch.exp(-((coords[None, :] - c[:, 1:2]) ** 2) / (2 * sigma**2))
+        ox, oy = coords[None, :] - c[:, 0:1], coords[None, :] - c[:, 1:2]
+        if periodic:
+            ox, oy = wrap(ox, n), wrap(oy, n)
+        gx = torch.exp(-(ox**2) / (2 * sigma**2))
+        gy = torch.exp(-(oy**2) / (2 * sigma**2))
         img = gy[:, :, None] * gx[:, None, :]
         return (2 * img - 1)[:, None]
     c = np.asarray(centers, dtype=np.float64)
     coords = np.arange(n) + 0.5
-    gx = np.exp(-((coords[None, :] - c[:, 0:1]) ** 2) / (2 * sigma**2))
-    gy = np.exp(-((coords[None, :] - c[:, 1:2]) ** 2) / (2 * sigma**2))
+    ox, oy = coords[None, :] - c[:, 0:1], coords[None, :] - c[:, 1:2]
+    if periodic:
+        ox, oy = wrap(ox, n), wrap(oy, n)
+    gx = np.exp(-(ox**2) / (2 * sigma**2))
+    gy = np.exp(-(oy**2) / (2 * sigma**2))
     img = gy[:, :, None] * gx[:, None, :]
     return (2 * img - 1)[:, None].astype(np.float32)
 
@@ -121,11 +186,11 @@ class BumpDataset(torch.utils.data.Dataset):
         if not -len(self) <= idx < len(self):
             raise IndexError(f"index {idx} out of range for a dataset of {len(self)} images")
         c = self.centers[idx : idx + 1] if idx >= 0 else self.centers[idx:][:1]
-        return render(c, self.lattice.n, self.lattice.sigma)[0], c[0]
+        return render(c, self.lattice.n, self.lattice.sigma, self.lattice.periodic)[0], c[0]
 
     def batch(self, indices: torch.Tensor, device=None):
         """Images (B, 1, n, n) and centres (B, 2) for a tensor of indices, rendered on ``device``."""
         c = self.centers[indices]
         if device is not None:
             c = c.to(device)
-        return render(c, self.lattice.n, self.lattice.sigma), c
+        return render(c, self.lattice.n, self.lattice.sigma, self.lattice.periodic), c

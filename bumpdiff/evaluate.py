@@ -20,6 +20,12 @@ Scoring (:func:`score`): each sample is *none* (no bump), *multiple* (two or mor
 bump, more than ``tol`` pixels from the request on either axis) or *correct* (one bump within ``tol`` on
 both axes). ``acc_x`` and ``acc_y`` count single-bump samples whose x (resp. y) is within ``tol``, over all
 samples.
+
+Periodic canvases (``periodic=True``, for a :class:`~bumpdiff.data.Lattice` with ``periodic``): the image is
+padded by wrapping it round (``PERIODIC_PAD`` pixels on every side), so a bump cut by an edge is whole again;
+the steps above run on the padded image (the background test on the image itself), and a bump is kept once, in
+the copy whose brightest pixel lies on the original canvas; its centre is taken modulo N. Errors are measured
+the shorter way round (:func:`bumpdiff.data.wrap`).
 """
 from __future__ import annotations
 
@@ -29,14 +35,15 @@ import numpy as np
 import torch
 from scipy import ndimage
 
-from .data import check_centers
+from .data import check_centers, wrap
 from .utils import check_range
 
-__all__ = ["detect", "score", "breakdown", "sample_and_score", "Detections", "Score", "LABELS"]
+__all__ = ["detect", "score", "breakdown", "axis_error", "PERIODIC_PAD", "sample_and_score", "Detections", "Score", "LABELS"]
 
 LABELS = ("none", "multiple", "single_wrong", "correct")
 _STRUCT = np.zeros((3, 3, 3), dtype=bool)
 _STRUCT[1] = True  # 8-connectivity within each image, never across images
+PERIODIC_PAD = 6   # wider than a bump above half height plus the fit window, so one copy of each bump is whole
 
 
 @dataclass
@@ -70,8 +77,9 @@ def _as_numpy(images) -> np.ndarray:
 
 
 def detect(images, threshold: float = 0.5, min_mass: float = 0.15, max_area: int = 25,
-           max_background: float = 0.25, window: int = 2) -> Detections:
-    """Find the bumps in each image of a batch. See the module docstring for the method."""
+           max_background: float = 0.25, window: int = 2, periodic: bool = False) -> Detections:
+    """Find the bumps in each image of a batch. See the module docstring for the method (and for
+    ``periodic``)."""
     check_range("threshold", threshold, lo=0, hi=1, lo_open=True, hi_open=True)
     check_range("min_mass", min_mass, lo=0)
     check_range("max_area", max_area, lo=1, integer=True)
@@ -82,6 +90,14 @@ def detect(images, threshold: float = 0.5, min_mass: float = 0.15, max_area: int
     if not np.all(np.isfinite(x)):
         raise ValueError("images must be finite (no NaN or inf)")
     v = (x + 1.0) * 0.5
+    dark_image = np.median(v.reshape(B, -1), axis=1) <= max_background
+    p = 0
+    if periodic:
+        if window + 1 > PERIODIC_PAD or min(H, W) < PERIODIC_PAD:
+            raise ValueError(f"window must be at most {PERIODIC_PAD - 1} and the images at least {PERIODIC_PAD} "
+                             f"pixels for periodic detection, got window={window} and {H}×{W} images")
+        p = PERIODIC_PAD
+        v = np.pad(v, ((0, 0), (p, p), (p, p)), mode="wrap")
     lab, nlab = ndimage.label(v > threshold, structure=_STRUCT)
     empty = Detections(np.zeros(B, int), np.zeros(0, int), np.zeros((0, 2)), np.zeros(0, int), np.zeros(0))
     if nlab == 0:
@@ -100,14 +116,17 @@ def detect(images, threshold: float = 0.5, min_mass: float = 0.15, max_area: int
     peak_flat, labels_present = peak_flat[keep], labels_present[keep]
     if peak_flat.size == 0:
         return empty
-    b, r, c = np.unravel_index(peak_flat, (B, H, W))
-    dark = np.median(v.reshape(B, -1), axis=1) <= max_background
-    ok = dark[b]
+    b, r, c = np.unravel_index(peak_flat, v.shape)
+    ok = dark_image[b]
+    if p:  # one copy of each bump: the one whose brightest pixel is on the original canvas
+        ok &= (r >= p) & (r < p + H) & (c >= p) & (c < p + W)
     if not ok.all():
         peak_flat, labels_present, b, r, c = peak_flat[ok], labels_present[ok], b[ok], r[ok], c[ok]
         if peak_flat.size == 0:
             return empty
     centers = _fit_centers(v, b, r, c, window)
+    if p:
+        centers = np.mod(centers - p, [W, H])
     counts = np.bincount(b, minlength=B)
     return Detections(counts, b, centers, area[labels_present], v[b, r, c].astype(float))
 
@@ -184,8 +203,9 @@ def _labels(n_bumps: np.ndarray, correct: np.ndarray) -> np.ndarray:
                     np.where(correct, "correct", "single_wrong")))
 
 
-def score(images, requested_centers, tol: float = 1.0, **detect_kw) -> Score:
-    """Classify every sample as none / multiple / single_wrong / correct against its requested centre."""
+def score(images, requested_centers, tol: float = 1.0, periodic: bool = False, **detect_kw) -> Score:
+    """Classify every sample as none / multiple / single_wrong / correct against its requested centre
+    (``periodic``: on a wrapped canvas, errors the shorter way round; module docstring)."""
     check_range("tol", tol, lo=0, lo_open=True)
     x = _as_numpy(images)
     req = requested_centers.detach().cpu().numpy() if isinstance(requested_centers, torch.Tensor) else np.asarray(requested_centers)
@@ -193,13 +213,13 @@ def score(images, requested_centers, tol: float = 1.0, **detect_kw) -> Score:
     if req.shape != (x.shape[0], 2):
         raise ValueError(f"requested_centers must have shape ({x.shape[0]}, 2) to match images, got {req.shape}")
     check_centers(req, x.shape[-1])
-    det = detect(x, **detect_kw)
+    det = detect(x, periodic=periodic, **detect_kw)
     B = x.shape[0]
     est = np.full((B, 2), np.nan)
     single = det.counts == 1
     idx = np.flatnonzero(single[det.image])
     est[det.image[idx]] = det.centers[idx]
-    err = np.abs(est - req)
+    err = axis_error(est, req, x.shape[-1] if periodic else None)
     ok_x = single & (err[:, 0] <= tol)
     ok_y = single & (err[:, 1] <= tol)
     correct = ok_x & ok_y
@@ -211,10 +231,10 @@ def score(images, requested_centers, tol: float = 1.0, **detect_kw) -> Score:
 
 
 def sample_and_score(diffusion, centers_pool, n: int, seed: int = 0, sampler="ddpm", steps: int | None = None,
-                     eta: float = 0.0, tol: float = 1.0, batch_size: int = 256):
+                     eta: float = 0.0, tol: float = 1.0, batch_size: int = 256, periodic: bool = False):
     """Generate ``n`` samples at centres drawn (with replacement, from ``seed``) from ``centers_pool`` and
     score them. ``sampler`` is a :class:`~bumpdiff.diffusion.DDPM` / :class:`~bumpdiff.diffusion.DDIM` value or
-    a name with ``steps`` and ``eta``. Returns ``(Score, images)``."""
+    a name with ``steps`` and ``eta``; ``periodic`` scores on a wrapped canvas. Returns ``(Score, images)``."""
     from .diffusion import as_sampler
 
     check_range("n", n, lo=1, integer=True)
@@ -223,14 +243,21 @@ def sample_and_score(diffusion, centers_pool, n: int, seed: int = 0, sampler="dd
     req = pool[torch.randint(0, len(pool), (n,), generator=g).numpy()]
     imgs, _ = diffusion.sample(torch.from_numpy(req).float(), generator=g, sampler=as_sampler(sampler, steps, eta),
                                batch_size=batch_size)
-    return score(imgs, req, tol=tol), imgs
+    return score(imgs, req, tol=tol, periodic=periodic), imgs
 
 
-def breakdown(n_bumps, estimated, requested, tol: float = 1.0) -> dict:
+def axis_error(estimated, requested, period=None) -> np.ndarray:
+    """|estimated − requested| per axis; on a canvas of side ``period`` (periodic), the shorter way round."""
+    d = np.asarray(estimated, dtype=float) - np.asarray(requested, dtype=float)
+    return np.abs(d if period is None else wrap(d, period))
+
+
+def breakdown(n_bumps, estimated, requested, tol: float = 1.0, period: float | None = None) -> dict:
     """Labels and accuracy recomputed from stored detections (number of bumps, estimated and requested centres)
-    at another tolerance, with the rule of :func:`score`: ``{"labels": (B,) array, "accuracy": float}``."""
+    at another tolerance, with the rule of :func:`score` (``period``: the canvas side of a periodic lattice):
+    ``{"labels": (B,) array, "accuracy": float}``."""
     check_range("tol", tol, lo=0, lo_open=True)
     nb = np.asarray(n_bumps)
-    err = np.abs(np.asarray(estimated, dtype=float) - np.asarray(requested, dtype=float))
+    err = axis_error(estimated, requested, period)
     correct = (nb == 1) & np.all(err <= tol, axis=1)
     return {"labels": _labels(nb, correct), "accuracy": float(np.mean(correct)) if len(nb) else float("nan")}

@@ -16,7 +16,7 @@ from .train import TrainConfig
 from .train import profile as train_profile
 
 __all__ = ["Experiment", "EXPERIMENTS", "experiment", "experiment_runs", "EarlyStop", "SEEDS", "PHASES_LABEL",
-           "phases_label", "IMBALANCED_LATTICES", "PROFILES", "ARCH_EXPERIMENTS", "phases_experiment"]
+           "phases_label", "IMBALANCED_LATTICES", "PROFILES", "ARCH_EXPERIMENTS", "phases_experiment", "TORUS_LABEL", "HOLDOUT_SQUARES"]
 
 PROFILES = ("smoke", "cpu", "paper")
 SEEDS = {"smoke": (0,), "cpu": (0, 1, 2), "paper": (0, 1, 2)}  # smoke: one seed keeps CI fast
@@ -94,6 +94,33 @@ def _phases_additive(profile: str) -> dict[str, TrainConfig]:
     return {label: replace(cfg, model=replace(cfg.model, arch="additive")) for label, cfg in _phases(profile).items()}
 
 
+TORUS_LABEL = "periodic (torus) seed 0"
+
+
+def _torus(profile: str) -> dict[str, TrainConfig]:
+    # one run: the first `phases` run with the canvas wrapped into a torus (data.Lattice.periodic); all else equal
+    base = train_profile(profile)
+    return {TORUS_LABEL: replace(base, name=f"{base.name}-torus", seed=SEEDS[profile][0],
+                                 lattice=replace(base.lattice, periodic=True))}
+
+
+# held-out squares (x0, y0, w) of centres, in pixels, on the 32-px canvas: two interior widths (interpolation) and a
+# corner (extrapolation); the first is the main one (every seed), the others one seed each; smoke runs the main only
+HOLDOUT_SQUARES = {"interior W=8": (12.0, 12.0, 8.0), "interior W=4": (14.0, 14.0, 4.0), "corner W=8": (0.0, 0.0, 8.0)}
+
+
+def _holdout(profile: str) -> dict[str, TrainConfig]:
+    base = train_profile(profile)
+    out = {}
+    for i, (label, square) in enumerate(HOLDOUT_SQUARES.items()):
+        if profile == "smoke" and i:
+            break
+        for seed in SEEDS[profile] if i == 0 else SEEDS[profile][:1]:
+            out[f"{label} seed {seed}"] = replace(base, name=f"{base.name}-holdout", seed=seed,
+                                                  lattice=replace(base.lattice, holdout=square))
+    return out
+
+
 def _imbalanced(profile: str) -> dict[str, TrainConfig]:
     base = train_profile(profile)
     out = {}
@@ -115,6 +142,10 @@ EXPERIMENTS: dict[str, Experiment] = {
                                   "'additive'), same data, seeds, budget and analysis", _phases_additive),
     "imbalanced": Experiment("imbalanced", "imbalanced lattice dx=0.1/dy=1 and two balanced controls, per seed",
                              _imbalanced, early_stop={"cpu": EarlyStop()}),
+    "holdout": Experiment("holdout", "`phases` with a W × W square of centres never trained on (interior W = 8 and "
+                          "4, a corner W = 8): is it generated, and is it filled in in the latent?", _holdout),
+    "torus": Experiment("torus", "`phases` seed 0 on a periodic canvas (bumps wrap round the edges, so (μx, μy) "
+                        "lives on a torus), for the topology study", _torus),
 }
 
 

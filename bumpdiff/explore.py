@@ -126,7 +126,7 @@ class Explorer:
         with torch.inference_mode():
             imgs, cap = self.model(label).sample(centers, generator=torch.Generator().manual_seed(seed), sampler=smp,
                                                  trajectory=True)
-        sc = score(imgs, centers, tol=tol)
+        sc = score(imgs, centers, tol=tol, periodic=self.cfg.lattice.periodic)
         traj = {int(t): x[0, 0].numpy() for t, x in cap["x0_pred"].items()}
         return Generation(images=imgs[:, 0].numpy(), requested=sc.requested, estimated=sc.estimated,
                           labels=sc.labels, n_bumps=sc.n_bumps, summary=sc.summary(), trajectory=traj,

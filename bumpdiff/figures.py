@@ -1,7 +1,9 @@
 """Running the notebooks headless (``make figures``): every numbered notebook, executed with papermill.
 
 Notebooks only read results (:mod:`bumpdiff.results`); when one is missing the notebook stops with an error
-that names the command computing it, and so does ``make figures``.
+that names the command computing it. ``make figures`` then goes on with the other notebooks and, at the end, lists
+the figures it could not draw and the commands that compute their results (a study not yet run for a profile is
+not a broken build); any other error in a notebook stops it at once.
 """
 from __future__ import annotations
 
@@ -47,6 +49,7 @@ def make_figures(profile: str = "cpu", only: list[str] | None = None, seed: int 
     outdir.mkdir(parents=True, exist_ok=True)
     total = time.time()
     nbs = notebooks(only)
+    missing = []
     for nb in nbs:
         t0 = time.time()
         print(f"[bumpdiff] figures ({profile}): running {nb.name} ...", flush=True)
@@ -55,8 +58,15 @@ def make_figures(profile: str = "cpu", only: list[str] | None = None, seed: int 
                                 cwd=str(paths.notebooks_dir()), progress_bar=False, kernel_name=KERNEL_NAME,
                                 kernel_manager_class=LocalKernelManager)
         except PapermillExecutionError as e:
+            if e.ename == "MissingResult":
+                print(f"[bumpdiff] figures ({profile}): {nb.name} skipped, its results are not computed: {e.evalue}",
+                      flush=True)
+                missing.append((nb.name, e.evalue))
+                continue
             raise SystemExit(f"bumpdiff: {nb.name} failed: {e.ename}: {e.evalue}\n"
                              f"(executed copy with the traceback: {paths.relative(outdir / nb.name)})") from None
         print(f"[bumpdiff] figures ({profile}): {nb.name} done in {time.time() - t0:.1f} s", flush=True)
-    print(f"[bumpdiff] figures ({profile}): {len(nbs)} notebooks in {time.time() - total:.1f} s; figures in "
-          f"figures/{'' if profile == 'cpu' else profile + '/'}", flush=True)
+    print(f"[bumpdiff] figures ({profile}): {len(nbs) - len(missing)} of {len(nbs)} notebooks in "
+          f"{time.time() - total:.1f} s; figures in figures/{'' if profile == 'cpu' else profile + '/'}", flush=True)
+    for name, why in missing:
+        print(f"[bumpdiff] figures ({profile}): not drawn: {name} — {why}", flush=True)

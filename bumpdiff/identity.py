@@ -47,6 +47,8 @@ SCHEMA_FIELDS: dict[str, tuple[str, ...]] = {
               "max_conditions", "weights"),
     "Commitment": ("n_samples", "sampler_steps", "tol", "seed", "weights"),
     "Spectrum": ("layers", "t", "max_conditions", "top_k", "n_eigenvalues", "seed", "weights"),
+    "Topology": ("layers", "t", "max_conditions", "n_landmarks", "maxdim", "torus_radii", "max_features",
+                 "n_lifetimes", "seed", "weights"),
 }
 
 _ROLE = "bumpdiff_role"

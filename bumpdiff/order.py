@@ -8,12 +8,14 @@
 - ``trustworthiness`` — sklearn's trustworthiness of A as an embedding of the true (μx, μy) grid (k = 10).
 - ``intrinsic_dim`` — Levina–Bickel maximum-likelihood intrinsic dimension of A (k = 10, averaged inverse,
   MacKay–Ghahramani): ≈ 2 for a 2-D manifold (ordered or not), large for structureless activations.
+
+On a periodic canvas each axis is a circle and is scored as one (:func:`order_parameters`, ``period``).
 """
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["order_parameters", "embed", "intrinsic_dim", "pca_spectrum", "participation_ratio", "UMAP_PARAMS", "KNN_K", "KNN_FOLDS", "ID_K"]
+__all__ = ["order_parameters", "heldout_error", "embed", "intrinsic_dim", "pca_spectrum", "participation_ratio", "UMAP_PARAMS", "KNN_K", "KNN_FOLDS", "ID_K"]
 
 UMAP_PARAMS = dict(n_components=3, n_neighbors=15, min_dist=0.1, metric="euclidean", init="spectral",
                    n_epochs=200, low_memory=True)
@@ -42,7 +44,7 @@ def embed(activations, seed: int = 0) -> np.ndarray:
 
 
 def _r2(y, pred):
-    ss = np.sum((y - y.mean()) ** 2)
+    ss = np.sum((y - y.mean(0)) ** 2)
     return float(1 - np.sum((y - pred) ** 2) / ss) if ss > 0 else float("nan")
 
 
@@ -75,30 +77,85 @@ def intrinsic_dim(X, k: int = ID_K) -> float:
     return float(1.0 / inv.mean()) if inv.size else float("nan")
 
 
+def _targets(C, period):
+    """Regression targets per axis: the centre itself, or on a periodic canvas the point (cos, sin) of its angle
+    round the circle (so that μ = 0.5 and μ = N − 0.5 are neighbours, as they are on the torus)."""
+    if period is None:
+        return C[:, 0], C[:, 1]
+    ang = 2 * np.pi * C / period
+    return np.c_[np.cos(ang[:, 0]), np.sin(ang[:, 0])], np.c_[np.cos(ang[:, 1]), np.sin(ang[:, 1])]
+
+
 def order_parameters(activations, centers, seed: int = 0, embedding: np.ndarray | None = None,
-                     umap: bool = True) -> dict:
+                     umap: bool = True, period: float | None = None) -> dict:
     """Order parameters of a latent (see the module docstring). ``embedding`` reuses a UMAP embedding; with
     ``umap=False`` no embedding is made and ``r2_x``, ``r2_y`` and ``embedding`` are None (the UMAP-free
-    measures only, for sweeps over many layers)."""
+    measures only, for sweeps over many layers).
+
+    ``period``: the side of a periodic canvas (``Lattice.periodic``): each axis is then a circle, its R² is that
+    of the point (cos, sin) of the centre's angle (R² of a 2-vector: 1 − Σ‖error‖² / Σ‖y − ȳ‖²), and
+    trustworthiness is measured against the centres' neighbourhoods on the torus.
+
+    Activations that do not depend on the condition at all (every row identical, e.g. a layer before any
+    conditioning read on one shared noise image) have no order: every measure is NaN (and the embedding zeros).
+    """
     from sklearn.manifold import trustworthiness
 
     A = np.asarray(activations, dtype=np.float64)
     C = np.asarray(centers, dtype=np.float64)
     if A.ndim != 2 or C.shape != (A.shape[0], 2):
         raise ValueError(f"activations (M, D) and centers (M, 2) must match, got {A.shape} and {C.shape}")
+    if period is not None and not period > 0:
+        raise ValueError(f"period must be > 0 (the side of a periodic canvas) or None, got {period!r}")
+    if np.all(A == A[:1]):
+        nan = float("nan")
+        return {"r2_x": None if not umap else nan, "r2_y": None if not umap else nan, "knn_r2_x": nan,
+                "knn_r2_y": nan, "trustworthiness": nan, "intrinsic_dim": nan,
+                "embedding": None if not umap else np.zeros((len(A), 3), np.float32)}
     # features on a common scale: centre, then divide by the overall std (keeps the geometry)
     A = A - A.mean(0)
     sd = A.std()
     A = A / sd if sd > 0 else A
     E = None if not umap else embed(A, seed=seed) if embedding is None else np.asarray(embedding)
     k = min(KNN_K, len(A) // 2 - 1)
+    yx, yy = _targets(C, period)
+    # neighbourhoods of the true centres: on the plane, or on the torus (flat-torus coordinates, locally isometric)
+    C_ref = C if period is None else np.c_[yx, yy] * (period / (2 * np.pi))
     return {
-        "r2_x": None if E is None else _linear_r2(E, C[:, 0]), "r2_y": None if E is None else _linear_r2(E, C[:, 1]),
-        "knn_r2_x": _knn_r2(A, C[:, 0], seed=seed), "knn_r2_y": _knn_r2(A, C[:, 1], seed=seed),
-        "trustworthiness": float(trustworthiness(C, A, n_neighbors=k)),
+        "r2_x": None if E is None else _linear_r2(E, yx), "r2_y": None if E is None else _linear_r2(E, yy),
+        "knn_r2_x": _knn_r2(A, yx, seed=seed), "knn_r2_y": _knn_r2(A, yy, seed=seed),
+        "trustworthiness": float(trustworthiness(C_ref, A, n_neighbors=k)),
         "intrinsic_dim": intrinsic_dim(A),
         "embedding": E,
     }
+
+
+def heldout_error(activations, centers, held_out, k: int = KNN_K, period: float | None = None) -> dict:
+    """Where the latent puts conditions never trained on: a k-nearest-neighbour regression fitted on the seen
+    conditions (``~held_out``) predicts the centres of the held-out ones from their activations; returns the mean
+    absolute error per axis in pixels, ``{"x": …, "y": …}`` (round the circle when ``period`` is given). The
+    seen neighbours all lie outside the hole, so even a perfectly ordered latent has an error (about 1 px for an
+    8 × 8 hole: the same function applied to the centres themselves gives it); held-out conditions pushed onto the
+    hole's border or scattered give several times that."""
+    from sklearn.neighbors import KNeighborsRegressor
+
+    A = np.asarray(activations, dtype=np.float64)
+    C = np.asarray(centers, dtype=np.float64)
+    m = np.asarray(held_out, dtype=bool)
+    if A.ndim != 2 or C.shape != (A.shape[0], 2) or m.shape != (A.shape[0],):
+        raise ValueError(f"activations (M, D), centers (M, 2) and held_out (M,) must match, got {A.shape}, "
+                         f"{C.shape} and {m.shape}")
+    if not m.any() or m.all():
+        raise ValueError("held_out must mark some conditions but not all of them")
+    A = A - A.mean(0)
+    sd = A.std()
+    A = A / sd if sd > 0 else A
+    pred = KNeighborsRegressor(n_neighbors=min(k, int((~m).sum()))).fit(A[~m], C[~m]).predict(A[m])
+    d = pred - C[m]
+    if period is not None:
+        d = (d + period / 2) % period - period / 2
+    err = np.abs(d).mean(0)
+    return {"x": float(err[0]), "y": float(err[1])}
 
 
 def pca_spectrum(activations) -> np.ndarray:

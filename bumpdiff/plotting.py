@@ -397,3 +397,128 @@ def layer_profile(ax, rows: list[dict], readout=500, title: str | None = None):
     ax.tick_params(axis="x", labelsize=6)
     ax.set_title(title or f"order by layer (t = {readout})", fontsize=8)
     return ax
+
+
+TORUS_STYLE = {"coupled": ("#7f7f7f", "coupled torus (3-D)"), "factorised": ("#17becf", "factorised torus (4-D)")}
+
+
+def torus_topology(data: dict, records: list[dict], arrays: dict | None = None, n_samples: int = 8):
+    """The topology study of a run on a periodic canvas (:mod:`bumpdiff.topology`): top, generated samples whose
+    requested centre is nearest an edge (so the bump wraps) from ``arrays`` of the run's bundle; middle, (a)
+    accuracy and the circular kNN R² of the analysis layer over training (``records``) with the phase bands,
+    (b) the longest H1 lifetimes of each layer and of the two ideal tori at the last tracked checkpoint, (c) the
+    bottleneck distance of each layer's diagrams to each ideal torus over the tracked checkpoints; bottom, the
+    H1 and H2 persistence diagrams at the last tracked checkpoint, one panel per layer and ideal torus."""
+    cks = _ordered(data)
+    last = cks[-1]
+    rows = last["rows"]
+    layers = [r["layer"] for r in rows if r["layer"] not in TORUS_STYLE]
+    fig = plt.figure(figsize=(12, 8.6))
+    gs = fig.add_gridspec(3, 1, height_ratios=[0.8, 1.3, 1.3], hspace=0.45)
+    top = gs[0].subgridspec(1, n_samples, wspace=0.08)
+    mid = gs[1].subgridspec(1, 3, wspace=0.3)
+    bot = gs[2].subgridspec(1, len(rows), wspace=0.3)
+    step = max(r["step"] for r in records)
+    key = f"{step:07d}"
+    if arrays is not None and f"samples_{key}" in arrays:
+        imgs, req = arrays[f"samples_{key}"], arrays[f"sample_centers_{key}"]
+        est = arrays[f"sample_estimated_{key}"]
+        n = imgs.shape[-1]
+        edge = np.minimum(req, n - req).min(1)                      # distance of the request to the nearest edge
+        pick = np.argsort(edge, kind="stable")[:n_samples]
+        by_step = {r["step"]: r for r in records}
+        axs = [fig.add_subplot(top[0, i]) for i in range(n_samples)]
+        sample_grid(imgs[pick], req[pick], est[pick], axes=axs)
+        axs[0].set_title(f"samples at step {step} requested nearest an edge (× requested, ○ detected); "
+                         f"accuracy over all {by_step[step]['n']}: {by_step[step]['accuracy']:.2f}",
+                         fontsize=8, loc="left")
+    # (a) learning curve
+    ax = fig.add_subplot(mid[0, 0])
+    xs = np.array([r["step"] for r in records])
+    phase_bands(ax, xs, [r["phase"] for r in records])
+    ax.plot(xs, [r["accuracy"] for r in records], "k-", lw=1.5, label="accuracy")
+    ax.plot(xs, [r["knn_r2_x"] for r in records], "C0--", lw=1.2, label="kNN R²x (circular)")
+    ax.plot(xs, [r["knn_r2_y"] for r in records], "C1--", lw=1.2, label="kNN R²y (circular)")
+    ax.set_ylim(-0.1, 1.02); ax.set_xlabel("optimiser steps")
+    ax.legend(fontsize=6, frameon=False, loc="lower right")
+    ax.set_title("(a) generation and layer-4 order on the torus", fontsize=9)
+    # (b) H1 lifetimes
+    ax = fig.add_subplot(mid[0, 1])
+    for j, r in enumerate(rows):
+        col, lab = TORUS_STYLE.get(r["layer"], (f"C{j}", r["layer"]))
+        life = r["h1"]["lifetimes"][:10]
+        ax.plot(np.arange(1, len(life) + 1), life, "-o", ms=3, color=col,
+                label=f"{lab}: {r['h1']['count']} in H1, {r['h2']['count'] if 'h2' in r else '–'} in H2")
+    ax.set_xlabel("bar (longest first)"); ax.set_ylabel("H1 lifetime (unit-RMS cloud)")
+    ax.legend(fontsize=6, frameon=False)
+    ax.set_title(f"(b) H1 lifetimes, step {last['step']}", fontsize=9)
+    # (c) bottleneck distances over training
+    ax = fig.add_subplot(mid[0, 2])
+    steps = [c["step"] for c in cks]
+    for j, layer in enumerate(layers):
+        for name, ls in (("coupled", "-"), ("factorised", "--")):
+            for h, mk in (("h1", "o"), ("h2", "s")):
+                ys = [next(r for r in c["rows"] if r["layer"] == layer)["bottleneck"].get(h, {}).get(name, np.nan)
+                      for c in cks]
+                ax.plot(steps, ys, ls=ls, marker=mk, ms=3, color=f"C{j}", label=f"{layer} {h.upper()} → {name}")
+    ax.set_ylim(bottom=0); ax.set_xlabel("optimiser steps"); ax.set_ylabel("bottleneck distance")
+    ax.legend(fontsize=5.5, frameon=False, ncol=2)
+    ax.set_title("(c) distance to each ideal torus (smaller: closer)", fontsize=9)
+    # persistence diagrams
+    for j, r in enumerate(rows):
+        ax = fig.add_subplot(bot[0, j])
+        col, lab = TORUS_STYLE.get(r["layer"], (f"C{j}", f"learned: {r['layer']}"))
+        hi = 0.0
+        for h, mk, c in (("h1", "o", "C3"), ("h2", "^", "C2")):
+            d = np.asarray(r.get(h, {}).get("diagram", []), dtype=float).reshape(-1, 2)
+            if len(d):
+                ax.scatter(d[:, 0], d[:, 1], s=8, marker=mk, color=c, label=f"{h.upper()} ({r[h]['count']})")
+                hi = max(hi, float(d.max()))
+        hi = hi * 1.05 or 1.0
+        ax.plot([0, hi], [0, hi], color="#999999", lw=0.8)
+        ax.set_xlim(0, hi); ax.set_ylim(0, hi); ax.set_xlabel("birth"); ax.set_ylabel("death")
+        ax.legend(fontsize=6, frameon=False, loc="lower right")
+        ax.set_title(lab, fontsize=8, color=col if r["layer"] in TORUS_STYLE else "k")
+    return fig
+
+
+def holdout_curves(runs: dict, x: str = "step"):
+    """The held-out-square study, one column per square (runs labelled ``"<square> seed <s>"``): top, accuracy on
+    the seen centres (dashed) and on the held-out ones (solid) over training, one line per seed; middle, the
+    held-out samples' failure breakdown at the last checkpoint of each seed; bottom, where the latent puts the
+    held-out conditions (kNN error from the seen ones, px) against the error of a perfectly ordered latent."""
+    groups: dict = {}
+    for label, (bundle, _) in runs.items():
+        square, _, seed = label.rpartition(" seed ")
+        groups.setdefault(square, []).append((int(seed), bundle))
+    fig, axes = plt.subplots(3, len(groups), figsize=(4.2 * len(groups), 8.2), squeeze=False,
+                             gridspec_kw={"height_ratios": [1.2, 0.8, 1.0]})
+    xlabel = {"epoch": "training epochs", "images_seen": "training images seen", "step": "optimiser steps"}[x]
+    for j, (square, seeds) in enumerate(groups.items()):
+        ax, axb, axl = axes[0, j], axes[1, j], axes[2, j]
+        for k, (seed, b) in enumerate(sorted(seeds, key=lambda sb: sb[0])):
+            recs = [r for r in b["checkpoints"] if "heldout" in r]
+            xs = [r[x] for r in recs]
+            ax.plot(xs, [r["accuracy"] for r in recs], "--", color=f"C{k}", lw=1.1, label=f"seed {seed}: seen")
+            ax.plot(xs, [r["heldout"]["accuracy"] for r in recs], "-", color=f"C{k}", lw=1.6,
+                    label=f"seed {seed}: held out")
+            last = recs[-1]["heldout"]
+            left = 0.0
+            for lab in ("correct", "single_wrong", "multiple", "none"):
+                v = last["labels"][lab] / last["n"]
+                axb.barh(k, v, left=left, color=LABEL_COLORS[lab], label=lab.replace("_", "-") if k == 0 else None)
+                left += v
+            axl.plot(xs, [(r["heldout"]["latent_error_x"] + r["heldout"]["latent_error_y"]) / 2 for r in recs],
+                     "-o", ms=2.5, color=f"C{k}", label=f"seed {seed}")
+            axl.axhline(recs[-1]["heldout"]["latent_error_ordered"], color="#777777", ls=":", lw=1)
+        ax.set_ylim(0, 1.02); ax.set_xlabel(xlabel); ax.set_ylabel("accuracy")
+        ax.set_title(f"{square}: seen vs held-out centres", fontsize=9)
+        ax.legend(fontsize=6, frameon=False)
+        axb.set_yticks(range(len(seeds)), [f"seed {s}" for s, _ in sorted(seeds, key=lambda sb: sb[0])], fontsize=7)
+        axb.set_xlim(0, 1); axb.set_xlabel("held-out samples at the last checkpoint")
+        axb.legend(fontsize=6, frameon=False, ncol=4, loc="upper center", bbox_to_anchor=(0.5, -0.45))
+        axl.set_ylim(bottom=0); axl.set_xlabel(xlabel); axl.set_ylabel("latent error of held-out (px)")
+        axl.set_title("where the latent puts the hole (dotted: a perfectly ordered latent)", fontsize=8)
+        axl.legend(fontsize=6, frameon=False)
+    fig.tight_layout()
+    return fig

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
+
 from . import paths
 from .analysis import BundleError, load_bundle
 from .atlas import latent_calls
@@ -244,6 +246,64 @@ def _layer4_section(loaded: dict, profile: str, retrains: list[tuple]) -> list[s
     return out
 
 
+def _holdout_section(runs: dict) -> list[str]:
+    """Seen vs held-out accuracy, the held-out failure breakdown and the latent placement, per run (last
+    analysed checkpoint), and per square the mean ± sd over its seeds."""
+    rows, by_square = [], {}
+    for label, (bundle, _) in runs.items():
+        last = bundle["checkpoints"][-1]
+        h = last["heldout"]
+        rows.append([label, f"{last['step']:,} / {bundle['config']['steps']:,}", _f(last["accuracy"]), _f(h["accuracy"]),
+                     _f(h["frac_none"]), _f(h["frac_multiple"]), _f(h["frac_single_wrong"]),
+                     f"{h['latent_error_x']:.2f} / {h['latent_error_y']:.2f}", f"{h['latent_error_ordered']:.2f}"])
+        by_square.setdefault(label.rpartition(" seed ")[0], []).append((last["accuracy"], h["accuracy"]))
+    out = ["Last analysed checkpoint of each run; held-out accuracy from samples requested only at held-out "
+           "centres (same detector and tolerance); latent error: kNN (fitted on the seen conditions) error of the "
+           "held-out conditions' centres from their layer-4 activations, beside that of a perfectly ordered latent.", "",
+           _table(["run", "step / budget", "seen accuracy", "held-out accuracy", "held-out none", "multiple",
+                   "single-wrong", "latent error x / y (px)", "ordered latent (px)"], rows), ""]
+    srows = []
+    for square, v in by_square.items():
+        a = np.array(v)
+        ms = [f"{a[:, j].mean():.2f}" + (f" ± {a[:, j].std(ddof=1):.2f}" if len(a) > 1 else "") for j in (0, 1)]
+        srows.append([square, len(a), *ms])
+    return out + [_table(["square", "seeds", "seen accuracy", "held-out accuracy"], srows)]
+
+
+def _torus_section(runs: dict, profile: str) -> list[str]:
+    """The `torus` run's generation and layer-4 order, and its topology study (persistent homology)."""
+    (bundle, _), = runs.values()
+    recs = bundle["checkpoints"]
+    last = recs[-1]
+    out = [f"The `phases` run of seed 0 on a periodic canvas, trained to step {bundle['trained_to']:,} of "
+           f"{bundle['config']['steps']:,}. Phases (combined call): {describe_sequence(phase_sequence(recs))}. Last analysed "
+           f"checkpoint (step {last['step']:,}): accuracy {_f(last['accuracy'])}, circular kNN R² x / y "
+           f"{_f(last['knn_r2_x'])} / {_f(last['knn_r2_y'])}, intrinsic dimension {_f(last['intrinsic_dim'], '.1f')}.",
+           ""]
+    try:
+        data = load_tracked_study("topology", profile, experiment_name="torus", quiet=True)
+    except MissingResult as e:
+        return out + [f"*Topology study not available ({e}).*"]
+    rows = []
+    cks = list(data["checkpoints"].values())
+    for c in cks:   # the learned layers at every tracked checkpoint, then the two ideal tori (the same every time)
+        for r in c["rows"]:
+            if "bottleneck" in r or c is cks[-1]:
+                b = r.get("bottleneck", {})
+                rows.append([f"{c['step']:,}" if b else "reference", r["layer"], r["h1"]["count"],
+                             r["h2"]["count"] if "h2" in r else "–",
+                             ", ".join(f"{v:.2f}" for v in r["h1"]["lifetimes"][:3]),
+                             *(_f(b[h][name], ".3f") if h in b else "–" for h in ("h1", "h2")
+                               for name in ("coupled", "factorised"))])
+    spec = data["spec"]
+    out += [f"Persistent homology (`bumpdiff.topology`; {spec['n_landmarks']} landmarks, read-out t = {spec['t']}, "
+            f"coupled torus radii {tuple(spec['torus_radii'])}); features counted at the largest gap of the sorted "
+            "lifetimes; bottleneck distances between unit-RMS clouds' diagrams:", "",
+            _table(["step", "cloud", "H1 features", "H2 features", "longest H1 lifetimes",
+                    "H1 → coupled", "H1 → factorised", "H2 → coupled", "H2 → factorised"], rows)]
+    return out
+
+
 def render_report() -> str:
     """The text of ``docs/RESULTS.md`` from the committed results (pure: same results, same text)."""
     th = PHASE_THRESHOLDS
@@ -256,7 +316,7 @@ def render_report() -> str:
              "the two.", ""]
     loaded, prov = {}, []
     for name, profile, partial in (("phases", "cpu", False), ("phases-additive", "cpu", True), ("imbalanced", "cpu", False),
-                                   ("phases", "paper", True)):
+                                   ("phases", "paper", True), ("torus", "cpu", True), ("holdout", "cpu", True)):
         try:
             loaded[(name, profile)] = load_experiment(name, profile, allow_partial=partial, quiet=True)
         except MissingResult as e:
@@ -302,6 +362,12 @@ def render_report() -> str:
             parts += [f"Layer × timestep sweep at step {sw['step']:,}:", "", _sweep_table(sw["result"]["rows"]), ""]
         except MissingResult as e:
             parts += [f"*Not available ({e}).*", ""]
+    if ("holdout", "cpu") in loaded:
+        runs = loaded[("holdout", "cpu")]
+        n = len(EXPERIMENTS["holdout"].runs("cpu"))
+        parts += [f"## Held-out squares, profile `cpu` ({len(runs)} of {n} runs so far)", "", *_holdout_section(runs), ""]
+    if ("torus", "cpu") in loaded:
+        parts += ["## Topology on a torus, profile `cpu`", "", *_torus_section(loaded[("torus", "cpu")], "cpu"), ""]
     parts += _retrain_sections(retrains)
     for bench in sorted((paths.results_dir() / "benchmarks").glob("throughput-*.json")):
         b = json.loads(bench.read_text())

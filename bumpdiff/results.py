@@ -372,37 +372,54 @@ def analysis_for(profile: str) -> AnalysisConfig:
     return experiment("phases").analysis(profile)
 
 
-def track_command(kind: str, profile: str, run_seed: int = 0, arch: str = "film") -> str:
-    name = phases_experiment(arch)
-    cfg = experiment(name).runs(profile)[phases_label(run_seed)]
-    return (f"python -m bumpdiff track {kind} --profile {profile}" + (f" --arch {arch}" if arch != "film" else "")
+def study_run(name: str, profile: str, run_seed: int = 0) -> TrainConfig:
+    """The run of experiment ``name`` (profile ``profile``) with training seed ``run_seed`` that tracked studies
+    read; its experiment must hold exactly one such run."""
+    runs = [cfg for cfg in experiment(name).runs(profile).values() if cfg.seed == run_seed]
+    if len(runs) != 1:
+        seeds = sorted({cfg.seed for cfg in experiment(name).runs(profile).values()})
+        raise ValueError(f"run_seed must pick one run of {name}/{profile} (its seeds: {seeds}), got {run_seed}")
+    return runs[0]
+
+
+def _study_experiment(arch: str, name: str | None) -> str:
+    return phases_experiment(arch) if name is None else experiment(name).name
+
+
+def track_command(kind: str, profile: str, run_seed: int = 0, arch: str = "film", experiment_name: str | None = None) -> str:
+    name = _study_experiment(arch, experiment_name)
+    cfg = study_run(name, profile, run_seed)
+    return (f"python -m bumpdiff track {kind} --profile {profile}"
+            + (f" --experiment {name}" if experiment_name is not None else "")
+            + (f" --arch {arch}" if arch != "film" else "")
             + (f" --run-seed {run_seed}" if run_seed else "") + f"   (needs the run's checkpoints in data/runs/"
             f"{run_dir(cfg).name}: {reproduce_command(name, profile, seeds=[run_seed])})")
 
 
 def load_tracked_study(kind: str, profile: str = "cpu", run_seed: int = 0, quiet: bool = False,
-                       arch: str = "film") -> dict:
-    """A study tracked over training (:mod:`bumpdiff.tracking`) of the `phases` run of ``run_seed`` with
-    architecture ``arch``, read-only: from beside the run's bundle, else from beside a committed retrain of the
-    same run (``data/results/retrains/<run folder>-*/``). The returned dict has ``"source"``: the folder it came
-    from. Raises :class:`MissingResult` naming the command when there is none."""
+                       arch: str = "film", experiment_name: str | None = None) -> dict:
+    """A study tracked over training (:mod:`bumpdiff.tracking`) of the run of ``run_seed`` of experiment
+    ``experiment_name`` (default: the `phases` experiment of architecture ``arch``), read-only: from beside the
+    run's bundle, else from beside a committed retrain of the same run (``data/results/retrains/<run folder>-*/``).
+    The returned dict has ``"source"``: the folder it came from. Raises :class:`MissingResult` naming the command
+    when there is none."""
     from .tracking import in_training_order, tracked_studies
     spec = tracked_studies(profile)[kind]
-    cfg = experiment(phases_experiment(arch)).runs(profile)[phases_label(run_seed)]
+    name = _study_experiment(arch, experiment_name)
+    cfg = study_run(name, profile, run_seed)
     folder = run_dir(cfg).name
-    name = f"{spec.kind}-{spec.key()}.json"
-    cmd = track_command(kind, profile, run_seed, arch)
+    fname = f"{spec.kind}-{spec.key()}.json"
+    cmd = track_command(kind, profile, run_seed, arch, experiment_name)
     for d in [paths.results_dir() / folder, *sorted((paths.results_dir() / "retrains").glob(f"{folder}-*"))]:
-        p = d / name
+        p = d / fname
         if p.exists():
             data = _read_json(p, f"the {kind} study", cmd)
             if data.get("run_key") != cfg.key() or data.get("key") != spec.key():
                 raise MissingResult(f"{paths.relative(p)} is stale (another run or study); recompute it with: {cmd}")
             if not quiet:
                 _say(f"{kind} study of {folder} (from {paths.relative(d)}): {len(data['checkpoints'])} checkpoints")
-            return in_training_order(data) | {"source": paths.relative(d), "arch": arch}
-    raise MissingResult(f"no {kind} study of the {phases_experiment(arch)}/{profile} run of seed {run_seed}; compute "
-                        f"it with: {cmd}")
+            return in_training_order(data) | {"source": paths.relative(d), "arch": arch, "experiment": name}
+    raise MissingResult(f"no {kind} study of the {name}/{profile} run of seed {run_seed}; compute it with: {cmd}")
 
 
 def bundle_beside(study: dict, profile: str) -> tuple[dict, dict]:
@@ -413,4 +430,4 @@ def bundle_beside(study: dict, profile: str) -> tuple[dict, dict]:
         return load_bundle(d)
     except BundleError as e:
         raise MissingResult(f"no analysis bundle beside {study['source']} ({e}); compute it with: "
-                            f"{reproduce_command(phases_experiment(study.get('arch', 'film')), profile)}") from e
+                            f"{reproduce_command(study.get('experiment') or phases_experiment(study.get('arch', 'film')), profile)}") from e

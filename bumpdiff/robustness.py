@@ -69,7 +69,8 @@ class SamplerComparison:
         out = {}
         for label, name, steps, eta in tqdm(self.samplers, desc="samplers", disable=not progress):
             sc, _ = sample_and_score(diffusion, lattice.centers(), self.n, seed=self.seed,
-                                     sampler=as_sampler(name, steps or None, eta), tol=self.tol)
+                                     sampler=as_sampler(name, steps or None, eta), tol=self.tol,
+                                     periodic=lattice.periodic)
             out[label] = sc.summary()
         return {"samplers": out, "n": self.n}
 

@@ -9,7 +9,8 @@ checkpoints appends its provenance.
 
 Studies: :class:`bumpdiff.atlas.Atlas` (order parameters at every layer × t), :class:`bumpdiff.commitment.Commitment`
 (when along the reverse process the position is decided), :class:`bumpdiff.commitment.Spectrum` (PCA spectrum and
-effective dimension of chosen layers).
+effective dimension of chosen layers), :class:`bumpdiff.topology.Topology` (persistent homology of chosen layers
+against two ideal tori; runs on a periodic lattice).
 """
 from __future__ import annotations
 
@@ -81,13 +82,16 @@ def track(run_dir, spec, steps=None, device="cpu", progress: bool = True, out_di
 
 def tracked_studies(profile: str) -> dict:
     """The tracked studies' settings per profile: ``{"atlas": Atlas, "commitment": Commitment, "spectrum":
-    Spectrum}`` (the smoke profile's are small enough for CI and respect its 50 diffusion steps)."""
+    Spectrum, "topology": Topology}`` (the smoke profile's are small enough for CI and respect its 50 diffusion
+    steps)."""
     from .atlas import Atlas
     from .commitment import Commitment, Spectrum
+    from .topology import Topology
     if profile == "smoke":
         return {"atlas": Atlas(timesteps=(5, 25, 45), max_conditions=64, sampling_steps=5, sampling_conditions=36),
                 "commitment": Commitment(n_samples=16, sampler_steps=5),
-                "spectrum": Spectrum(t=25, max_conditions=64)}
+                "spectrum": Spectrum(t=25, max_conditions=64),
+                "topology": Topology(t=25, max_conditions=64, n_landmarks=64)}
     if profile in ("cpu", "paper"):
-        return {"atlas": Atlas(), "commitment": Commitment(), "spectrum": Spectrum()}
+        return {"atlas": Atlas(), "commitment": Commitment(), "spectrum": Spectrum(), "topology": Topology()}
     raise ValueError(f"profile must be one of ['cpu', 'paper', 'smoke'], got {profile!r}")

@@ -72,3 +72,66 @@ def test_bad_lattice_parameters(kw, name):
 def test_bad_centers(centers):
     with pytest.raises(ValueError, match="centers"):
         render(np.array(centers, dtype=float))
+
+
+# ---------------------------------------------------------------------------------------- periodic canvas
+@given(st.floats(0, 32), st.floats(0, 32), st.integers(-40, 40), st.integers(-40, 40))
+@settings(max_examples=50, deadline=None)
+def test_periodic_render_is_translation_equivariant_round_the_torus(mx, my, sx, sy):
+    """On a torus, moving the centre by whole pixels rolls the image by as many pixels, across the edges."""
+    img = render(np.array([[mx, my]]), periodic=True)[0, 0]
+    moved = render(np.array([[(mx + sx) % 32, (my + sy) % 32]]), periodic=True)[0, 0]
+    assert np.allclose(np.roll(img, (sy, sx), axis=(0, 1)), moved, atol=1e-5)
+
+
+@given(st.floats(3.5, 28.5), st.floats(3.5, 28.5))
+@settings(max_examples=30, deadline=None)
+def test_periodic_render_equals_plain_render_away_from_the_edges(mx, my):
+    """A bump that does not reach an edge (here ≥ 3.5 σ from it, to 1e-3 of its height) is the same either way."""
+    c = np.array([[mx, my]])
+    assert np.allclose(render(c, periodic=True), render(c), atol=2e-3)
+
+
+def test_periodic_bump_at_a_corner_continues_on_every_opposite_edge():
+    img = render(np.array([[0.25, 0.25]]), periodic=True)[0, 0]
+    v = (img + 1) / 2
+    # the four pixels around the corner (0, 0) ≡ (32, 32) are equally bright: 0.25 px from the pixel centres' grid
+    assert v[0, 0] > 0.75 and v[0, 31] == pytest.approx(v[31, 0]) and v[31, 31] > 0.3
+    assert np.allclose(render(torch.tensor([[0.25, 0.25]]), periodic=True).numpy()[0, 0], img, atol=1e-6)
+
+
+def test_periodic_lattice_dataset_and_identity():
+    lat = Lattice(dx=4.0, dy=4.0, periodic=True)
+    ds = BumpDataset(lat)
+    img, c = ds[0]
+    assert np.allclose(img.numpy(), render(c[None].numpy(), periodic=True)[0], atol=1e-6)
+    assert np.allclose(lat.images(), render(lat.centers(), periodic=True))
+    with pytest.raises(ValueError, match="periodic"):
+        Lattice(periodic="yes")
+
+
+# ---------------------------------------------------------------------------------------- held-out squares
+@given(st.integers(0, 28), st.integers(0, 28), st.integers(1, 4))
+@settings(max_examples=50, deadline=None)
+def test_a_held_out_square_is_never_trained_on(x0, y0, w):
+    lat = Lattice(holdout=(x0, y0, w))
+    train, held, grid = lat.centers(), lat.held_out(), lat.grid()
+    inside = lambda c: (c[:, 0] >= x0) & (c[:, 0] < x0 + w) & (c[:, 1] >= y0) & (c[:, 1] < y0 + w)
+    assert len(held) == w * w and not inside(train).any() and inside(held).all()
+    assert len(lat) == len(train) == 1024 - w * w and len(grid) == 1024
+    assert sorted(map(tuple, np.r_[train, held])) == sorted(map(tuple, grid))
+    ds = BumpDataset(lat)
+    assert len(ds) == len(train) and not inside(ds.centers.numpy()).any()
+
+
+@pytest.mark.parametrize("holdout, name", [((1, 2), "holdout"), ((0, 0, 0), "w"), ((30, 0, 4), "x0"),
+                                           ((0, -1, 4), "y0"), ((0.1, 0.1, 0.2), "no centre"),
+                                           ((0, 0, 32), "every centre"), ("abc", "holdout")])
+def test_bad_held_out_squares_are_named(holdout, name):
+    with pytest.raises(ValueError, match=name):
+        Lattice(holdout=holdout)
+
+
+def test_a_lattice_without_a_held_out_square_is_unchanged():
+    lat = Lattice()
+    assert np.array_equal(lat.centers(), lat.grid()) and len(lat.held_out()) == 0 and len(lat) == 1024

@@ -113,3 +113,52 @@ def test_breakdown_at_another_tolerance_is_the_score_at_that_tolerance(rows, tol
     again = breakdown(stored.n_bumps, stored.estimated, stored.requested, tol=tol)
     direct = score(imgs, req, tol=tol)
     assert again["labels"].tolist() == direct.labels.tolist() and again["accuracy"] == direct.accuracy
+
+
+# ---------------------------------------------------------------------------------------- periodic canvas
+@given(st.floats(0.0, 32.0, exclude_max=True), st.floats(0.0, 32.0, exclude_max=True), st.floats(0.8, 1.3))
+@settings(max_examples=200, deadline=None)
+def test_periodic_bump_anywhere_is_one_bump_at_its_centre_round_the_torus(mx, my, sigma):
+    """A bump wrapped across an edge or a corner (two or four pieces on the canvas) is found once, at its centre
+    modulo the canvas; scored on the torus it is correct, and the same image scored as a plain canvas is not
+    counted once when it is cut."""
+    img = render(np.array([[mx, my]]), sigma=sigma, periodic=True)
+    det = detect(img, periodic=True)
+    assert det.counts.tolist() == [1]
+    err = np.abs(((det.centers[0] - [mx, my]) + 16) % 32 - 16)
+    assert err.max() < 0.1
+    assert 0 <= det.centers[0].min() and det.centers[0].max() < 32
+    assert score(img, np.array([[mx, my]]), periodic=True).labels.tolist() == ["correct"]
+
+
+def test_periodic_cut_bump_is_multiple_on_a_plain_canvas():
+    img = render(np.array([[0.0, 16.0]]), periodic=True)      # half on the left edge, half on the right
+    assert detect(img).counts.tolist() == [2]
+    assert detect(img, periodic=True).counts.tolist() == [1]
+
+
+def test_periodic_error_is_the_shorter_way_round():
+    img = render(np.array([[31.6, 0.3]]), periodic=True)
+    s = score(img, np.array([[0.4, 31.8]]), periodic=True)      # 0.8 px and 0.5 px away across the edges
+    assert s.labels.tolist() == ["correct"] and s.accuracy == 1.0
+    assert breakdown(s.n_bumps, s.estimated, s.requested, tol=1.0, period=32)["accuracy"] == 1.0
+    assert breakdown(s.n_bumps, s.estimated, s.requested, tol=1.0)["accuracy"] == 0.0
+
+
+@given(st.floats(0.0, 32.0, exclude_max=True), st.floats(0.0, 32.0, exclude_max=True),
+       st.floats(0.0, 32.0, exclude_max=True), st.floats(0.0, 32.0, exclude_max=True))
+@settings(max_examples=100, deadline=None)
+def test_periodic_two_separated_bumps_are_multiple(ax, ay, bx, by):
+    d = np.abs((np.array([ax - bx, ay - by]) + 16) % 32 - 16)
+    assume(d.max() >= 5)
+    img = np.maximum(render(np.array([[ax, ay]]), periodic=True), render(np.array([[bx, by]]), periodic=True))
+    assert detect(img, periodic=True).counts.tolist() == [2]
+
+
+def test_periodic_detection_of_plain_interior_bumps_is_unchanged():
+    rng = np.random.default_rng(1)
+    c = rng.uniform(6.0, 26.0, (100, 2))
+    img = np.clip(render(c) + rng.normal(0, 0.05, (100, 1, 32, 32)), -1, 1)
+    a, b = score(img, c), score(img, c, periodic=True)
+    assert a.labels.tolist() == b.labels.tolist()
+    assert np.allclose(a.estimated, b.estimated)

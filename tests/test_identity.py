@@ -14,10 +14,11 @@ from bumpdiff.experiments import EarlyStop
 from bumpdiff.identity import SCHEMA_FIELDS, added, identity, key
 from bumpdiff.model import ModelConfig
 from bumpdiff.robustness import LayerSweep, SamplerComparison
+from bumpdiff.topology import Topology
 from bumpdiff.train import PROFILES, TrainConfig
 
 CONFIGS = [TrainConfig, Lattice, ModelConfig, DiffusionConfig, AnalysisConfig, EarlyStop, LayerSweep, SamplerComparison,
-           Atlas, Commitment, Spectrum]
+           Atlas, Commitment, Spectrum, Topology]
 
 
 def test_execution_fields_do_not_change_a_key():
@@ -31,7 +32,8 @@ def test_execution_fields_do_not_change_a_key():
 def test_every_result_changing_field_changes_a_key():
     cfg = PROFILES["cpu"]
     for change in (dict(seed=1), dict(lr=3e-4), dict(steps=10), dict(precision="fp32"),
-                   dict(lattice=replace(cfg.lattice, dx=0.5)), dict(model=replace(cfg.model, arch="additive"))):
+                   dict(lattice=replace(cfg.lattice, dx=0.5)), dict(model=replace(cfg.model, arch="additive")),
+                   dict(lattice=replace(cfg.lattice, periodic=True))):
         assert replace(cfg, **change).key() != cfg.key(), change
     a = ANALYSIS_PROFILES["cpu"]
     assert replace(a, t=300).key() != a.key() and replace(a, n_samples=8).key() != a.key()
@@ -75,3 +77,14 @@ def test_the_additive_experiment_is_phases_with_only_the_architecture_changed():
     assert phases_experiment("film") == "phases" and phases_experiment("additive") == "phases-additive"
     with pytest.raises(ValueError, match="arch must be one of"):
         phases_experiment("unet")
+
+
+def test_the_torus_experiment_is_the_first_phases_run_with_only_the_canvas_wrapped():
+    from bumpdiff.experiments import EXPERIMENTS, TORUS_LABEL, phases_label
+    for profile in ("smoke", "cpu", "paper"):
+        (label, cfg), = EXPERIMENTS["torus"].runs(profile).items()
+        first = EXPERIMENTS["phases"].runs(profile)[phases_label(0)]
+        assert label == TORUS_LABEL and cfg.lattice.periodic
+        assert replace(cfg, lattice=replace(cfg.lattice, periodic=False), name=first.name) == first
+        assert cfg.key() != first.key()
+    assert "periodic" not in identity(PROFILES["cpu"].lattice)   # the field at its neutral value changes no key

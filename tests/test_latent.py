@@ -53,6 +53,37 @@ def test_isotropic_noise_is_phase_a(synthetic):
     assert call_phase(order=o) == "A"
 
 
+def torus(rng, dim=128, noise=0.02):
+    """A flat torus in (cos, sin, cos, sin) of the grid's angles, linearly embedded in ``dim`` dimensions."""
+    a = 2 * np.pi * GRID / 32
+    feats = np.c_[np.cos(a[:, 0]), np.sin(a[:, 0]), np.cos(a[:, 1]), np.sin(a[:, 1])]
+    return feats @ rng.normal(size=(4, dim)) + noise * rng.normal(size=(len(GRID), dim))
+
+
+def test_a_torus_is_ordered_round_the_circles_not_along_the_lines():
+    """On a periodic canvas the axes are circles: a torus latent orders both (R² near 1 round the circles,
+    and better than read as lines, where μ = 0.5 and μ = 31.5 are neighbours in the latent but far apart)."""
+    A = torus(np.random.default_rng(1))
+    on_torus = order_parameters(A, GRID, umap=False, period=32)
+    as_lines = order_parameters(A, GRID, umap=False)
+    assert on_torus["knn_r2_x"] > 0.95 and on_torus["knn_r2_y"] > 0.95
+    assert as_lines["knn_r2_x"] < on_torus["knn_r2_x"] - 0.05
+    assert on_torus["trustworthiness"] > as_lines["trustworthiness"]
+    with pytest.raises(ValueError, match="period"):
+        order_parameters(A, GRID, umap=False, period=0)
+
+
+def test_a_latent_that_ignores_the_condition_has_no_order_parameters():
+    """Identical activations for every condition (a layer before any conditioning, read on one shared noise
+    image) are neither ordered nor low-dimensional: NaN, and phase A, whatever a tie-breaking kNN would say."""
+    A = np.tile(np.random.default_rng(2).normal(size=(1, 64)), (len(GRID), 1))
+    o = order_parameters(A, GRID)
+    assert all(np.isnan(o[k]) for k in ("r2_x", "r2_y", "knn_r2_x", "knn_r2_y", "trustworthiness", "intrinsic_dim"))
+    assert o["embedding"].shape == (len(GRID), 3)
+    assert call_phase(order=o) == "A"
+    assert np.isnan(order_parameters(A, GRID, umap=False)["knn_r2_x"])
+
+
 def test_umap_is_reproducible_with_fixed_seed():
     rng = np.random.default_rng(1)
     A = sheet(rng)
@@ -169,3 +200,19 @@ def test_a_retrained_run_is_analysed_from_its_own_weights_into_a_bundle_of_its_o
     b2, a2 = load_bundle(other)
     assert b2["run_key"] == b1["run_key"] and b2["analysis_key"] == b1["analysis_key"]
     assert a1[f"embedding_{30:07d}"].tobytes() != a2[f"embedding_{30:07d}"].tobytes()
+
+
+def test_heldout_error_tells_a_filled_hole_from_a_collapsed_one():
+    """Held-out conditions placed in order inside the hole are interpolated from their seen neighbours (which all
+    lie outside it) to about a pixel; pushed onto the hole's border, they
+    are off by a third of the width."""
+    from bumpdiff.order import heldout_error
+    g = np.stack(np.meshgrid(np.arange(32) + 0.5, np.arange(32) + 0.5), -1).reshape(-1, 2)
+    hole = (g[:, 0] >= 12) & (g[:, 0] < 20) & (g[:, 1] >= 12) & (g[:, 1] < 20)
+    rng = np.random.default_rng(0)
+    W = rng.normal(size=(2, 64))
+    filled = heldout_error(g @ W, g, hole)
+    collapsed = heldout_error(np.where(hole[:, None], np.where(g < 16, 11.5, 20.5), g) @ W, g, hole)
+    assert max(filled.values()) < 1.5 and min(collapsed.values()) > 2.0
+    with pytest.raises(ValueError, match="held_out"):
+        heldout_error(g @ W, g, np.zeros(len(g), bool))
