@@ -92,15 +92,15 @@ def analyze_checkpoint(diffusion: Diffusion, cfg: TrainConfig, acfg: AnalysisCon
     with a held-out square adds ``record["heldout"]``: the same scoring for samples requested at the held-out
     centres, and the latent's placement of them (:func:`bumpdiff.order.heldout_error`)."""
     t0 = time.perf_counter()
-    sc, imgs = sample_and_score(diffusion, cfg.lattice.centers(), acfg.n_samples, seed=acfg.seed,
-                                sampler=as_sampler(acfg.sampler, acfg.sampler_steps, acfg.eta), tol=acfg.tol,
-                                periodic=cfg.lattice.periodic)
+    sampler = as_sampler(acfg.sampler, acfg.sampler_steps, acfg.eta)
+    sc, imgs = sample_and_score(diffusion, cfg.lattice.centers(), acfg.n_samples, seed=acfg.seed, sampler=sampler,
+                                tol=acfg.tol, periodic=cfg.lattice.periodic)
     t_sample = time.perf_counter() - t0
     req = sc.requested
     grid = latent_grid(cfg.lattice, acfg.max_conditions)
     acts = collect_activations(diffusion, grid, layer=acfg.layer, t=acfg.t, mode=acfg.mode, seed=acfg.seed,
                                lattice=cfg.lattice)
-    op = order_parameters(acts, grid, seed=acfg.seed, period=cfg.lattice.n if cfg.lattice.periodic else None)
+    op = order_parameters(acts, grid, seed=acfg.seed, period=cfg.lattice.period)
     phase, pg, pr = call_phase(sc, op, detail=True)
     rec = sc.summary() | {k: v for k, v in op.items() if k != "embedding"}
     rec |= {"phase": phase, "phase_generation": pg, "phase_representation": pr, "sample_seconds": t_sample,
@@ -112,12 +112,11 @@ def analyze_checkpoint(diffusion: Diffusion, cfg: TrainConfig, acfg: AnalysisCon
               "requested": req.astype(np.float32), "estimated": sc.estimated.astype(np.float32),
               "n_bumps": sc.n_bumps.astype(np.int16)}
     if cfg.lattice.holdout:   # the same protocol on the held-out centres, and where the latent puts them
-        sh, _ = sample_and_score(diffusion, cfg.lattice.held_out(), acfg.n_samples, seed=acfg.seed,
-                                 sampler=as_sampler(acfg.sampler, acfg.sampler_steps, acfg.eta), tol=acfg.tol,
-                                 periodic=cfg.lattice.periodic)
-        period = cfg.lattice.n if cfg.lattice.periodic else None
-        err = heldout_error(acts, grid, cfg.lattice.in_holdout(grid), period=period)
-        ref = heldout_error(grid, grid, cfg.lattice.in_holdout(grid), period=period)   # a perfectly ordered latent
+        sh, _ = sample_and_score(diffusion, cfg.lattice.held_out(), acfg.n_samples, seed=acfg.seed, sampler=sampler,
+                                 tol=acfg.tol, periodic=cfg.lattice.periodic)
+        hole = cfg.lattice.in_holdout(grid)
+        err = heldout_error(acts, grid, hole, period=cfg.lattice.period)
+        ref = heldout_error(grid, grid, hole, period=cfg.lattice.period)   # a perfectly ordered latent
         rec["heldout"] = sh.summary() | {"labels": {lab: int((sh.labels == lab).sum()) for lab in LABELS},
                                          "latent_error_x": err["x"], "latent_error_y": err["y"],
                                          "latent_error_ordered": (ref["x"] + ref["y"]) / 2}

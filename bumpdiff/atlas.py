@@ -81,7 +81,7 @@ def _row(layer, readout, acts, grid, spec, period=None) -> dict:
 def atlas_checkpoint(diffusion: Diffusion, lattice, spec: Atlas = Atlas()) -> list[dict]:
     """Rows ``{"layer", "readout" (t, or "sampling"), order parameters}`` of one model (module docstring)."""
     grid = latent_grid(lattice, spec.max_conditions)
-    period = lattice.n if lattice.periodic else None
+    period = lattice.period
     rows = []
     for t in spec.timesteps:
         check_range("timesteps[i]", t, lo=0, hi=diffusion.T - 1, integer=True)

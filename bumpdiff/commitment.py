@@ -107,8 +107,7 @@ class Commitment:
         for i, t in enumerate(ts):
             sc = score(cap["x0_pred"][t], req, tol=self.tol, periodic=cfg.lattice.periodic)
             n_bumps[i], est[i] = sc.n_bumps, sc.estimated
-        return commitment_summary(ts, n_bumps, est, req, self.tol,
-                                  period=cfg.lattice.n if cfg.lattice.periodic else None)
+        return commitment_summary(ts, n_bumps, est, req, self.tol, period=cfg.lattice.period)
 
 
 @dataclass(frozen=True)

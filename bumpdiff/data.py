@@ -61,9 +61,10 @@ class Lattice:
             check_range("holdout width w", w, lo=0, hi=self.n, lo_open=True)
             check_range("holdout x0", x0, lo=0, hi=self.n - w)
             check_range("holdout y0", y0, lo=0, hi=self.n - w)
-            if not self.in_holdout(self.grid()).any():
+            inside = self.in_holdout(self.grid())
+            if not inside.any():
                 raise ValueError(f"holdout {h} contains no centre of the lattice (increments {self.dx}, {self.dy})")
-            if self.in_holdout(self.grid()).all():
+            if inside.all():
                 raise ValueError(f"holdout {h} contains every centre of the lattice: nothing is left to train on")
 
     @property
@@ -76,9 +77,15 @@ class Lattice:
         """Number of distinct μy values, round(n / dy)."""
         return max(1, int(round(self.n / self.dy)))
 
+    @property
+    def period(self) -> float | None:
+        """The circumference of each axis on a periodic canvas (``n``), None on a plain one: what the evaluation
+        and the order parameters take as ``period``."""
+        return float(self.n) if self.periodic else None
+
     def __len__(self) -> int:
         """The number of training images (the lattice less any held-out square)."""
-        return self.kx * self.ky - (int(self.in_holdout(self.grid()).sum()) if self.holdout else 0)
+        return self.kx * self.ky - (len(self.held_out()) if self.holdout else 0)
 
     def xs(self) -> np.ndarray:
         return (np.arange(self.kx) + 0.5) * (self.n / self.kx)

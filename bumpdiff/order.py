@@ -43,6 +43,13 @@ def embed(activations, seed: int = 0) -> np.ndarray:
             return reducer.fit_transform(a).astype(np.float32)
 
 
+def _standardise(A):
+    """Activations on a common scale: centred, then divided by their overall std (keeps the geometry)."""
+    A = A - A.mean(0)
+    sd = A.std()
+    return A / sd if sd > 0 else A
+
+
 def _r2(y, pred):
     ss = np.sum((y - y.mean(0)) ** 2)
     return float(1 - np.sum((y - pred) ** 2) / ss) if ss > 0 else float("nan")
@@ -112,10 +119,7 @@ def order_parameters(activations, centers, seed: int = 0, embedding: np.ndarray 
         return {"r2_x": None if not umap else nan, "r2_y": None if not umap else nan, "knn_r2_x": nan,
                 "knn_r2_y": nan, "trustworthiness": nan, "intrinsic_dim": nan,
                 "embedding": None if not umap else np.zeros((len(A), 3), np.float32)}
-    # features on a common scale: centre, then divide by the overall std (keeps the geometry)
-    A = A - A.mean(0)
-    sd = A.std()
-    A = A / sd if sd > 0 else A
+    A = _standardise(A)
     E = None if not umap else embed(A, seed=seed) if embedding is None else np.asarray(embedding)
     k = min(KNN_K, len(A) // 2 - 1)
     yx, yy = _targets(C, period)
@@ -139,6 +143,7 @@ def heldout_error(activations, centers, held_out, k: int = KNN_K, period: float 
     hole's border or scattered give several times that."""
     from sklearn.neighbors import KNeighborsRegressor
 
+    from .evaluate import axis_error
     A = np.asarray(activations, dtype=np.float64)
     C = np.asarray(centers, dtype=np.float64)
     m = np.asarray(held_out, dtype=bool)
@@ -147,14 +152,9 @@ def heldout_error(activations, centers, held_out, k: int = KNN_K, period: float 
                          f"{C.shape} and {m.shape}")
     if not m.any() or m.all():
         raise ValueError("held_out must mark some conditions but not all of them")
-    A = A - A.mean(0)
-    sd = A.std()
-    A = A / sd if sd > 0 else A
+    A = _standardise(A)
     pred = KNeighborsRegressor(n_neighbors=min(k, int((~m).sum()))).fit(A[~m], C[~m]).predict(A[m])
-    d = pred - C[m]
-    if period is not None:
-        d = (d + period / 2) % period - period / 2
-    err = np.abs(d).mean(0)
+    err = axis_error(pred, C[m], period).mean(0)
     return {"x": float(err[0]), "y": float(err[1])}
 
 

@@ -173,5 +173,5 @@ def reference_check(diffusion: Diffusion, manifest: dict) -> dict:
     grid = latent_grid(cfg.lattice, a["max_conditions"])
     acts = collect_activations(diffusion, grid, layer=a["layer"], t=a["t"], mode=a["mode"], seed=a["seed"],
                                lattice=cfg.lattice)
-    op = order_parameters(acts, grid, seed=a["seed"], umap=False, period=cfg.lattice.n if cfg.lattice.periodic else None)
+    op = order_parameters(acts, grid, seed=a["seed"], umap=False, period=cfg.lattice.period)
     return {k: float(np.asarray(op[k])) for k in ("knn_r2_x", "knn_r2_y", "intrinsic_dim", "trustworthiness")}
