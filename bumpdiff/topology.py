@@ -25,6 +25,7 @@ the first condition (deterministic), and compute the Vietoris–Rips persistence
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -110,7 +111,9 @@ def persistence(X, maxdim: int = 2, n_landmarks: int = 400) -> list[np.ndarray]:
         X = top_components(X, len(X) - 1).astype(np.float64)
     X = normalise(X)
     n_perm = min(int(n_landmarks), len(X))
-    dgms = ripser(X, maxdim=maxdim, n_perm=n_perm if n_perm < len(X) else None)["dgms"]
+    with warnings.catch_warnings():   # a point cloud with as many points as coordinates is still a point cloud
+        warnings.filterwarnings("ignore", message="The input matrix is square", category=UserWarning)
+        dgms = ripser(X, maxdim=maxdim, n_perm=n_perm if n_perm < len(X) else None, distance_matrix=False)["dgms"]
     return [d[np.isfinite(d[:, 1])] for d in dgms]
 
 

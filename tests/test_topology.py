@@ -63,6 +63,18 @@ def test_wide_latents_are_read_through_their_principal_components_with_the_same_
     assert np.allclose(np.sort(a[1], axis=0), np.sort(b[1], axis=0), atol=1e-6)
 
 
+def test_a_cloud_with_as_many_points_as_coordinates_is_read_as_points(recwarn):
+    """M points in M dimensions (a 32 × 32 output layer over 1,024 conditions) are a point cloud, not a distance
+    matrix: the same diagram as with one more, constant, coordinate, and no warning that says otherwise."""
+    X = hidden(np.c_[np.cos(2 * np.pi * np.arange(64) / 64), np.sin(2 * np.pi * np.arange(64) / 64)], dim=64,
+               noise=0.01)
+    a = persistence(X, maxdim=1, n_landmarks=100)
+    b = persistence(np.c_[X, np.zeros(len(X))], maxdim=1, n_landmarks=100)
+    assert np.allclose(np.sort(a[1], axis=0), np.sort(b[1], axis=0), atol=1e-9)
+    assert feature_count(a[1][:, 1] - a[1][:, 0]) == 1
+    assert not [w for w in recwarn if "square" in str(w.message)]
+
+
 def test_bad_input_is_named():
     with pytest.raises(ValueError, match="no extent"):
         normalise(np.ones((10, 3)))
