@@ -402,15 +402,22 @@ def layer_profile(ax, rows: list[dict], readout=500, title: str | None = None):
 TORUS_STYLE = {"coupled": ("#7f7f7f", "coupled torus (3-D)"), "factorised": ("#17becf", "factorised torus (4-D)")}
 
 
-def torus_topology(data: dict, records: list[dict], arrays: dict | None = None, n_samples: int = 8):
+def torus_topology(data: dict, records: list[dict], arrays: dict | None = None, n_samples: int = 8,
+                   step: int | None = None):
     """The topology study of a run on a periodic canvas (:mod:`bumpdiff.topology`): top, generated samples whose
     requested centre is nearest an edge (so the bump wraps) from ``arrays`` of the run's bundle; middle, (a)
     accuracy and the circular kNN R² of the analysis layer over training (``records``) with the phase bands,
     (b) the longest H1 lifetimes of each layer and of the two ideal tori at the last tracked checkpoint, (c) the
     bottleneck distance of each layer's diagrams to each ideal torus over the tracked checkpoints; bottom, the
-    H1 and H2 persistence diagrams at the last tracked checkpoint, one panel per layer and ideal torus."""
+    H1 and H2 persistence diagrams at the last tracked checkpoint, one panel per layer and ideal torus. ``step``
+    picks another tracked checkpoint for the samples, (b) and the diagrams."""
     cks = _ordered(data)
-    last = cks[-1]
+    tracked = [c["step"] for c in cks]
+    if step is None:
+        step = tracked[-1]
+    if step not in tracked:
+        raise ValueError(f"step must be one of the tracked checkpoints {tracked}, got {step!r}")
+    last = cks[tracked.index(step)]
     rows = last["rows"]
     layers = [r["layer"] for r in rows if r["layer"] not in TORUS_STYLE]
     fig = plt.figure(figsize=(12, 8.6))
@@ -418,7 +425,6 @@ def torus_topology(data: dict, records: list[dict], arrays: dict | None = None, 
     top = gs[0].subgridspec(1, n_samples, wspace=0.08)
     mid = gs[1].subgridspec(1, 3, wspace=0.3)
     bot = gs[2].subgridspec(1, len(rows), wspace=0.3)
-    step = max(r["step"] for r in records)
     key = f"{step:07d}"
     if arrays is not None and f"samples_{key}" in arrays:
         imgs, req = arrays[f"samples_{key}"], arrays[f"sample_centers_{key}"]

@@ -247,7 +247,8 @@ def _record(name: str, profile: str, index: dict, label: str, entry: dict, devic
     index["runs"][label] = entry
     index["runs"] = {lab: index["runs"][lab] for lab in runs if lab in index["runs"]}
     index["missing"] = [lab for lab in runs if lab not in index["runs"]]
-    index["provenance"] = provenance(device, idx)
+    # the runs' bundles are this index's outputs, written just before it: not uncommitted inputs (not "dirty")
+    index["provenance"] = provenance(device, idx, *(paths.root() / e["bundle"] for e in index["runs"].values()))
     atomic_write_json(idx, index)
 
 

@@ -108,3 +108,23 @@ def test_cli_figures_name_a_missing_result_and_reproduce_computes_it(home):
     r = subprocess.run([sys.executable, "-m", "bumpdiff", "sample", str(home / "no-such-run")],
                        capture_output=True, text=True, env=env, timeout=120, check=False)
     assert r.returncode == 2 and r.stderr.strip().count("\n") == 0 and "does not exist" in r.stderr
+
+
+def test_an_index_written_after_its_runs_bundles_is_not_marked_dirty(home):
+    """The index is written right after the bundles of its runs: in a checkout whose committed results those
+    bundles update, they are outputs, not uncommitted inputs; any other change still marks it dirty."""
+    from bumpdiff.results import _open_index, _record
+    git = lambda *a: subprocess.run(["git", *a], cwd=home, check=True, capture_output=True)   # noqa: E731
+    bundle = home / "data" / "results" / "run-x" / "analysis-y" / "bundle.json"
+    bundle.parent.mkdir(parents=True)
+    bundle.write_text("{}")
+    (home / "code.py").write_text("a = 1\n")
+    git("init", "-q"); git("add", "."); git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "c")
+    bundle.write_text('{"updated": true}')
+    index = _open_index("torus", "smoke")
+    label = next(iter(experiments.experiment("torus").runs("smoke")))
+    _record("torus", "smoke", index, label, {"bundle": "data/results/run-x/analysis-y"}, "cpu")
+    assert index["provenance"]["dirty"] is False
+    (home / "code.py").write_text("a = 2\n")
+    _record("torus", "smoke", index, label, {"bundle": "data/results/run-x/analysis-y"}, "cpu")
+    assert index["provenance"]["dirty"] is True

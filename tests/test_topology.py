@@ -88,3 +88,20 @@ def test_the_study_refuses_a_run_on_a_plain_canvas():
     from bumpdiff.train import profile
     with pytest.raises(ValueError, match="periodic"):
         Topology().compute(None, profile("smoke"))
+
+
+def test_the_figure_draws_a_chosen_tracked_checkpoint_and_names_the_others(tori):
+    """Figure 10 shows the last tracked checkpoint unless told another; a step that was not tracked is refused
+    with the steps that were."""
+    import matplotlib
+    matplotlib.use("Agg")
+    from bumpdiff.plotting import torus_topology
+    small = Topology(n_landmarks=60)
+    data = {"checkpoints": {str(s): {"step": s, "rows": topology_rows({"mid": hidden(tori["coupled"], noise=0.02 * s, seed=s)},
+                                                                      GRID, N, small)} for s in (10, 20)}}
+    records = [{"step": s, "phase": "A", "accuracy": 0.0, "knn_r2_x": 0.0, "knn_r2_y": 0.0, "n": 1} for s in (10, 20)]
+    titles = lambda fig: [a.get_title() for a in fig.axes]                                    # noqa: E731
+    assert "(b) H1 lifetimes, step 20" in titles(torus_topology(data, records))
+    assert "(b) H1 lifetimes, step 10" in titles(torus_topology(data, records, step=10))
+    with pytest.raises(ValueError, match=r"step must be one of the tracked checkpoints \[10, 20\], got 30"):
+        torus_topology(data, records, step=30)
