@@ -417,8 +417,7 @@ def torus_topology(data: dict, records: list[dict], arrays: dict | None = None, 
         step = tracked[-1]
     if step not in tracked:
         raise ValueError(f"step must be one of the tracked checkpoints {tracked}, got {step!r}")
-    last = cks[tracked.index(step)]
-    rows = last["rows"]
+    rows = cks[tracked.index(step)]["rows"]
     layers = [r["layer"] for r in rows if r["layer"] not in TORUS_STYLE]
     fig = plt.figure(figsize=(12, 8.6))
     gs = fig.add_gridspec(3, 1, height_ratios=[0.8, 1.3, 1.3], hspace=0.45)
@@ -457,16 +456,15 @@ def torus_topology(data: dict, records: list[dict], arrays: dict | None = None, 
                 label=f"{lab}: {r['h1']['count']} in H1, {r['h2']['count'] if 'h2' in r else '–'} in H2")
     ax.set_xlabel("bar (longest first)"); ax.set_ylabel("H1 lifetime (unit-RMS cloud)")
     ax.legend(fontsize=6, frameon=False)
-    ax.set_title(f"(b) H1 lifetimes, step {last['step']}", fontsize=9)
+    ax.set_title(f"(b) H1 lifetimes, step {step}", fontsize=9)
     # (c) bottleneck distances over training
     ax = fig.add_subplot(mid[0, 2])
-    steps = [c["step"] for c in cks]
     for j, layer in enumerate(layers):
         for name, ls in (("coupled", "-"), ("factorised", "--")):
             for h, mk in (("h1", "o"), ("h2", "s")):
                 ys = [next(r for r in c["rows"] if r["layer"] == layer)["bottleneck"].get(h, {}).get(name, np.nan)
                       for c in cks]
-                ax.plot(steps, ys, ls=ls, marker=mk, ms=3, color=f"C{j}", label=f"{layer} {h.upper()} → {name}")
+                ax.plot(tracked, ys, ls=ls, marker=mk, ms=3, color=f"C{j}", label=f"{layer} {h.upper()} → {name}")
     ax.set_ylim(bottom=0); ax.set_xlabel("optimiser steps"); ax.set_ylabel("bottleneck distance")
     ax.legend(fontsize=5.5, frameon=False, ncol=2)
     ax.set_title("(c) distance to each ideal torus (smaller: closer)", fontsize=9)
