@@ -25,9 +25,20 @@ ID_K = 10
 
 
 def embed(activations, seed: int = 0) -> np.ndarray:
-    """(M, 3) UMAP embedding of (M, D) activations, reproducible for a given ``seed`` (single-threaded)."""
+    """(M, 3) UMAP embedding of (M, D) activations, reproducible for a given ``seed`` (single-threaded).
+    The caller's torch thread count is kept: UMAP's numba layer shares torch's OpenMP runtime and leaves it at
+    the machine's default, which undid a ``--threads`` limit for the rest of an analysis."""
+    import torch
     import umap  # imported lazily: numba compilation takes a few seconds
 
+    threads = torch.get_num_threads()
+    try:
+        return _umap(umap, activations, seed)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _umap(umap, activations, seed: int) -> np.ndarray:
     a = np.asarray(activations, dtype=np.float32)
     if a.ndim != 2 or a.shape[0] < 5:
         raise ValueError(f"activations must be (M, D) with M >= 5, got {a.shape}")

@@ -92,6 +92,19 @@ def test_umap_is_reproducible_with_fixed_seed():
     assert np.array_equal(e1, e2)
 
 
+def test_umap_keeps_the_callers_torch_thread_count():
+    # a job limited to n torch threads (`reproduce --executor local --threads n`) must stay limited after UMAP
+    import torch
+    before = torch.get_num_threads()
+    wanted = before + 1  # differs from the machine's default, to which UMAP's numba layer used to reset it
+    torch.set_num_threads(wanted)
+    try:
+        embed(sheet(np.random.default_rng(2)), seed=0)
+        assert torch.get_num_threads() == wanted
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_phase_call_from_generation_and_combination():
     from bumpdiff.data import render
     c = GRID[:40]
