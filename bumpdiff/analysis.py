@@ -226,7 +226,7 @@ def analyze(run_dir, acfg: AnalysisConfig | str = "cpu", progress: bool = True, 
         arrays |= {f"{k}_{step:07d}": v for k, v in got[1].items()}
         added.append(step)
     if added:
-        prov = prov + [provenance(dev, out) | {"steps": added}]
+        prov = prov + [provenance(dev, out, reads_results=False) | {"steps": added}]
     last = load_checkpoint(ckpts[-1][1], mmap=True)  # only its step and provenance are read
     bundle = {"schema": SCHEMA, "run": run_dir.name, "run_key": run_key, "analysis_key": akey,
               "config": cfg.to_dict(), "analysis": identity(acfg), "thresholds": asdict(PHASE_THRESHOLDS),

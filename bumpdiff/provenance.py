@@ -72,10 +72,13 @@ def device_name(device=None) -> str:
     return f"cpu: {cpu} ({torch.get_num_threads()} threads, {torch.backends.cpu.get_cpu_capability()})"
 
 
-def provenance(device=None, *outputs: Path) -> dict:
-    """Commit, dirty flag, device, python and package versions, host platform and time, as plain types."""
+def provenance(device=None, *outputs: Path, reads_results: bool = True) -> dict:
+    """Commit, dirty flag, device, python and package versions, host platform and time, as plain types.
+    ``reads_results=False`` is for computations whose inputs are code, configuration and checkpoints only
+    (training, analysis): uncommitted files under ``data/results`` — another run's bundle, the experiment index
+    that the submitting process rewrites whenever a sibling job finishes — then do not mark them dirty."""
     from .model import bf16_conv_mode
-    sha, dirty = git_state(*outputs)
+    sha, dirty = git_state(*outputs, *(() if reads_results else (paths.results_dir(),)))
     return {"commit": sha, "dirty": dirty, "device": device_name(device), "versions": versions(),
             "bf16_conv": bf16_conv_mode(),
             "platform": f"{platform.system()} {platform.machine()}", "python_executable": Path(sys.executable).name,

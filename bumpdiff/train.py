@@ -238,7 +238,7 @@ class _Run:
         opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=(cfg.adam_beta1, cfg.adam_beta2),
                                 eps=cfg.adam_eps, weight_decay=cfg.weight_decay)
         return cls(cfg, model, ema, opt, Diffusion(model, cfg.diffusion).to(device),
-                   torch.Generator().manual_seed(cfg.seed), device, prov=provenance(device))
+                   torch.Generator().manual_seed(cfg.seed), device, prov=provenance(device, reads_results=False))
 
     def restore(self, path: Path) -> None:
         st = load_checkpoint(path, map_location=self.device)

@@ -128,3 +128,21 @@ def test_an_index_written_after_its_runs_bundles_is_not_marked_dirty(home):
     (home / "code.py").write_text("a = 2\n")
     _record("torus", "smoke", index, label, {"bundle": "data/results/run-x/analysis-y"}, "cpu")
     assert index["provenance"]["dirty"] is True
+
+
+def test_training_and_analysis_provenance_ignore_uncommitted_results(home):
+    """Training and analysis read code, configuration and checkpoints, not results: another job's bundle or the
+    experiment index rewritten while they run must not mark them dirty; a code change still does, and a
+    computation that reads results (an index, a figure) still sees the results' changes."""
+    from bumpdiff.provenance import provenance
+    git = lambda *a: subprocess.run(["git", *a], cwd=home, check=True, capture_output=True)   # noqa: E731
+    index = home / "data" / "results" / "experiments" / "holdout-cpu.json"
+    index.parent.mkdir(parents=True)
+    index.write_text("{}")
+    (home / "code.py").write_text("a = 1\n")
+    git("init", "-q"); git("add", "."); git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "c")
+    index.write_text('{"runs": {"a sibling": {}}}')
+    assert provenance("cpu", reads_results=False)["dirty"] is False
+    assert provenance("cpu")["dirty"] is True
+    (home / "code.py").write_text("a = 2\n")
+    assert provenance("cpu", reads_results=False)["dirty"] is True
