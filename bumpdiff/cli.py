@@ -91,7 +91,7 @@ def _cmd_reproduce(a):
     for name in names:
         compute_experiment(name, a.profile, seeds=a.seeds, until=a.until, steps=a.steps, every=a.every,
                            device=a.device, force=a.force, progress=not a.quiet, executor=a.executor,
-                           threads=a.threads, options=options)
+                           threads=a.threads, options=options, runs=a.runs)
     if not a.experiments and a.until is None:  # the whole reproduction: Figure 6's studies too
         _robustness(a.profile, 0, None, None, a.device, a.force, not a.quiet)
 
@@ -203,6 +203,8 @@ def main(argv=None):
     r.add_argument("experiments", nargs="*", help="default: every experiment, then Figure 6's studies")
     common(r)
     r.add_argument("--seeds", nargs="*", type=int, default=None, help="only the runs of these training seeds")
+    r.add_argument("--runs", nargs="*", default=None, metavar="LABEL",
+                   help="only these runs, by label (quoted: 'corner W=8 seed 0'); with --seeds, both must allow it")
     r.add_argument("--until", type=int, default=None, help="train only to this step (a partial run)")
     r.add_argument("--steps", nargs="*", type=int, default=None, help="analyse these checkpoint steps")
     r.add_argument("--every", type=int, default=None, help="analyse every k-th checkpoint (and the last)")

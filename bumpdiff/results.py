@@ -17,6 +17,7 @@ result raises :class:`MissingResult`, whose message names the command that compu
 from __future__ import annotations
 
 import json
+import shlex
 import time
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -48,10 +49,12 @@ def index_path(name: str, profile: str) -> Path:
 
 
 def reproduce_command(name: str, profile: str, seeds=None, until: int | None = None, steps=None,
-                      every: int | None = None) -> str:
+                      every: int | None = None, runs=None) -> str:
     cmd = f"python -m bumpdiff reproduce {name} --profile {profile}"
     if seeds is not None:
         cmd += " --seeds " + " ".join(str(s) for s in seeds)
+    if runs is not None:
+        cmd += " --runs " + " ".join(shlex.quote(r) for r in runs)
     if until is not None:
         cmd += f" --until {until}"
     if steps is not None:
@@ -64,6 +67,33 @@ def reproduce_command(name: str, profile: str, seeds=None, until: int | None = N
 def _seed_of(label: str) -> int | None:
     tail = label.rpartition(" seed ")[2]
     return int(tail) if tail.isdigit() else None
+
+
+def run_command(name: str, profile: str, labels, **kw) -> str:
+    """The ``reproduce`` command that computes the runs ``labels`` (one label or several): ``--seeds`` when their
+    seeds pick exactly those runs, otherwise ``--runs`` with the labels (the three held-out squares share seed 0)."""
+    labels = [labels] if isinstance(labels, str) else list(labels)
+    seeds = sorted({_seed_of(x) for x in labels})
+    by_seed = [x for x in experiment(name).runs(profile) if _seed_of(x) in set(seeds)]
+    if None not in seeds and sorted(by_seed) == sorted(labels):
+        return reproduce_command(name, profile, seeds=seeds, **kw)
+    return reproduce_command(name, profile, runs=labels, **kw)
+
+
+def select_runs(name: str, profile: str, seeds=None, runs=None) -> list[str]:
+    """The labels of the runs of ``name``/``profile`` that ``seeds`` and ``runs`` (labels) both allow; a seed or label
+    that names no run is an error listing the ones there are."""
+    labels = list(experiment(name).runs(profile))
+    if seeds is not None:
+        have = sorted({_seed_of(x) for x in labels})
+        bad = [s for s in seeds if s not in have]
+        if bad or not seeds:
+            raise ValueError(f"seeds must name runs of {name}/{profile} (seeds {have}), got {list(seeds)}")
+    if runs is not None:
+        bad = [r for r in runs if r not in labels]
+        if bad or not runs:
+            raise ValueError(f"runs must be labels of {name}/{profile} ({'; '.join(labels)}), got {list(runs)}")
+    return [x for x in labels if (seeds is None or _seed_of(x) in set(seeds)) and (runs is None or x in set(runs))]
 
 
 # ------------------------------------------------------------------------------------------------- reading
@@ -106,7 +136,7 @@ def load_experiment(name: str, profile: str = "cpu", allow_partial: bool = False
         if entry is None:
             missing.append(label)
             continue
-        cmd = entry.get("command") or reproduce_command(name, profile, seeds=[_seed_of(label)])
+        cmd = entry.get("command") or run_command(name, profile, label)
         try:
             bundle, arrays = load_bundle(paths.root() / entry["bundle"])
         except BundleError as e:
@@ -120,7 +150,7 @@ def load_experiment(name: str, profile: str = "cpu", allow_partial: bool = False
     if missing and not (allow_partial and out):
         raise MissingResult(f"{len(missing)} of {len(runs)} runs of {name}/{profile} are not computed "
                             f"({'; '.join(missing)}); compute them with: "
-                            f"{reproduce_command(name, profile, seeds=[_seed_of(m) for m in missing])}")
+                            f"{run_command(name, profile, missing)}")
     if not quiet:
         _say(f"cache hit: {name}/{profile} (key {index['key']}) from {paths.relative(index_path(name, profile))}")
         if missing:
@@ -141,7 +171,7 @@ def _say_run_note(label: str, b: dict, cfg: TrainConfig, name: str, profile: str
             _say(f"  note: '{label}' {stop['rule']} at step {stop['step']} (at most {total})")
     elif last < total:
         _say(f"  note: '{label}' is a partial run, analysed up to step {last} of {total}; "
-             f"`{reproduce_command(name, profile, seeds=[_seed_of(label)])}` trains it to the end")
+             f"`{run_command(name, profile, label)}` trains it to the end")
 
 
 def is_available(name: str, profile: str, allow_partial: bool = False) -> bool:
@@ -215,8 +245,7 @@ def run_job(name: str, profile: str, label: str, until: int | None = None, steps
     return {"bundle": paths.relative(bdir), "run_key": cfg.key(), "early_stop": info,
             "trained_to": bundle["trained_to"], "steps": cfg.steps,
             "analysed_steps": [r["step"] for r in bundle["checkpoints"]],
-            "command": reproduce_command(name, profile, seeds=[_seed_of(label)], until=until, steps=steps,
-                                         every=every),
+            "command": run_command(name, profile, label, until=until, steps=steps, every=every),
             "seconds": round(time.time() - t0, 1), "device": dev}
 
 
@@ -254,8 +283,10 @@ def _record(name: str, profile: str, index: dict, label: str, entry: dict, devic
 
 def compute_experiment(name: str, profile: str = "cpu", seeds=None, until: int | None = None, steps=None,
                        every: int | None = None, device: str = "auto", force: bool = False, progress: bool = True,
-                       executor: str = "inline", threads: int | None = None, options: dict | None = None) -> dict:
-    """Train and analyse the runs of an experiment (all, or those of ``seeds``) and update its index.
+                       executor: str = "inline", threads: int | None = None, options: dict | None = None,
+                       runs=None) -> dict:
+    """Train and analyse the runs of an experiment (all, or those of ``seeds`` and of ``runs``, a list of run labels)
+    and update its index.
 
     Runs whose results are already in the index (to their end, early-stop point or ``until``) are skipped unless
     ``force``; interrupted runs resume from their last checkpoint. ``until`` trains to that step only (a partial
@@ -264,17 +295,15 @@ def compute_experiment(name: str, profile: str = "cpu", seeds=None, until: int |
     (:mod:`bumpdiff.executors`; ``threads`` per run, ``options`` for the cluster). Whatever the executor, only
     this process writes the index, atomically, as each run reports; a failed run is reported with its log and
     leaves the index as it was."""
-    exp = experiment(name)
-    runs = exp.runs(profile)
-    want = [label for label in runs if seeds is None or _seed_of(label) in set(seeds)]
+    cfgs = experiment(name).runs(profile)
+    want = select_runs(name, profile, seeds, runs)
     if not want:
-        raise ValueError(f"seeds must name runs of {name}/{profile} (seeds {sorted({_seed_of(x) for x in runs})}), "
-                         f"got {list(seeds)}")
+        raise ValueError(f"no run of {name}/{profile} is both of seeds {list(seeds)} and in runs {list(runs)}")
     dev = str(resolve_device(device)) if executor != "slurm" else device
     index = _open_index(name, profile)
     todo = []
     for label in want:
-        if not force and _analysed_enough(index["runs"].get(label), runs[label], until):
+        if not force and _analysed_enough(index["runs"].get(label), cfgs[label], until):
             _say(f"{name}/{profile}: '{label}' is already computed (use --force to recompute)")
         else:
             todo.append(label)

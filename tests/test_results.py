@@ -146,3 +146,27 @@ def test_training_and_analysis_provenance_ignore_uncommitted_results(home):
     assert provenance("cpu")["dirty"] is True
     (home / "code.py").write_text("a = 2\n")
     assert provenance("cpu", reads_results=False)["dirty"] is True
+
+
+def test_runs_are_chosen_by_label_from_the_command_line(home, capsys):
+    """``reproduce --runs LABEL`` computes that run alone (the held-out squares share seed 0, so a seed cannot pick
+    one); the command recorded for it, and offered to resume it, names it the same way; a label or seed that names
+    no run is refused with the ones there are, before anything is trained."""
+    from bumpdiff.cli import main
+    from bumpdiff.results import index_path, run_command
+    label = "balanced (dx=dy=1) seed 0"
+    main(["reproduce", "imbalanced", "--profile", "smoke", "--quiet", "--runs", label])
+    runs = json.loads(index_path("imbalanced", "smoke").read_text())["runs"]
+    assert list(runs) == [label]
+    assert runs[label]["command"] == "python -m bumpdiff reproduce imbalanced --profile smoke --runs 'balanced (dx=dy=1) seed 0'"
+    assert len(list((home / "data" / "runs").iterdir())) == 1
+    with pytest.raises(ValueError, match=r"runs must be labels of imbalanced/smoke \(imbalanced \(dx=0.1, dy=1\) seed 0;"):
+        compute_experiment("imbalanced", "smoke", runs=["balanced seed 0"], progress=False)
+    with pytest.raises(ValueError, match=r"seeds must name runs of imbalanced/smoke \(seeds \[0\]\), got \[0, 7\]"):
+        compute_experiment("imbalanced", "smoke", seeds=[0, 7], progress=False)
+    assert len(list((home / "data" / "runs").iterdir())) == 1
+    # a seed that picks one run alone is named by the seed; one that picks several, by the labels
+    assert run_command("holdout", "cpu", "interior W=8 seed 2").endswith("--seeds 2")
+    assert run_command("holdout", "cpu", "corner W=8 seed 0").endswith("--runs 'corner W=8 seed 0'")
+    assert run_command("holdout", "cpu", ["interior W=8 seed 0", "interior W=4 seed 0",
+                                          "corner W=8 seed 0"]).endswith("--seeds 0")
