@@ -518,11 +518,12 @@ def holdout_curves(runs: dict, x: str = "step"):
         ax.set_ylim(0, 1.02); ax.set_xlabel(xlabel); ax.set_ylabel("accuracy")
         ax.set_title(f"{square}: seen vs held-out centres", fontsize=9)
         ax.legend(fontsize=6, frameon=False)
-        axb.set_yticks(range(len(seeds)), [f"seed {s}" for s, _ in sorted(seeds, key=lambda sb: sb[0])], fontsize=7)
+        axb.set_yticks(range(len(seeds)), [f"seed {s} (step {b['checkpoints'][-1]['step']:,})"
+                                           for s, b in sorted(seeds, key=lambda sb: sb[0])], fontsize=7)
         axb.set_xlim(0, 1); axb.set_xlabel("held-out samples at the last checkpoint")
         axb.legend(fontsize=6, frameon=False, ncol=4, loc="upper center", bbox_to_anchor=(0.5, -0.45))
         axl.set_ylim(bottom=0); axl.set_xlabel(xlabel); axl.set_ylabel("latent error of held-out (px)")
-        axl.set_title("where the latent puts the hole (dotted: a perfectly ordered latent)", fontsize=8)
+        axl.set_title("where the latent puts the hole\n(dotted: a perfectly ordered latent)", fontsize=8)
         axl.legend(fontsize=6, frameon=False)
     fig.tight_layout()
     return fig
