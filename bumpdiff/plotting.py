@@ -500,8 +500,10 @@ def holdout_curves(runs: dict, x: str = "step"):
     xlabel = {"epoch": "training epochs", "images_seen": "training images seen", "step": "optimiser steps"}[x]
     for j, (square, seeds) in enumerate(groups.items()):
         ax, axb, axl = axes[0, j], axes[1, j], axes[2, j]
+        ticks = []  # each bar's seed and the step of the checkpoint it was drawn from
         for k, (seed, b) in enumerate(sorted(seeds, key=lambda sb: sb[0])):
             recs = [r for r in b["checkpoints"] if "heldout" in r]
+            ticks.append(f"seed {seed} (step {recs[-1]['step']:,})")
             xs = [r[x] for r in recs]
             ax.plot(xs, [r["accuracy"] for r in recs], "--", color=f"C{k}", lw=1.1, label=f"seed {seed}: seen")
             ax.plot(xs, [r["heldout"]["accuracy"] for r in recs], "-", color=f"C{k}", lw=1.6,
@@ -518,8 +520,7 @@ def holdout_curves(runs: dict, x: str = "step"):
         ax.set_ylim(0, 1.02); ax.set_xlabel(xlabel); ax.set_ylabel("accuracy")
         ax.set_title(f"{square}: seen vs held-out centres", fontsize=9)
         ax.legend(fontsize=6, frameon=False)
-        axb.set_yticks(range(len(seeds)), [f"seed {s} (step {b['checkpoints'][-1]['step']:,})"
-                                           for s, b in sorted(seeds, key=lambda sb: sb[0])], fontsize=7)
+        axb.set_yticks(range(len(ticks)), ticks, fontsize=7)
         axb.set_xlim(0, 1); axb.set_xlabel("held-out samples at the last checkpoint")
         axb.legend(fontsize=6, frameon=False, ncol=4, loc="upper center", bbox_to_anchor=(0.5, -0.45))
         axl.set_ylim(bottom=0); axl.set_xlabel(xlabel); axl.set_ylabel("latent error of held-out (px)")
