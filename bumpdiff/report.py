@@ -198,7 +198,7 @@ def _layer4_section(loaded: dict, profile: str, retrains: list[tuple]) -> list[s
     """Per architecture and seed: does layer 4's latent call reach C once generation is correct, and does it stay
     there (:func:`bumpdiff.stats.latent_after_generation`); and, from the atlas, the layers whose cell the same
     rule calls C at the last atlas checkpoint."""
-    rows, tally = [], {}
+    rows, failing, tally = [], [], {}
     for arch, name in ARCH_EXPERIMENTS.items():
         runs = [(label.rpartition(" seed ")[2], b, True) for label, (b, _) in loaded.get((name, profile), {}).items()]
         folders = {b["run"]: seed for seed, b, _ in runs}
@@ -215,6 +215,10 @@ def _layer4_section(loaded: dict, profile: str, retrains: list[tuple]) -> list[s
                          f"{v['latent_c_after']} of {v['after']}" if v["after"] else "—",
                          f"{last['step']:,}: {_f(last['accuracy'])}, {_f(last['knn_r2_x'])} / {_f(last['knn_r2_y'])}, "
                          f"{_f(last['intrinsic_dim'], '.1f')}", f"**{v['verdict']}**"])
+            if v["after"]:
+                failing.append([f"`{arch}`", seed, f"{v['after']} ({v['steps'][0]:,}–{v['steps'][-1]:,})",
+                                v["not_low_dim"], v["not_ordered"], " ".join(_f(d) for d in v["dims"]),
+                                " ".join(_f(w) for w in v["worse_axis"])])
     if not rows:
         return []
     out = ["Layer 4 (`down3`) read as in the `phases` analysis; generation C and latent C as in the phase rule. "
@@ -227,6 +231,13 @@ def _layer4_section(loaded: dict, profile: str, retrains: list[tuple]) -> list[s
     per_arch = [f"`{arch}` — " + ", ".join(f"{v} in {vs.count(v)} of {len(vs)}" for v in dict.fromkeys(vs))
                 for arch, vs in tally.items()]
     out += ["Over the seeds of each experiment (retrains not counted): " + "; ".join(per_arch) + ".", ""]
+    th = PHASE_THRESHOLDS
+    out += [f"What keeps layer 4 out of C once generation is correct: of the checkpoints from the generation-C onset "
+            f"on, how many are not low-dimensional (intrinsic dimension above {th.dim_b:g}) and how many are not "
+            f"ordered (the worse axis's kNN R² below {th.knn_r2_c:g}); then both quantities at each of those "
+            "checkpoints, in training order.", "",
+            _table(["arch", "seed", "checkpoints (steps)", "not low-dimensional", "not ordered",
+                    "intrinsic dim.", "worse axis's kNN R²"], failing), ""]
     cells = []
     for arch in ARCH_EXPERIMENTS:
         try:

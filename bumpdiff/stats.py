@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .phases import phase_onsets
+from .phases import PHASE_THRESHOLDS, phase_onsets
 
 __all__ = ["IMBALANCED_THRESHOLD", "crossing", "crossing_table", "coupling_summary", "phase_summary", "compare_bundles",
            "COMPARED_FIELDS", "representative_run", "latent_after_generation"]
@@ -160,7 +160,12 @@ def latent_after_generation(records: list[dict]) -> dict:
     checkpoints there are from the generation-C onset on, ``latent_c_after``: how many of them the latent call
     puts in C; ``last``: the last record; ``verdict``: "generation never reaches C", "never ordered" (no latent
     C from the generation-C onset on), "persists" (latent C at every such checkpoint), "settles" (not at every
-    one, but at each of the last ``settle`` = 3 checkpoints) or "transient" (otherwise)."""
+    one, but at each of the last ``settle`` = 3 checkpoints) or "transient" (otherwise).
+
+    Which half of the latent rule (:data:`~bumpdiff.phases.PHASE_THRESHOLDS`) keeps those checkpoints out of C:
+    ``not_low_dim`` counts the ones whose intrinsic dimension is above ``dim_b`` (or NaN), ``not_ordered`` the ones
+    whose worse axis has kNN R² below ``knn_r2_c`` (a checkpoint can fail both); ``dims`` and ``worse_axis`` are
+    their intrinsic dimensions and min(kNN R² x, kNN R² y), in training order."""
     if not records:
         raise ValueError("records must hold at least one checkpoint")
     gen_c = phase_onsets(records, "phase_generation")["C"]
@@ -178,5 +183,10 @@ def latent_after_generation(records: list[dict]) -> dict:
         verdict = "settles"
     else:
         verdict = "transient"
+    th = PHASE_THRESHOLDS
+    dims = [float(r["intrinsic_dim"]) for r in after]
+    worse = [min(float(r["knn_r2_x"]), float(r["knn_r2_y"])) for r in after]
     return {"generation_c": gen_c, "latent_c": latent_c, "after": len(after), "latent_c_after": n_c,
-            "last": records[-1], "verdict": verdict}
+            "last": records[-1], "verdict": verdict, "steps": [r["step"] for r in after], "dims": dims,
+            "worse_axis": worse, "not_low_dim": sum(not d <= th.dim_b for d in dims),
+            "not_ordered": sum(not w >= th.knn_r2_c for w in worse)}

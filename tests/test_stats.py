@@ -74,17 +74,26 @@ def test_phase_summary_onsets_and_spread():
 
 
 def test_latent_after_generation_verdicts():
+    # order parameters that the latent rule calls A (ordered, not low-dimensional), B (low-dimensional, one axis
+    # lost) and C (both)
+    order = {"A": (6.0, 0.95, 0.9), "B": (3.0, 0.95, 0.3), "C": (2.5, 0.9, 0.85)}
+
     def run(latent, gen):
         recs = _phased(latent, gen=gen)
         for r in recs:  # the latent call is what this summary reads; the combined call is irrelevant to it
             r["phase"] = "A"
+            r["intrinsic_dim"], r["knn_r2_x"], r["knn_r2_y"] = order[r["phase_representation"]]
         return latent_after_generation(recs)
 
     got = run("ABBCCCC", gen="ABBBCCC")
     assert got["verdict"] == "persists" and got["generation_c"]["step"] == 400 and got["latent_c"]["step"] == 300
     assert (got["after"], got["latent_c_after"], got["last"]["step"]) == (3, 3, 600)
+    assert (got["not_low_dim"], got["not_ordered"], got["steps"]) == (0, 0, [400, 500, 600])
     got = run("ABBCBBB", gen="ABBCCCC")
     assert got["verdict"] == "transient" and (got["after"], got["latent_c_after"]) == (4, 1)
+    assert (got["not_low_dim"], got["not_ordered"]) == (0, 3) and got["worse_axis"] == [0.85, 0.3, 0.3, 0.3]
+    got = run("ACCACBA", gen="AAACCCC")  # from step 300: A C B A — two not low-dimensional, one not ordered
+    assert (got["not_low_dim"], got["not_ordered"], got["dims"]) == (2, 1, [6.0, 2.5, 3.0, 6.0])
     assert run("ABCBCCC", gen="ABCCCCC")["verdict"] == "settles"
     assert run("ABCCBBB", gen="ABBBCCC")["verdict"] == "never ordered"  # latent C only before generation C
     got = run("ABCCCCC", gen="ABBBBBB")
