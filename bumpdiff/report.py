@@ -190,6 +190,11 @@ def _retrain_sections(retrains: list[tuple]) -> list[str]:
     return parts
 
 
+def _count(done: int, n: int, what: str) -> str:
+    """A section heading's run count: "3 seeds" when all are there, "2 of 3 seeds so far" otherwise."""
+    return f"{n} {what}" if done == n else f"{done} of {n} {what} so far"
+
+
 def _onset(r: dict | None) -> str:
     return "never" if r is None else f"{r['step']:,} ({r['images_seen']:,} images)"
 
@@ -239,20 +244,21 @@ def _layer4_section(loaded: dict, profile: str, retrains: list[tuple]) -> list[s
             _table(["arch", "seed", "checkpoints (steps)", "not low-dimensional", "not ordered",
                     "intrinsic dim.", "worse axis's kNN R²"], failing), ""]
     cells = []
-    for arch in ARCH_EXPERIMENTS:
-        try:
-            data = load_tracked_study("atlas", profile, 0, quiet=True, arch=arch)
-        except MissingResult:
-            continue
-        for readout in (*data["spec"]["timesteps"], "sampling"):
-            calls = latent_calls(data, readout)
-            step = max(calls)
-            ordered = [f"`{layer}`" for layer, c in calls[step].items() if c == "C"]
-            cells.append([f"`{arch}`", f"seed 0 (`{data['source']}`), step {step:,}", readout, ", ".join(ordered) or "none",
-                          calls[step].get("down3", "—")])
+    for arch, name in ARCH_EXPERIMENTS.items():
+        for seed in range(len(EXPERIMENTS[name].runs(profile))):
+            try:
+                data = load_tracked_study("atlas", profile, seed, quiet=True, arch=arch)
+            except MissingResult:
+                continue
+            for readout in (*data["spec"]["timesteps"], "sampling"):
+                calls = latent_calls(data, readout)
+                step = max(calls)
+                ordered = [f"`{layer}`" for layer, c in calls[step].items() if c == "C"]
+                cells.append([f"`{arch}`", f"seed {seed} (`{data['source']}`), step {step:,}", readout,
+                              ", ".join(ordered) or "none", calls[step].get("down3", "—")])
     if cells:
-        out += ["Where the ordered sheet lives (the atlas, seed 0, its last checkpoint): the layers whose cell the "
-                "latent rule calls C, per read-out (t, or along sampling):", "",
+        out += ["Where the ordered sheet lives (the atlas of each run that has one, at its last checkpoint): the "
+                "layers whose cell the latent rule calls C, per read-out (t, or along sampling):", "",
                 _table(["arch", "checkpoint", "read-out", "layers called C", "layer 4 call"], cells), ""]
     return out
 
@@ -339,7 +345,7 @@ def render_report() -> str:
     if ("phases-additive", "cpu") in loaded:
         runs = loaded[("phases-additive", "cpu")]
         n = len(EXPERIMENTS["phases-additive"].runs("cpu"))
-        parts += [f"## `phases-additive`, profile `cpu` ({len(runs)} of {n} seeds so far)", "",
+        parts += [f"## `phases-additive`, profile `cpu` ({_count(len(runs), n, 'seeds')})", "",
                   *_phases_section("cpu", runs), ""]
     retrains = _retrains()
     layer4 = _layer4_section(loaded, "cpu", retrains)
@@ -376,7 +382,7 @@ def render_report() -> str:
     if ("holdout", "cpu") in loaded:
         runs = loaded[("holdout", "cpu")]
         n = len(EXPERIMENTS["holdout"].runs("cpu"))
-        parts += [f"## Held-out squares, profile `cpu` ({len(runs)} of {n} runs so far)", "", *_holdout_section(runs), ""]
+        parts += [f"## Held-out squares, profile `cpu` ({_count(len(runs), n, 'runs')})", "", *_holdout_section(runs), ""]
     if ("torus", "cpu") in loaded:
         parts += ["## Topology on a torus, profile `cpu`", "", *_torus_section(loaded[("torus", "cpu")], "cpu"), ""]
     parts += _retrain_sections(retrains)
