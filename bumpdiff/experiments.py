@@ -168,3 +168,8 @@ def experiment(name: str) -> Experiment:
 
 def experiment_runs(name: str, profile: str) -> dict[str, TrainConfig]:
     return experiment(name).runs(profile)
+
+
+def experiment_seeds(name: str, profile: str) -> list[int]:
+    """The training seeds of experiment ``name``'s runs under ``profile``, ascending, each once."""
+    return sorted({cfg.seed for cfg in experiment(name).runs(profile).values()})

@@ -12,7 +12,7 @@ import numpy as np
 from . import paths
 from .analysis import BundleError, load_bundle
 from .atlas import latent_calls
-from .experiments import ARCH_EXPERIMENTS, EXPERIMENTS, phases_label
+from .experiments import ARCH_EXPERIMENTS, EXPERIMENTS, experiment_seeds, phases_label
 from .phases import PHASE_THRESHOLDS, describe_sequence, phase_onsets, phase_sequence
 from .results import MissingResult, load_experiment, load_study, load_tracked_study
 from .robustness import ROBUSTNESS, LayerSweep
@@ -245,7 +245,7 @@ def _layer4_section(loaded: dict, profile: str, retrains: list[tuple]) -> list[s
                     "intrinsic dim.", "worse axis's kNN R²"], failing), ""]
     cells = []
     for arch, name in ARCH_EXPERIMENTS.items():
-        for seed in range(len(EXPERIMENTS[name].runs(profile))):
+        for seed in experiment_seeds(name, profile):
             try:
                 data = load_tracked_study("atlas", profile, seed, quiet=True, arch=arch)
             except MissingResult:

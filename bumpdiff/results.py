@@ -24,7 +24,7 @@ from pathlib import Path
 
 from . import paths
 from .analysis import AnalysisConfig, BundleError, analyze, load_bundle
-from .experiments import EarlyStop, experiment, phases_experiment, phases_label
+from .experiments import EarlyStop, experiment, experiment_seeds, phases_experiment, phases_label
 from .identity import SCHEMA, identity
 from .identity import key as identity_key
 from .provenance import provenance
@@ -407,8 +407,8 @@ def study_run(name: str, profile: str, run_seed: int = 0) -> TrainConfig:
     read; its experiment must hold exactly one such run."""
     runs = [cfg for cfg in experiment(name).runs(profile).values() if cfg.seed == run_seed]
     if len(runs) != 1:
-        seeds = sorted({cfg.seed for cfg in experiment(name).runs(profile).values()})
-        raise ValueError(f"run_seed must pick one run of {name}/{profile} (its seeds: {seeds}), got {run_seed}")
+        raise ValueError(f"run_seed must pick one run of {name}/{profile} (its seeds: "
+                         f"{experiment_seeds(name, profile)}), got {run_seed}")
     return runs[0]
 
 

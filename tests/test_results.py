@@ -170,3 +170,13 @@ def test_runs_are_chosen_by_label_from_the_command_line(home, capsys):
     assert run_command("holdout", "cpu", "corner W=8 seed 0").endswith("--runs 'corner W=8 seed 0'")
     assert run_command("holdout", "cpu", ["interior W=8 seed 0", "interior W=4 seed 0",
                                           "corner W=8 seed 0"]).endswith("--seeds 0")
+
+
+def test_experiment_seeds_lists_each_training_seed_once():
+    assert experiments.experiment_seeds("phases", "cpu") == [0, 1, 2]
+    assert experiments.experiment_seeds("phases", "smoke") == [0]
+    imb = experiments.experiment_seeds("imbalanced", "cpu")  # three runs per seed (dx = 0.1 and two controls)
+    assert len(experiments.experiment_runs("imbalanced", "cpu")) > len(imb)
+    assert imb == sorted(set(imb))
+    with pytest.raises(ValueError, match="experiment must be one of"):
+        experiments.experiment_seeds("nope", "cpu")
