@@ -5,7 +5,7 @@ import numpy as np
 import torch
 
 from .data import Lattice, render
-from .diffusion import DDIM, Capture, Diffusion
+from .diffusion import DDIM, Capture, Diffusion, inference_chunk
 from .model import resolve_layer
 from .utils import check_range
 
@@ -16,7 +16,7 @@ MODES = ("noise", "noised", "sampling")
 
 @torch.no_grad()
 def collect_layers(diffusion: Diffusion, centers, layers=("down3",), t: int = 500, mode: str = "noise",
-                   seed: int = 0, batch_size: int = 512, sampler_steps: int = 20,
+                   seed: int = 0, batch_size: int | None = None, sampler_steps: int = 20,
                    lattice: Lattice | None = None) -> dict[str, np.ndarray]:
     """Activations (M, D) of each of ``layers`` for each condition in ``centers`` (M, 2), flattened, from one pass
     that captures them all: ``{layer name: array}``.
@@ -25,7 +25,9 @@ def collect_layers(diffusion: Diffusion, centers, layers=("down3",), t: int = 50
     conditions, so only the condition varies); ``"noised"`` — on the ground-truth image of each condition
     noised to ``t`` with one shared noise draw; ``"sampling"`` — the mean over the steps of a deterministic
     DDIM run of ``sampler_steps`` steps from one shared x_T. ``lattice`` (default: σ = 1 on the model's canvas)
-    says how ``"noised"`` renders the ground truth (its σ, and whether the canvas is periodic).
+    says how ``"noised"`` renders the ground truth (its σ, and whether the canvas is periodic). ``batch_size``:
+    conditions per forward pass (default :func:`~bumpdiff.diffusion.inference_chunk`, 512 on an accelerator);
+    the activations do not depend on it.
     """
     if mode not in MODES:
         raise ValueError(f"mode must be 'noise', 'noised' or 'sampling', got {mode!r}")
@@ -35,6 +37,8 @@ def collect_layers(diffusion: Diffusion, centers, layers=("down3",), t: int = 50
     device = next(model.parameters()).device
     centers = torch.as_tensor(np.asarray(centers), dtype=torch.float32)
     M = centers.shape[0]
+    batch_size = int(batch_size) if batch_size is not None else inference_chunk(device, 512)
+    check_range("batch_size", batch_size, lo=1, integer=True)
     n = model.cfg.image_size
     shared = torch.randn((1, model.cfg.in_channels, n, n), generator=torch.Generator().manual_seed(seed))
     if mode == "sampling":
@@ -64,7 +68,7 @@ def collect_layers(diffusion: Diffusion, centers, layers=("down3",), t: int = 50
 
 
 def collect_activations(diffusion: Diffusion, centers, layer="down3", t: int = 500, mode: str = "noise",
-                        seed: int = 0, batch_size: int = 512, sampler_steps: int = 20,
+                        seed: int = 0, batch_size: int | None = None, sampler_steps: int = 20,
                         lattice: Lattice | None = None) -> np.ndarray:
     """Activations (M, D) of one ``layer`` (:func:`collect_layers` for the modes)."""
     name = resolve_layer(layer)

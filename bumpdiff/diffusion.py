@@ -17,7 +17,19 @@ from tqdm.auto import tqdm
 from .model import resolve_layer
 from .utils import check_range
 
-__all__ = ["DiffusionConfig", "Diffusion", "DDPM", "DDIM", "Capture", "as_sampler"]
+__all__ = ["DiffusionConfig", "Diffusion", "DDPM", "DDIM", "Capture", "as_sampler", "CPU_INFERENCE_CHUNK",
+           "inference_chunk"]
+
+# Images per no-grad forward pass on a CPU (generation, latent read-outs, the atlas). Small chunks keep a pass's
+# activations in cache: on 2 cores 32-64 images run 1.4-1.8x faster than 256-512 with identical outputs
+# (benchmarks/chunk.py; docs/RESULTS.md, "Inference chunk"). An execution detail: no result's identity holds it.
+CPU_INFERENCE_CHUNK = 64
+
+
+def inference_chunk(device, accelerator: int | None) -> int | None:
+    """How many images a no-grad forward pass takes at once on ``device``: :data:`CPU_INFERENCE_CHUNK` on a CPU,
+    ``accelerator`` (the caller's chunk; None = the whole batch at once) on any other device."""
+    return CPU_INFERENCE_CHUNK if torch.device(device).type == "cpu" else accelerator
 
 
 @dataclass(frozen=True)
@@ -184,8 +196,9 @@ class Diffusion(nn.Module):
         ``eta``). ``capture``: layers whose activations are recorded at chosen steps. Returns
         ``(images, captured)``: images (B,1,N,N) in [-1, 1], captured maps layer → {timestep: (B, C, h, w) CPU
         tensor}; with ``trajectory=True`` captured also holds ``"x0_pred"``: {timestep: (B,1,N,N)}, the
-        predicted clean image at every step. ``batch_size`` splits the batch; the noise of each step is drawn
-        for the whole batch first, so results do not depend on it.
+        predicted clean image at every step. ``batch_size`` splits the batch into chunks (default
+        :func:`inference_chunk`: the whole batch on an accelerator); the noise of each step is drawn for the whole
+        batch first, so results do not depend on it.
         """
         smp = as_sampler(sampler, steps, eta)
         device = next(self.model.parameters()).device
@@ -197,7 +210,8 @@ class Diffusion(nn.Module):
         cap_steps = set(ts if capture.steps is None else capture.steps)
         names = [resolve_layer(l) for l in capture.layers]
         captured: dict = {}
-        bs = B if batch_size is None else int(batch_size)
+        bs = int(batch_size) if batch_size is not None else inference_chunk(device, None) or B
+        check_range("batch_size", bs, lo=1, integer=True)
         chunks = [(x[s:s + bs].to(device), centers[s:s + bs].to(device)) for s in range(0, B, bs)]
         was_training = self.model.training
         self.model.eval()

@@ -231,16 +231,20 @@ def score(images, requested_centers, tol: float = 1.0, periodic: bool = False, *
 
 
 def sample_and_score(diffusion, centers_pool, n: int, seed: int = 0, sampler="ddpm", steps: int | None = None,
-                     eta: float = 0.0, tol: float = 1.0, batch_size: int = 256, periodic: bool = False):
+                     eta: float = 0.0, tol: float = 1.0, batch_size: int | None = None, periodic: bool = False):
     """Generate ``n`` samples at centres drawn (with replacement, from ``seed``) from ``centers_pool`` and
     score them. ``sampler`` is a :class:`~bumpdiff.diffusion.DDPM` / :class:`~bumpdiff.diffusion.DDIM` value or
-    a name with ``steps`` and ``eta``; ``periodic`` scores on a wrapped canvas. Returns ``(Score, images)``."""
-    from .diffusion import as_sampler
+    a name with ``steps`` and ``eta``; ``periodic`` scores on a wrapped canvas. ``batch_size``: images per
+    forward pass (default :func:`~bumpdiff.diffusion.inference_chunk`, 256 on an accelerator; the samples do
+    not depend on it). Returns ``(Score, images)``."""
+    from .diffusion import as_sampler, inference_chunk
 
     check_range("n", n, lo=1, integer=True)
     pool = np.asarray(centers_pool, dtype=float)
     g = torch.Generator().manual_seed(seed)
     req = pool[torch.randint(0, len(pool), (n,), generator=g).numpy()]
+    if batch_size is None:
+        batch_size = inference_chunk(next(diffusion.model.parameters()).device, 256)
     imgs, _ = diffusion.sample(torch.from_numpy(req).float(), generator=g, sampler=as_sampler(sampler, steps, eta),
                                batch_size=batch_size)
     return score(imgs, req, tol=tol, periodic=periodic), imgs

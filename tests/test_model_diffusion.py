@@ -1,4 +1,5 @@
 """The UNet and the DDPM: golden numbers for tiny deterministic runs, layer capture, sampler properties."""
+import numpy as np
 import pytest
 import torch
 
@@ -85,6 +86,23 @@ def test_sampler_seed_determinism_and_batch_independence():
     assert torch.allclose(a, b, atol=1e-5)
     assert not torch.allclose(a, z)
     assert a.min() >= -1 and a.max() <= 1
+
+
+@pytest.mark.parametrize("mode", ["noise", "sampling"])
+def test_latent_read_out_does_not_depend_on_the_inference_chunk(mode):
+    from bumpdiff.activations import collect_layers
+
+    d = Diffusion(smoke_model(), PROFILES["smoke"].diffusion)
+    grid = np.array([[x + 0.5, y + 0.5] for x in range(0, 32, 8) for y in range(0, 32, 16)], dtype=np.float32)
+    kw = dict(layers=("stem", "down3", "up3"), t=30, mode=mode, seed=1, sampler_steps=2)
+    default = collect_layers(d, grid, **kw)                  # the device's inference chunk
+    for chunk in (3, len(grid)):
+        other = collect_layers(d, grid, batch_size=chunk, **kw)
+        for name in kw["layers"]:
+            assert other[name].shape == (len(grid), default[name].size // len(grid))
+            np.testing.assert_allclose(other[name], default[name], atol=1e-5, err_msg=f"{name}, chunk {chunk}")
+    with pytest.raises(ValueError, match="batch_size"):
+        collect_layers(d, grid, batch_size=0, **kw)
 
 
 def test_sampler_capture_steps():
