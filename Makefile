@@ -28,7 +28,7 @@ help:
 	@echo "make lab                                JupyterLab on this environment, with the project's kernel"
 	@echo "make reproduce PROFILE=cpu              compute what is missing (train, analyse, studies), then figures"
 	@echo "make report                             regenerate docs/RESULTS.md from data/results"
-	@echo "make bench                              training/sampling throughput vs a peer UNet"
+	@echo "make bench                              training/sampling throughput vs a peer UNet; the inference chunk sweep"
 
 env: $(ENV_STAMP)
 
@@ -74,6 +74,7 @@ test-fast: lint
 
 bench: $(ENV_STAMP)
 	@$(PY) benchmarks/throughput.py
+	@$(PY) benchmarks/chunk.py
 
 clean-figures:
 	rm -rf figures/*.png figures/*.pdf build/

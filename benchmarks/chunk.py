@@ -8,7 +8,7 @@ chunk size gives the same outputs as the whole batch at once (the largest absolu
 ``bumpdiff.diffusion.CPU_INFERENCE_CHUNK`` is set from this table.
 
 Usage: ``python benchmarks/chunk.py [--profiles cpu paper] [--archs film additive] [--chunks 16 32 64 128 256 512]
-[--images 512] [--repeats 3] [--device auto] [--json data/results/benchmarks/chunk-cpu.json]``.
+[--images 512] [--repeats 3] [--device auto] [--json data/results/benchmarks/chunk-cpu-avx512.json]``.
 """
 from __future__ import annotations
 

@@ -21,9 +21,10 @@ __all__ = ["DiffusionConfig", "Diffusion", "DDPM", "DDIM", "Capture", "as_sample
            "inference_chunk"]
 
 # Images per no-grad forward pass on a CPU (generation, latent read-outs, the atlas). Small chunks keep a pass's
-# activations in cache: on 2 cores 32-64 images run 1.4-1.8x faster than 256-512 with identical outputs
-# (benchmarks/chunk.py; docs/RESULTS.md, "Inference chunk"). An execution detail: no result's identity holds it.
-CPU_INFERENCE_CHUNK = 64
+# activations in cache: on 2 cores 32 images were the fastest chunk for both architectures at both sizes,
+# 1.3-2.6x faster than the 256-512 used before, with identical outputs (benchmarks/chunk.py; docs/RESULTS.md,
+# "Inference chunk"). An execution detail: no result's identity holds it.
+CPU_INFERENCE_CHUNK = 32
 
 
 def inference_chunk(device, accelerator: int | None) -> int | None:

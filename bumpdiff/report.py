@@ -12,6 +12,7 @@ import numpy as np
 from . import paths
 from .analysis import BundleError, load_bundle
 from .atlas import latent_calls
+from .diffusion import CPU_INFERENCE_CHUNK
 from .experiments import ARCH_EXPERIMENTS, EXPERIMENTS, experiment_seeds, phases_label
 from .phases import PHASE_THRESHOLDS, describe_sequence, phase_onsets, phase_sequence
 from .results import MissingResult, load_experiment, load_study, load_tracked_study
@@ -398,6 +399,22 @@ def render_report() -> str:
                          [[r["profile"], r.get("arch", "film"), r["precision"],
                            f"{r['params_bumpdiff'] / 1e6:.2f} M / {r['params_peer'] / 1e6:.2f} M",
                            *_pair(r, "train"), *_pair(r, "sample")] for r in b["rows"]]), ""]
+    for bench in sorted((paths.results_dir() / "benchmarks").glob("chunk-*.json")):
+        b = json.loads(bench.read_text())
+        p = b["provenance"]
+        chunks = sorted({r["chunk"] for r in b["rows"]})
+        cases = list(dict.fromkeys((r["profile"], r["arch"]) for r in b["rows"]))
+        cell = {(r["profile"], r["arch"], r["chunk"]): r for r in b["rows"]}
+        worst = max(r["max_abs_diff_vs_whole"] for r in b["rows"])
+        parts += [f"## Inference chunk (`benchmarks/chunk.py`; {p['device']}; commit {_prov(p)})", "",
+                  f"Images per second of a no-grad forward pass (the latent read-out's: timestep 500, one shared noise "
+                  f"image) over {b['rows'][0]['images']} images split into chunks of each size, {b['threads']} "
+                  f"threads, median of {b['repeats']}; the largest difference of any output from the whole batch's "
+                  f"at once: {worst:.1e}. On a CPU the library uses chunks of {CPU_INFERENCE_CHUNK} "
+                  f"(`bumpdiff.diffusion.CPU_INFERENCE_CHUNK`). Raw numbers in `{paths.relative(bench)}`.", "",
+                  _table(["profile", "arch", *(f"chunk {c}" for c in chunks)],
+                         [[prof, arch, *(f"{cell[prof, arch, c]['images_per_s']:.0f}" if (prof, arch, c) in cell
+                                         else "—" for c in chunks)] for prof, arch in cases]), ""]
     for bench in sorted((paths.results_dir() / "benchmarks").glob("explore-*.json")):
         b = json.loads(bench.read_text())
         p = b["provenance"]
