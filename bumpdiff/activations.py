@@ -37,8 +37,7 @@ def collect_layers(diffusion: Diffusion, centers, layers=("down3",), t: int = 50
     device = next(model.parameters()).device
     centers = torch.as_tensor(np.asarray(centers), dtype=torch.float32)
     M = centers.shape[0]
-    batch_size = int(batch_size) if batch_size is not None else inference_chunk(device, 512)
-    check_range("batch_size", batch_size, lo=1, integer=True)
+    batch_size = inference_chunk(device, batch_size, accelerator=512)
     n = model.cfg.image_size
     shared = torch.randn((1, model.cfg.in_channels, n, n), generator=torch.Generator().manual_seed(seed))
     if mode == "sampling":

@@ -27,10 +27,13 @@ __all__ = ["DiffusionConfig", "Diffusion", "DDPM", "DDIM", "Capture", "as_sample
 CPU_INFERENCE_CHUNK = 32
 
 
-def inference_chunk(device, accelerator: int | None) -> int | None:
-    """How many images a no-grad forward pass takes at once on ``device``: :data:`CPU_INFERENCE_CHUNK` on a CPU,
-    ``accelerator`` (the caller's chunk; None = the whole batch at once) on any other device."""
-    return CPU_INFERENCE_CHUNK if torch.device(device).type == "cpu" else accelerator
+def inference_chunk(device, batch_size: int | None, accelerator: int) -> int:
+    """How many images a no-grad forward pass takes at once on ``device``: ``batch_size`` when the caller gives one
+    (an integer ≥ 1), else :data:`CPU_INFERENCE_CHUNK` on a CPU and ``accelerator`` (the caller's own chunk) on
+    any other device."""
+    if batch_size is None:
+        return CPU_INFERENCE_CHUNK if torch.device(device).type == "cpu" else accelerator
+    return int(check_range("batch_size", batch_size, lo=1, integer=True))
 
 
 @dataclass(frozen=True)
@@ -211,8 +214,7 @@ class Diffusion(nn.Module):
         cap_steps = set(ts if capture.steps is None else capture.steps)
         names = [resolve_layer(l) for l in capture.layers]
         captured: dict = {}
-        bs = int(batch_size) if batch_size is not None else inference_chunk(device, None) or B
-        check_range("batch_size", bs, lo=1, integer=True)
+        bs = inference_chunk(device, batch_size, accelerator=B)
         chunks = [(x[s:s + bs].to(device), centers[s:s + bs].to(device)) for s in range(0, B, bs)]
         was_training = self.model.training
         self.model.eval()

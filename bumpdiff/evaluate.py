@@ -243,10 +243,9 @@ def sample_and_score(diffusion, centers_pool, n: int, seed: int = 0, sampler="dd
     pool = np.asarray(centers_pool, dtype=float)
     g = torch.Generator().manual_seed(seed)
     req = pool[torch.randint(0, len(pool), (n,), generator=g).numpy()]
-    if batch_size is None:
-        batch_size = inference_chunk(next(diffusion.model.parameters()).device, 256)
     imgs, _ = diffusion.sample(torch.from_numpy(req).float(), generator=g, sampler=as_sampler(sampler, steps, eta),
-                               batch_size=batch_size)
+                               batch_size=inference_chunk(next(diffusion.model.parameters()).device, batch_size,
+                                                          accelerator=256))
     return score(imgs, req, tol=tol, periodic=periodic), imgs
 
 

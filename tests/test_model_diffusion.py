@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 import torch
 
+from bumpdiff.activations import collect_layers
 from bumpdiff.diffusion import DDIM, Capture, Diffusion, DiffusionConfig
 from bumpdiff.model import LAYER_ALIASES, ModelConfig, UNet, resolve_layer
 from bumpdiff.train import PROFILES
@@ -90,8 +91,6 @@ def test_sampler_seed_determinism_and_batch_independence():
 
 @pytest.mark.parametrize("mode", ["noise", "sampling"])
 def test_latent_read_out_does_not_depend_on_the_inference_chunk(mode):
-    from bumpdiff.activations import collect_layers
-
     d = Diffusion(smoke_model(), PROFILES["smoke"].diffusion)
     grid = np.array([[x + 0.5, y + 0.5] for x in range(0, 32, 8) for y in range(0, 32, 16)], dtype=np.float32)
     kw = dict(layers=("stem", "down3", "up3"), t=30, mode=mode, seed=1, sampler_steps=2)
