@@ -21,10 +21,10 @@ import torch
 from tqdm.auto import tqdm
 
 from . import paths
-from .activations import MODES, collect_activations, latent_grid
+from .activations import MODES, NOISE, collect_activations, latent_grid
 from .diffusion import Diffusion, as_sampler
 from .evaluate import LABELS, sample_and_score
-from .identity import SCHEMA, canonical_json, execution, identity
+from .identity import SCHEMA, added, canonical_json, execution, identity
 from .identity import key as identity_key
 from .model import resolve_layer
 from .order import UMAP_PARAMS, heldout_error, order_parameters
@@ -53,6 +53,7 @@ class AnalysisConfig:
     seed: int = 0                   # sampling, noise and UMAP seed
     weights: str = "ema"            # "ema" or "model"
     keep_samples: int = 16          # sample images kept per checkpoint in the bundle
+    noise: str = added("shared")    # the read-out's noise: one image for all conditions, or each its own
     every: int = execution(1)       # analyse every k-th checkpoint (the last is always analysed)
 
     def __post_init__(self):
@@ -63,6 +64,8 @@ class AnalysisConfig:
         check_range("t", self.t, lo=0, integer=True)
         if self.mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
+        if self.noise not in NOISE:
+            raise ValueError(f"noise must be one of {NOISE}, got {self.noise!r}")
         check_range("max_conditions", self.max_conditions, lo=5, integer=True)
         check_range("seed", self.seed, lo=0, integer=True)
         if self.weights not in ("ema", "model"):
@@ -99,7 +102,7 @@ def analyze_checkpoint(diffusion: Diffusion, cfg: TrainConfig, acfg: AnalysisCon
     req = sc.requested
     grid = latent_grid(cfg.lattice, acfg.max_conditions)
     acts = collect_activations(diffusion, grid, layer=acfg.layer, t=acfg.t, mode=acfg.mode, seed=acfg.seed,
-                               lattice=cfg.lattice)
+                               lattice=cfg.lattice, noise=acfg.noise)
     op = order_parameters(acts, grid, seed=acfg.seed, period=cfg.lattice.period)
     phase, pg, pr = call_phase(sc, op, detail=True)
     rec = sc.summary() | {k: v for k, v in op.items() if k != "embedding"}

@@ -1,8 +1,8 @@
 """The representation atlas: order parameters at every named layer × several timesteps, over training.
 
 For one checkpoint, :func:`atlas_checkpoint` reads the latent grid at each timestep of :class:`Atlas` with a single
-forward pass that captures every named layer (activation mode ``noise``: one shared noise image, so only the
-condition varies), and once more along a deterministic DDIM run (``sampling_steps`` steps, on a grid of at most
+forward pass that captures every named layer (activation mode ``noise``: by default one shared noise image, so
+only the condition varies; ``noise="independent"`` gives each condition its own), and once more along a deterministic DDIM run (``sampling_steps`` steps, on a grid of at most
 ``sampling_conditions`` conditions) for the ``sampling`` read-out of ``sampling_layer``. Each layer is read through its top ``pca_dims`` principal components (the wide layers have
 up to 32,768 features at ``cpu`` size; distances, and so the order parameters of a low-dimensional manifold, live
 in the top components: ``tests/test_atlas.py`` checks it). Each (layer, read-out) gets the UMAP-free order parameters (kNN R² of μx and μy, intrinsic
@@ -18,8 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .activations import collect_activations, collect_layers, latent_grid
+from .activations import NOISE, collect_activations, collect_layers, latent_grid
 from .diffusion import Diffusion
+from .identity import added
 from .identity import key as identity_key
 from .model import LAYER_NAMES, resolve_layer
 from .order import order_parameters
@@ -42,6 +43,7 @@ class Atlas:
     seed: int = 0
     max_conditions: int = 1024
     weights: str = "ema"
+    noise: str = added("shared")         # the read-outs' noise (bumpdiff.activations.NOISE)
 
     kind = "atlas"
 
@@ -50,6 +52,8 @@ class Atlas:
         object.__setattr__(self, "timesteps", tuple(int(t) for t in self.timesteps))
         object.__setattr__(self, "sampling_layer", resolve_layer(self.sampling_layer))
         check_range("sampling_steps", self.sampling_steps, lo=1, integer=True)
+        if self.noise not in NOISE:
+            raise ValueError(f"noise must be one of {NOISE}, got {self.noise!r}")
 
     def key(self) -> str:
         return identity_key("atlas", self)
@@ -85,11 +89,11 @@ def atlas_checkpoint(diffusion: Diffusion, lattice, spec: Atlas = Atlas()) -> li
     rows = []
     for t in spec.timesteps:
         check_range("timesteps[i]", t, lo=0, hi=diffusion.T - 1, integer=True)
-        acts = collect_layers(diffusion, grid, spec.layers, t=t, mode="noise", seed=spec.seed)
+        acts = collect_layers(diffusion, grid, spec.layers, t=t, mode="noise", seed=spec.seed, noise=spec.noise)
         rows += [_row(layer, int(t), acts[layer], grid, spec, period) for layer in spec.layers]
     sgrid = latent_grid(lattice, spec.sampling_conditions)
     acts = collect_activations(diffusion, sgrid, layer=spec.sampling_layer, t=0, mode="sampling", seed=spec.seed,
-                               sampler_steps=spec.sampling_steps)
+                               sampler_steps=spec.sampling_steps, noise=spec.noise)
     rows.append(_row(spec.sampling_layer, "sampling", acts, sgrid, spec, period))
     return rows
 

@@ -172,6 +172,6 @@ def reference_check(diffusion: Diffusion, manifest: dict) -> dict:
     cfg = TrainConfig.from_dict(manifest["config"])
     grid = latent_grid(cfg.lattice, a["max_conditions"])
     acts = collect_activations(diffusion, grid, layer=a["layer"], t=a["t"], mode=a["mode"], seed=a["seed"],
-                               lattice=cfg.lattice)
+                               lattice=cfg.lattice, noise=a.get("noise", "shared"))
     op = order_parameters(acts, grid, seed=a["seed"], umap=False, period=cfg.lattice.period)
     return {k: float(np.asarray(op[k])) for k in ("knn_r2_x", "knn_r2_y", "intrinsic_dim", "trustworthiness")}

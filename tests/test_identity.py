@@ -37,6 +37,16 @@ def test_every_result_changing_field_changes_a_key():
         assert replace(cfg, **change).key() != cfg.key(), change
     a = ANALYSIS_PROFILES["cpu"]
     assert replace(a, t=300).key() != a.key() and replace(a, n_samples=8).key() != a.key()
+    assert replace(a, noise="independent").key() != a.key()
+    assert replace(Atlas(), noise="independent").key() != Atlas().key()
+
+
+def test_the_shared_read_out_keeps_the_committed_keys():
+    # the noise field was added with the shared read-out as its neutral value: the committed cpu analysis and atlas
+    assert ANALYSIS_PROFILES["cpu"].noise == "shared" and ANALYSIS_PROFILES["cpu"].key() == "05a7935b01"
+    assert replace(ANALYSIS_PROFILES["cpu"], noise="shared").key() == "05a7935b01"
+    with pytest.raises(ValueError, match="noise"):
+        AnalysisConfig(noise="per-row")
 
 
 def test_an_added_field_is_neutral_only_at_its_declared_value():

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from bumpdiff.activations import collect_layers
+from bumpdiff.activations import collect_layers, condition_noise
 from bumpdiff.diffusion import DDIM, Capture, Diffusion, DiffusionConfig
 from bumpdiff.model import LAYER_ALIASES, ModelConfig, UNet, resolve_layer
 from bumpdiff.train import PROFILES
@@ -89,11 +89,12 @@ def test_sampler_seed_determinism_and_batch_independence():
     assert a.min() >= -1 and a.max() <= 1
 
 
+@pytest.mark.parametrize("noise", ["shared", "independent"])
 @pytest.mark.parametrize("mode", ["noise", "sampling"])
-def test_latent_read_out_does_not_depend_on_the_inference_chunk(mode):
+def test_latent_read_out_does_not_depend_on_the_inference_chunk(mode, noise):
     d = Diffusion(smoke_model(), PROFILES["smoke"].diffusion)
     grid = np.array([[x + 0.5, y + 0.5] for x in range(0, 32, 8) for y in range(0, 32, 16)], dtype=np.float32)
-    kw = dict(layers=("stem", "down3", "up3"), t=30, mode=mode, seed=1, sampler_steps=2)
+    kw = dict(layers=("stem", "down3", "up3"), t=30, mode=mode, seed=1, sampler_steps=2, noise=noise)
     default = collect_layers(d, grid, **kw)                  # the device's inference chunk
     for chunk in (3, len(grid)):
         other = collect_layers(d, grid, batch_size=chunk, **kw)
@@ -102,6 +103,33 @@ def test_latent_read_out_does_not_depend_on_the_inference_chunk(mode):
             np.testing.assert_allclose(other[name], default[name], atol=1e-5, err_msg=f"{name}, chunk {chunk}")
     with pytest.raises(ValueError, match="batch_size"):
         collect_layers(d, grid, batch_size=0, **kw)
+
+
+@pytest.mark.parametrize("mode", ["noise", "noised", "sampling"])
+def test_independent_noise_is_each_conditions_own(mode):
+    d = Diffusion(smoke_model(), PROFILES["smoke"].diffusion)
+    grid = np.array([[x + 0.5, y + 0.5] for x in range(0, 32, 8) for y in range(0, 32, 16)], dtype=np.float32)
+    kw = dict(layers=("stem",), t=30, mode=mode, seed=1, sampler_steps=2, noise="independent")
+    whole = collect_layers(d, grid, **kw)["stem"]
+    perm = np.random.default_rng(0).permutation(len(grid))
+    np.testing.assert_allclose(collect_layers(d, grid[perm], **kw)["stem"], whole[perm], atol=1e-5)
+    np.testing.assert_allclose(collect_layers(d, grid[2:3], **kw)["stem"], whole[2:3], atol=1e-5)
+    # another seed draws other noise; the shared read-out of two conditions differs only through the condition
+    assert not np.allclose(collect_layers(d, grid[:2], **(kw | {"seed": 2}))["stem"], whole[:2], atol=1e-3)
+    same = np.repeat(grid[:1], 2, axis=0)   # one condition twice: one noise image, one read-out
+    rows = collect_layers(d, same, **kw)["stem"]
+    np.testing.assert_array_equal(rows[0], rows[1])
+    with pytest.raises(ValueError, match="noise must be"):
+        collect_layers(d, grid, **(kw | {"noise": "per-row"}))
+
+
+def test_condition_noise_is_a_function_of_seed_and_condition():
+    c = np.array([[1.5, 2.5], [30.5, 0.5]], dtype=np.float32)
+    a = condition_noise(c, (1, 4, 4), seed=3)
+    np.testing.assert_array_equal(condition_noise(c[::-1], (1, 4, 4), seed=3), a.flip(0))
+    assert not torch.equal(condition_noise(c, (1, 4, 4), seed=4), a)
+    assert not torch.equal(a[0], a[1])
+    assert abs(float(condition_noise(np.random.default_rng(0).uniform(0, 32, (64, 2)), (1, 32, 32)).std()) - 1) < 0.05
 
 
 def test_sampler_capture_steps():
