@@ -40,14 +40,14 @@ $(VENV)/.installed: pyproject.toml requirements/lock.txt
 	$(VENV)/bin/python -m pip install --quiet "$(TORCH_SPEC)" && \
 	LOCK=$$($(VENV)/bin/python -c 'import sys; print("-c requirements/lock.txt" if sys.version_info[:2] == (3, 11) else "")'); \
 	$(VENV)/bin/python -m pip install --quiet $$LOCK -e ".[dev,bench]" && \
-	$(VENV)/bin/python -c "from bumpdiff.lab import ensure_kernelspec; ensure_kernelspec()" && \
+	$(VENV)/bin/python -c "from bumpdiff.app.lab import ensure_kernelspec; ensure_kernelspec()" && \
 	touch $@ && echo ">>> environment ready in $$(( $$(date +%s) - t0 )) s"
 
 figures: $(ENV_STAMP)
 	@$(PY) -m bumpdiff figures --profile $(PROFILE)
 
 lab: $(ENV_STAMP)
-	@$(PY) -m bumpdiff.lab
+	@$(PY) -m bumpdiff.app.lab
 
 reproduce: $(ENV_STAMP)
 	@$(PY) -m bumpdiff reproduce --profile $(PROFILE)
@@ -57,7 +57,7 @@ report: $(ENV_STAMP)
 	@$(PY) -m bumpdiff report
 
 lint: $(ENV_STAMP)
-	@$(PY) -m ruff check bumpdiff tests tools benchmarks conftest.py
+	@$(PY) -m ruff check bumpdiff tests benchmarks conftest.py
 
 # the notebooks only read results: their smoke runs under nbval read the smoke profile's, computed here (seconds)
 smoke-results: $(ENV_STAMP)

@@ -7,5 +7,5 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 
 def pytest_configure(config):
     # the notebooks name the project's kernel; register it inside this environment (never in $HOME)
-    from bumpdiff.lab import ensure_kernelspec
+    from bumpdiff.app.lab import ensure_kernelspec
     ensure_kernelspec()

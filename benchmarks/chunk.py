@@ -5,7 +5,7 @@ an execution detail, not part of any result's identity. This sweeps it: for each
 no-grad forward over ``--images`` images at timestep 500 on one shared noise image (the latent read-out's
 input), split into chunks of each size, timed ``--repeats`` times (the median is kept); and checks that every
 chunk size gives the same outputs as the whole batch at once (the largest absolute difference is recorded).
-``bumpdiff.diffusion.CPU_INFERENCE_CHUNK`` is set from this table.
+``bumpdiff.core.diffusion.CPU_INFERENCE_CHUNK`` is set from this table.
 
 Usage: ``python benchmarks/chunk.py [--profiles cpu paper] [--archs film additive] [--chunks 16 32 64 128 256 512]
 [--images 512] [--repeats 3] [--device auto] [--json data/results/benchmarks/chunk-cpu-avx512.json]``.
@@ -20,10 +20,11 @@ from pathlib import Path
 
 import torch
 
-from bumpdiff.model import UNet
-from bumpdiff.provenance import provenance
-from bumpdiff.train import profile as train_profile
-from bumpdiff.utils import atomic_write_json, resolve_device
+from bumpdiff.common.files import atomic_write_json
+from bumpdiff.common.runtime import resolve_device
+from bumpdiff.core.model import UNet
+from bumpdiff.core.provenance import provenance
+from bumpdiff.core.train import profile as train_profile
 
 
 @torch.inference_mode()

@@ -4,8 +4,8 @@ import time
 
 import numpy as np
 
-from bumpdiff.data import render
-from bumpdiff.evaluate import score
+from bumpdiff.analysis.evaluate import score
+from bumpdiff.core.data import render
 
 if __name__ == "__main__":
     p = argparse.ArgumentParser(description=__doc__)

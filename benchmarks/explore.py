@@ -15,9 +15,9 @@ import time
 
 import torch
 
-from bumpdiff.explore import Explorer
-from bumpdiff.provenance import provenance
-from bumpdiff.utils import atomic_write_json
+from bumpdiff.app.explore import Explorer
+from bumpdiff.common.files import atomic_write_json
+from bumpdiff.core.provenance import provenance
 
 
 def _timed(fn):

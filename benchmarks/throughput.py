@@ -25,10 +25,10 @@ from dataclasses import replace
 import torch
 import torch.nn.functional as F
 
-from bumpdiff.model import UNet
-from bumpdiff.provenance import provenance
-from bumpdiff.train import profile as train_profile
-from bumpdiff.utils import resolve_device
+from bumpdiff.common.runtime import resolve_device
+from bumpdiff.core.model import UNet
+from bumpdiff.core.provenance import provenance
+from bumpdiff.core.train import profile as train_profile
 
 
 def peer_unet(cfg, target_params):
@@ -109,7 +109,8 @@ def main():
         ap.error(f"--repeats must be >= 1, got {a.repeats}")
     device = resolve_device(a.device)
     rows = []
-    print(f"device: {device} ({torch.cuda.get_device_name() if device.type == 'cuda' else f'{torch.get_num_threads()} CPU threads'}), torch {torch.__version__}")
+    where = torch.cuda.get_device_name() if device.type == "cuda" else f"{torch.get_num_threads()} CPU threads"
+    print(f"device: {device} ({where}), torch {torch.__version__}")
     for prof, arch in [(p, arch) for p in a.profiles for arch in a.archs]:
         cfg = train_profile(prof)
         cfg = replace(cfg, model=replace(cfg.model, arch=arch))
@@ -124,13 +125,15 @@ def main():
         f_peer = lambda m, x, t, c: m(x, t).sample
         res = {"profile": prof, "arch": arch, "params_bumpdiff": n_ours, "params_peer": n_peer,
                "precision": cfg.precision,
-               "gflop_bumpdiff": forward_gflops(ours, f_ours, device), "gflop_peer": forward_gflops(peer, f_peer, device)}
+               "gflop_bumpdiff": forward_gflops(ours, f_ours, device),
+               "gflop_peer": forward_gflops(peer, f_peer, device)}
         for what in ("train", "sample"):
             for who, model, f in (("bumpdiff", ours, f_ours), ("peer", peer, f_peer)):
                 res[f"{what}_{who}"] = (bench(model, f, cfg.batch_size if what == "train" else 256, device, amp,
                                               a.repeats, train=what == "train") if what in a.what else None)
         rows.append(res)
-    print("\n| profile | arch | params bumpdiff / peer | forward GFLOP/img bumpdiff / peer | precision | train img/s bumpdiff | peer | ratio | sample img-steps/s bumpdiff | peer | ratio |")
+    print("\n| profile | arch | params bumpdiff / peer | forward GFLOP/img bumpdiff / peer | precision "
+          "| train img/s bumpdiff | peer | ratio | sample img-steps/s bumpdiff | peer | ratio |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     def ratio(a, b):
         return "—" if a is None else f"{a:.0f} | {b:.0f} | {a / b:.2f}×"

@@ -7,6 +7,8 @@ __all__ = ["pretrained"]
 
 def pretrained(profile: str = "cpu", phase: str | None = "final", arch: str = "film", seed: int = 0,
                step: int | None = None, device="cpu", info: bool = False):
-    """A ready :class:`~bumpdiff.diffusion.Diffusion` from the shipped weights (:func:`bumpdiff.weights.pretrained`)."""
-    from .weights import pretrained as _pretrained
+    """A ready :class:`~bumpdiff.core.diffusion.Diffusion` from the shipped weights
+    (:func:`bumpdiff.store.weights.pretrained`)."""
+    # imported here, not at the top: `import bumpdiff` stays free of torch and the whole library
+    from .store.weights import pretrained as _pretrained
     return _pretrained(profile, phase, arch, seed, step, device, info)

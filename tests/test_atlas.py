@@ -5,9 +5,11 @@ import json
 import numpy as np
 import pytest
 
-from bumpdiff.atlas import Atlas, atlas_matrix, compute_atlas, load_atlas
-from bumpdiff.model import LAYER_NAMES
-from bumpdiff.train import profile, train
+from bumpdiff.analysis.atlas import Atlas, atlas_matrix
+from bumpdiff.core.model import LAYER_NAMES
+from bumpdiff.core.train import profile, train
+from bumpdiff.store.tracking import load_tracked as load_atlas
+from bumpdiff.store.tracking import track as compute_atlas
 
 pytestmark = pytest.mark.slow
 SPEC = Atlas(timesteps=(5, 25, 45), max_conditions=64, sampling_steps=5, sampling_conditions=36)
@@ -42,8 +44,7 @@ def test_atlas_of_a_smoke_run(home):
 
 
 def test_reading_top_components_keeps_the_order_parameters_of_a_manifold():
-    from bumpdiff.atlas import top_components
-    from bumpdiff.order import order_parameters
+    from bumpdiff.analysis.order import order_parameters, top_components
     rng = np.random.default_rng(0)
     g = np.stack(np.meshgrid(np.arange(24) + 0.5, np.arange(24) + 0.5), -1).reshape(-1, 2) * (32 / 24)
     u = g / 32 * np.pi
@@ -58,7 +59,7 @@ def test_reading_top_components_keeps_the_order_parameters_of_a_manifold():
 
 
 def test_latent_calls_apply_the_phase_rule_to_each_cell():
-    from bumpdiff.atlas import latent_calls
+    from bumpdiff.analysis.atlas import latent_calls
 
     def row(layer, readout, kx, ky, dim):
         return {"layer": layer, "readout": readout, "knn_r2_x": kx, "knn_r2_y": ky, "intrinsic_dim": dim}
@@ -77,8 +78,7 @@ def test_latent_calls_apply_the_phase_rule_to_each_cell():
 def test_condition_independent_activations_stay_without_order_through_the_components():
     """Identical rows (the stem on one shared noise image) must not become 'components' of float32 rounding
     residue — which once gave the stem a spurious kNN R² y of 0.95 (rows are in y-major order)."""
-    from bumpdiff.atlas import top_components
-    from bumpdiff.order import order_parameters
+    from bumpdiff.analysis.order import order_parameters, top_components
     g = np.stack(np.meshgrid(np.arange(32) + 0.5, np.arange(32) + 0.5), -1).reshape(-1, 2)
     A = np.tile(np.random.default_rng(0).normal(size=(1, 4096)).astype(np.float32) * 3.3, (len(g), 1))
     Z = top_components(A, 128)

@@ -7,8 +7,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from bumpdiff.commitment import commit_index, commitment_summary
-from bumpdiff.order import participation_ratio, pca_spectrum
+from bumpdiff.analysis.commitment import commit_index, commitment_summary
+from bumpdiff.analysis.order import participation_ratio, pca_spectrum
 
 
 @given(arrays(bool, st.tuples(st.integers(1, 12), st.integers(1, 6))))
@@ -50,9 +50,10 @@ def test_participation_ratio_counts_equal_directions():
 
 @pytest.mark.slow
 def test_tracked_studies_of_a_smoke_run_and_reading_them_from_a_retrain(home):
-    from bumpdiff.results import MissingResult, load_tracked_study
-    from bumpdiff.tracking import track, tracked_studies
-    from bumpdiff.train import profile, train
+    from bumpdiff.core.train import profile, train
+    from bumpdiff.experiments.studies import tracked_studies
+    from bumpdiff.store.results import MissingResult, load_tracked_study
+    from bumpdiff.store.tracking import track
     specs = tracked_studies("smoke")
     rdir = train(profile("smoke"), progress=False)
     with pytest.raises(MissingResult, match="python -m bumpdiff track commitment --profile smoke"):

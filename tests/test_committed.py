@@ -8,13 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from bumpdiff import experiments, paths
-from bumpdiff.experiments import EXPERIMENTS, phases_label
-from bumpdiff.identity import added
-from bumpdiff.model import ModelConfig
-from bumpdiff.results import load_experiment, load_study
-from bumpdiff.robustness import ROBUSTNESS, LayerSweep
-from bumpdiff.train import TrainConfig
+from bumpdiff.analysis.robustness import ROBUSTNESS, LayerSweep
+from bumpdiff.common import paths
+from bumpdiff.common.identity import added
+from bumpdiff.core.model import ModelConfig
+from bumpdiff.core.train import TrainConfig
+from bumpdiff.experiments import registry as experiments
+from bumpdiff.experiments.registry import EXPERIMENTS, phases_label
+from bumpdiff.store.results import load_experiment, load_study
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMITTED = [("phases", "cpu", False), ("phases-additive", "cpu", True), ("imbalanced", "cpu", False),
@@ -70,7 +71,7 @@ def test_a_result_changing_edit_makes_committed_results_stale(monkeypatch):
 
 
 def test_generated_results_document_is_up_to_date():
-    from bumpdiff.report import render_report
+    from bumpdiff.app.report import render_report
     assert (paths.docs_dir() / "RESULTS.md").read_text() == render_report(), \
         "docs/RESULTS.md is out of date: run `python -m bumpdiff report`"
 
@@ -88,9 +89,9 @@ def test_no_tracked_file_points_outside_the_repository():
 def test_committed_tracked_studies_and_retrain_load_with_provenance():
     """The cpu studies tracked over training (Figures 7-9) load read-only, each from beside the analysis bundle of
     the same weights, and the retrain is comparable with the committed run it repeats."""
-    from bumpdiff.analysis import load_bundle
-    from bumpdiff.results import bundle_beside, load_tracked_study
-    from bumpdiff.stats import compare_bundles
+    from bumpdiff.experiments.stats import compare_bundles
+    from bumpdiff.store.bundles import load_bundle
+    from bumpdiff.store.results import bundle_beside, load_tracked_study
     for kind, arch in (("commitment", "film"), ("spectrum", "film"), ("atlas", "film"), ("atlas", "additive")):
         data = load_tracked_study(kind, "cpu", quiet=True, arch=arch)
         assert data["provenance"] and all(p["commit"] and p["versions"]["torch"] for p in data["provenance"])

@@ -5,7 +5,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bumpdiff.data import BumpDataset, Lattice, render
+from bumpdiff.core.data import BumpDataset, Lattice, render
 
 
 def test_pixel_lattice_is_pixel_centres():

@@ -4,8 +4,8 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from bumpdiff.data import render
-from bumpdiff.evaluate import breakdown, detect, score
+from bumpdiff.analysis.evaluate import breakdown, detect, score
+from bumpdiff.core.data import render
 
 interior = st.floats(2.5, 29.5)
 

@@ -5,8 +5,8 @@ import json
 import numpy as np
 import pytest
 
-from bumpdiff.executors import SlurmOptions, submission_script
-from bumpdiff.results import compute_experiment, index_path
+from bumpdiff.store.executors import SlurmOptions, submission_script
+from bumpdiff.store.results import compute_experiment, index_path
 
 TIMING = {"sample_seconds", "train_seconds"}
 
@@ -76,7 +76,7 @@ def test_unknown_executor_is_named(home):
 def test_threads_never_oversubscribe_the_cores():
     import os
 
-    from bumpdiff.executors import _threads_per_job
+    from bumpdiff.store.executors import _threads_per_job
     cores = os.cpu_count()
     assert _threads_per_job(1, None) == cores and _threads_per_job(100, None) == 1
     assert _threads_per_job(3, 2) == 2 and np.all([_threads_per_job(n, None) * min(n, cores) <= cores

@@ -1,8 +1,9 @@
-"""`make figures`: a notebook whose results are not computed is skipped with its command; any other error stops."""
+"""`make figures`: a notebook whose results are not computed is skipped with its command and the run ends in an error
+once the others are drawn; any other error stops."""
 import nbformat
 import pytest
 
-from bumpdiff.figures import make_figures
+from bumpdiff.app.figures import make_figures
 
 
 def _notebook(path, body):
@@ -17,12 +18,13 @@ def _notebook(path, body):
 def test_missing_results_skip_a_figure_and_other_errors_stop(home, capsys):
     (home / "notebooks").mkdir()
     _notebook(home / "notebooks" / "01_missing.ipynb",
-              "from bumpdiff.results import MissingResult\nraise MissingResult('compute it with: make it')")
+              "from bumpdiff.store.results import MissingResult\nraise MissingResult('compute it with: make it')")
     _notebook(home / "notebooks" / "02_fine.ipynb", "open('ran.txt', 'w').write('yes')")
     _notebook(home / "notebooks" / "03_broken.ipynb", "raise ValueError('a real bug')")
-    make_figures("smoke", only=["01", "02"])
+    with pytest.raises(SystemExit, match="1 of 2 notebooks not drawn.*\n  01_missing.ipynb — compute it with: make it"):
+        make_figures("smoke", only=["01", "02"])   # the others are drawn first, then the exit is an error
     out = capsys.readouterr().out
-    assert "1 of 2 notebooks" in out and "not drawn: 01_missing.ipynb — compute it with: make it" in out
+    assert "1 of 2 notebooks" in out and "01_missing.ipynb skipped" in out
     assert (home / "notebooks" / "ran.txt").read_text() == "yes"
     with pytest.raises(SystemExit, match="03_broken.ipynb failed: ValueError: a real bug"):
         make_figures("smoke", only=["03"])

@@ -5,17 +5,17 @@ from dataclasses import replace
 
 import pytest
 
-from bumpdiff.analysis import ANALYSIS_PROFILES, AnalysisConfig
-from bumpdiff.atlas import Atlas
-from bumpdiff.commitment import Commitment, Spectrum
-from bumpdiff.data import Lattice
-from bumpdiff.diffusion import DiffusionConfig
-from bumpdiff.experiments import EarlyStop
-from bumpdiff.identity import SCHEMA_FIELDS, added, identity, key
-from bumpdiff.model import ModelConfig
-from bumpdiff.robustness import LayerSweep, SamplerComparison
-from bumpdiff.topology import Topology
-from bumpdiff.train import PROFILES, TrainConfig
+from bumpdiff.analysis.atlas import Atlas
+from bumpdiff.analysis.checkpoint import ANALYSIS_PROFILES, AnalysisConfig
+from bumpdiff.analysis.commitment import Commitment, Spectrum
+from bumpdiff.analysis.robustness import LayerSweep, SamplerComparison
+from bumpdiff.analysis.topology import Topology
+from bumpdiff.common.identity import SCHEMA_FIELDS, added, identity, key
+from bumpdiff.core.data import Lattice
+from bumpdiff.core.diffusion import DiffusionConfig
+from bumpdiff.core.model import ModelConfig
+from bumpdiff.core.train import PROFILES, TrainConfig
+from bumpdiff.experiments.registry import EarlyStop
 
 CONFIGS = [TrainConfig, Lattice, ModelConfig, DiffusionConfig, AnalysisConfig, EarlyStop, LayerSweep, SamplerComparison,
            Atlas, Commitment, Spectrum, Topology]
@@ -76,7 +76,7 @@ def test_adding_a_field_at_its_default_leaves_the_identity_unchanged(cls):
 
 
 def test_the_additive_experiment_is_phases_with_only_the_architecture_changed():
-    from bumpdiff.experiments import EXPERIMENTS, phases_experiment
+    from bumpdiff.experiments.registry import EXPERIMENTS, phases_experiment
     for profile in ("smoke", "cpu", "paper"):
         film, additive = EXPERIMENTS["phases"].runs(profile), EXPERIMENTS["phases-additive"].runs(profile)
         assert list(film) == list(additive)
@@ -90,7 +90,7 @@ def test_the_additive_experiment_is_phases_with_only_the_architecture_changed():
 
 
 def test_the_torus_experiment_is_the_first_phases_run_with_only_the_canvas_wrapped():
-    from bumpdiff.experiments import EXPERIMENTS, TORUS_LABEL, phases_label
+    from bumpdiff.experiments.registry import EXPERIMENTS, TORUS_LABEL, phases_label
     for profile in ("smoke", "cpu", "paper"):
         (label, cfg), = EXPERIMENTS["torus"].runs(profile).items()
         first = EXPERIMENTS["phases"].runs(profile)[phases_label(0)]

@@ -11,8 +11,8 @@ import uuid
 
 import pytest
 
-from bumpdiff import paths
-from bumpdiff.lab import KERNEL_NAME, ensure_kernelspec, lab_command
+from bumpdiff.app.lab import KERNEL_NAME, ensure_kernelspec, lab_command
+from bumpdiff.common import paths
 
 pytestmark = pytest.mark.slow
 
@@ -79,7 +79,8 @@ def test_lab_server_runs_the_project_kernel_on_a_notebook(tmp_path):
                     {"path": notebook, "type": "notebook", "name": notebook, "kernel": {"name": KERNEL_NAME}})
         assert sess["kernel"]["name"] == KERNEL_NAME
         status, out = _execute(port, token, sess["kernel"]["id"],
-                               "import sys, bumpdiff; from bumpdiff import paths; print(sys.prefix, paths.root())")
+                               "import sys, bumpdiff; from bumpdiff.common import paths; "
+                               "print(sys.prefix, paths.root())")
         assert status == "ok" and out.split() == [os.sys.prefix, str(paths.root())]
         _api(port, token, f"/api/sessions/{sess['id']}", "DELETE")
         _api(port, token, "/api/shutdown", "POST")

@@ -2,17 +2,10 @@
 import numpy as np
 import pytest
 
-from bumpdiff.evaluate import score
-from bumpdiff.latent import (
-    PHASE_THRESHOLDS,
-    call_phase,
-    describe_sequence,
-    embed,
-    load_bundle,
-    order_parameters,
-    phase_onsets,
-    phase_sequence,
-)
+from bumpdiff.analysis.evaluate import score
+from bumpdiff.analysis.order import embed, order_parameters
+from bumpdiff.analysis.phases import PHASE_THRESHOLDS, call_phase, describe_sequence, phase_onsets, phase_sequence
+from bumpdiff.store.bundles import load_bundle
 
 GRID = np.stack(np.meshgrid(np.arange(24) + 0.5, np.arange(24) + 0.5), -1).reshape(-1, 2) * (32 / 24)
 
@@ -106,7 +99,7 @@ def test_umap_keeps_the_callers_torch_thread_count():
 
 
 def test_phase_call_from_generation_and_combination():
-    from bumpdiff.data import render
+    from bumpdiff.core.data import render
     c = GRID[:40]
     good = score(render(c), c)
     wrong = score(render(np.clip(c + 5, 0, 32)), c)
@@ -127,7 +120,8 @@ def test_phase_call_from_generation_and_combination():
 def test_phase_sequence_reads_the_changes_of_a_call():
     recs = [{"step": s, "epoch": s / 8, "images_seen": s * 128, "phase": p, "phase_generation": g,
              "phase_representation": r} for s, p, g, r in
-            [(0, "A", "A", "A"), (100, "A", "B", "A"), (200, "B", "B", "C"), (300, "B", "C", "B"), (400, "A", "C", "A")]]
+            [(0, "A", "A", "A"), (100, "A", "B", "A"), (200, "B", "B", "C"), (300, "B", "C", "B"),
+             (400, "A", "C", "A")]]
     shuffled = [recs[i] for i in (3, 0, 4, 2, 1)]                         # order of the records does not matter
     seq = phase_sequence(shuffled)
     assert [(e["phase"], e["step"], e["until_step"]) for e in seq] == [("A", 0, 100), ("B", 200, 300), ("A", 400, 400)]
@@ -145,8 +139,8 @@ def test_phase_sequence_reads_the_changes_of_a_call():
 
 @pytest.mark.slow
 def test_analyze_smoke_run_end_to_end(home, monkeypatch):
-    from bumpdiff.latent import analyze
-    from bumpdiff.train import checkpoint_steps, profile, train
+    from bumpdiff.core.train import checkpoint_steps, profile, train
+    from bumpdiff.store.bundles import analyze
     cfg = profile("smoke")
     rdir = train(cfg, progress=False)
     out = analyze(rdir, "smoke", progress=False)
@@ -175,8 +169,9 @@ def test_analyze_smoke_run_end_to_end(home, monkeypatch):
 def test_analysing_more_checkpoints_extends_one_bundle(home):
     from dataclasses import replace
 
-    from bumpdiff.latent import ANALYSIS_PROFILES, analyze
-    from bumpdiff.train import profile, train
+    from bumpdiff.analysis.checkpoint import ANALYSIS_PROFILES
+    from bumpdiff.core.train import profile, train
+    from bumpdiff.store.bundles import analyze
     rdir = train(profile("smoke"), progress=False)
     coarse = analyze(rdir, replace(ANALYSIS_PROFILES["smoke"], every=2), progress=False)   # steps 0, 20, 30
     b1, a1 = load_bundle(coarse)
@@ -186,7 +181,8 @@ def test_analysing_more_checkpoints_extends_one_bundle(home):
     b2, a2 = load_bundle(fine)
     assert [r["step"] for r in b2["checkpoints"]] == [0, 10, 20, 30]
     assert [r for r in b2["checkpoints"] if r["step"] != 10] == b1["checkpoints"]
-    assert all(a2[k].tobytes() == a1[k].tobytes() for k in a1) and [p["steps"] for p in b2["provenance"]] == [[0, 20, 30], [10]]
+    assert all(a2[k].tobytes() == a1[k].tobytes() for k in a1)
+    assert [p["steps"] for p in b2["provenance"]] == [[0, 20, 30], [10]]
     with pytest.raises(ValueError, match="steps must be checkpoints"):
         analyze(rdir, "smoke", progress=False, steps=[15])
 
@@ -197,8 +193,8 @@ def test_a_retrained_run_is_analysed_from_its_own_weights_into_a_bundle_of_its_o
     and analysing it elsewhere (``out``) leaves the run's own bundle untouched."""
     import torch
 
-    from bumpdiff.latent import analyze
-    from bumpdiff.train import list_checkpoints, profile, train
+    from bumpdiff.core.train import list_checkpoints, profile, train
+    from bumpdiff.store.bundles import analyze
     rdir = train(profile("smoke"), progress=False)
     first = analyze(rdir, "smoke", progress=False, steps=[30])
     before = (first / "bundle.json").read_bytes()
@@ -219,7 +215,7 @@ def test_heldout_error_tells_a_filled_hole_from_a_collapsed_one():
     """Held-out conditions placed in order inside the hole are interpolated from their seen neighbours (which all
     lie outside it) to about a pixel; pushed onto the hole's border, they
     are off by a third of the width."""
-    from bumpdiff.order import heldout_error
+    from bumpdiff.analysis.order import heldout_error
     g = np.stack(np.meshgrid(np.arange(32) + 0.5, np.arange(32) + 0.5), -1).reshape(-1, 2)
     hole = (g[:, 0] >= 12) & (g[:, 0] < 20) & (g[:, 1] >= 12) & (g[:, 1] < 20)
     rng = np.random.default_rng(0)

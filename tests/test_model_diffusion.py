@@ -3,10 +3,10 @@ import numpy as np
 import pytest
 import torch
 
-from bumpdiff.activations import collect_layers, condition_noise
-from bumpdiff.diffusion import DDIM, Capture, Diffusion, DiffusionConfig
-from bumpdiff.model import LAYER_ALIASES, ModelConfig, UNet, resolve_layer
-from bumpdiff.train import PROFILES
+from bumpdiff.analysis.activations import collect_layers, condition_noise
+from bumpdiff.core.diffusion import DDIM, Capture, Diffusion, DiffusionConfig
+from bumpdiff.core.model import LAYER_ALIASES, ModelConfig, UNet, resolve_layer
+from bumpdiff.core.train import PROFILES
 
 
 def smoke_model():
@@ -192,8 +192,9 @@ def test_one_ddim_step_matches_diffusers(t, t_prev):
     assert torch.allclose(ref.prev_sample, ours, atol=1e-4)
 
 
-@pytest.mark.parametrize("kw, name", [(dict(widths=(8, 16)), "widths"), (dict(arch="dit"), "arch"), (dict(image_size=30), "image_size"),
-                                      (dict(embed_dim=15), "embed_dim"), (dict(heads=3), "heads")])
+@pytest.mark.parametrize("kw, name", [(dict(widths=(8, 16)), "widths"), (dict(arch="dit"), "arch"),
+                                      (dict(image_size=30), "image_size"), (dict(embed_dim=15), "embed_dim"),
+                                      (dict(heads=3), "heads")])
 def test_bad_model_config(kw, name):
     with pytest.raises(ValueError, match=name):
         ModelConfig(**kw)
@@ -210,7 +211,7 @@ def test_bad_sampler_arguments():
 
 
 def _conv_under_autocast(conv, x, native):
-    from bumpdiff import model as M
+    from bumpdiff.core import model as M
     saved = M._BF16_CONV["native"]
     M._BF16_CONV["native"] = native
     try:
@@ -229,7 +230,7 @@ def test_emulated_bf16_convolution_keeps_bf16_arithmetic():
     """On a CPU without native bf16 convolutions, bf16 autocast computes each convolution from bf16-rounded
     operands with fp32 sums and rounds its output and gradients to bf16: within bf16 rounding of the exact
     result (fp64 from the same rounded operands), forward and backward."""
-    from bumpdiff.model import Conv2d
+    from bumpdiff.core.model import Conv2d
     torch.manual_seed(0)
     conv = Conv2d(16, 32, 3, padding=1)
     x = torch.randn(4, 16, 8, 8)
@@ -251,7 +252,7 @@ def test_emulated_bf16_convolution_keeps_bf16_arithmetic():
 
 def test_bf16_convolution_modes_agree_to_bf16_rounding():
     """Native (whatever kernel torch picks here) and emulated bf16 convolutions compute the same function."""
-    from bumpdiff.model import Conv2d
+    from bumpdiff.core.model import Conv2d
     torch.manual_seed(1)
     conv = Conv2d(8, 8, 3, padding=1)
     x = torch.randn(2, 8, 6, 6)

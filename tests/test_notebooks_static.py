@@ -5,7 +5,7 @@ import nbformat
 import pytest
 from IPython.core.inputtransformer2 import TransformerManager
 
-from bumpdiff import paths
+from bumpdiff.common import paths
 
 NOTEBOOKS = sorted((paths.PACKAGE_DIR.parent / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 
@@ -23,4 +23,5 @@ def test_notebook_is_valid_clean_and_parses(path):
     assert code[0].metadata.get("tags") == ["parameters"], "the parameters cell comes first"
     for i, c in enumerate(code):
         assert not c.outputs and c.execution_count is None, f"cell {i} has committed outputs"
-        ast.parse(TransformerManager().transform_cell(c.source), filename=f"{path.name}[{i}]")  # a syntax error fails here, not after minutes of nbval
+        # a syntax error fails here, not after minutes of nbval
+        ast.parse(TransformerManager().transform_cell(c.source), filename=f"{path.name}[{i}]")

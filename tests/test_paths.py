@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-CODE = "from bumpdiff import paths; print(paths.root()); print(paths.results_dir())"
+CODE = "from bumpdiff.common import paths; print(paths.root()); print(paths.results_dir())"
 
 
 def _installed_copy(tmp_path):

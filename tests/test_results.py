@@ -9,10 +9,17 @@ from pathlib import Path
 
 import pytest
 
-from bumpdiff import experiments
-from bumpdiff.experiments import EarlyStop, phases_label
-from bumpdiff.results import MissingResult, compute_experiment, compute_study, is_available, load_experiment, load_study
-from bumpdiff.robustness import ROBUSTNESS
+from bumpdiff.analysis.robustness import ROBUSTNESS
+from bumpdiff.experiments import registry as experiments
+from bumpdiff.experiments.registry import EarlyStop, phases_label
+from bumpdiff.store.results import (
+    MissingResult,
+    compute_experiment,
+    compute_study,
+    is_available,
+    load_experiment,
+    load_study,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
@@ -78,7 +85,8 @@ def test_robustness_studies_are_keyed_by_their_settings(home, capsys):
     compute_experiment("phases", "smoke", progress=False)
     sweep, samplers = ROBUSTNESS["smoke"]
     res = compute_study(sweep, "smoke", progress=False)
-    assert {(r["layer"], r["t"]) for r in res["result"]["rows"]} == {(l, t) for l in sweep.layers for t in sweep.timesteps}
+    want = {(l, t) for l in sweep.layers for t in sweep.timesteps}
+    assert {(r["layer"], r["t"]) for r in res["result"]["rows"]} == want
     assert load_study(sweep, "smoke")["result"] == res["result"]
     assert "cache hit: layer-sweep" in capsys.readouterr().out
     other = replace(sweep, timesteps=(5, 25))            # other settings are another result, never a false hit
@@ -94,9 +102,11 @@ def test_cli_figures_name_a_missing_result_and_reproduce_computes_it(home):
     shutil.copytree(ROOT / "notebooks", home / "notebooks")
     r = subprocess.run([sys.executable, "-m", "bumpdiff", "figures", "--profile", "smoke", "--only", "04"],
                        capture_output=True, text=True, env=env, timeout=300, check=False)
-    # the figure is not drawn, the command that computes its results is named (the other figures would go on)
-    assert r.returncode == 0 and "not drawn: 04_learning_dynamics.ipynb" in r.stdout
-    assert "python -m bumpdiff reproduce phases --profile smoke" in r.stdout
+    # the figure is not drawn, the command that computes its results is named (the other figures would go on), and
+    # the exit status says that not every figure was drawn
+    assert r.returncode == 1 and "1 of 1 notebooks not drawn" in r.stderr
+    assert "04_learning_dynamics.ipynb — " in r.stderr
+    assert "python -m bumpdiff reproduce phases --profile smoke" in r.stderr
     assert not list((home / "figures").glob("**/fig4*"))
     r = subprocess.run([sys.executable, "-m", "bumpdiff", "reproduce", "phases", "--profile", "smoke", "--quiet"],
                        capture_output=True, text=True, env=env, timeout=300, check=False)
@@ -113,7 +123,7 @@ def test_cli_figures_name_a_missing_result_and_reproduce_computes_it(home):
 def test_an_index_written_after_its_runs_bundles_is_not_marked_dirty(home):
     """The index is written right after the bundles of its runs: in a checkout whose committed results those
     bundles update, they are outputs, not uncommitted inputs; any other change still marks it dirty."""
-    from bumpdiff.results import _open_index, _record
+    from bumpdiff.store.results import _open_index, _record
     git = lambda *a: subprocess.run(["git", *a], cwd=home, check=True, capture_output=True)   # noqa: E731
     bundle = home / "data" / "results" / "run-x" / "analysis-y" / "bundle.json"
     bundle.parent.mkdir(parents=True)
@@ -134,7 +144,7 @@ def test_training_and_analysis_provenance_ignore_uncommitted_results(home):
     """Training and analysis read code, configuration and checkpoints, not results: another job's bundle or the
     experiment index rewritten while they run must not mark them dirty; a code change still does, and a
     computation that reads results (an index, a figure) still sees the results' changes."""
-    from bumpdiff.provenance import provenance
+    from bumpdiff.core.provenance import provenance
     git = lambda *a: subprocess.run(["git", *a], cwd=home, check=True, capture_output=True)   # noqa: E731
     index = home / "data" / "results" / "experiments" / "holdout-cpu.json"
     index.parent.mkdir(parents=True)
@@ -152,15 +162,17 @@ def test_runs_are_chosen_by_label_from_the_command_line(home, capsys):
     """``reproduce --runs LABEL`` computes that run alone (the held-out squares share seed 0, so a seed cannot pick
     one); the command recorded for it, and offered to resume it, names it the same way; a label or seed that names
     no run is refused with the ones there are, before anything is trained."""
-    from bumpdiff.cli import main
-    from bumpdiff.results import index_path, run_command
+    from bumpdiff.app.cli import main
+    from bumpdiff.store.results import index_path, run_command
     label = "balanced (dx=dy=1) seed 0"
     main(["reproduce", "imbalanced", "--profile", "smoke", "--quiet", "--runs", label])
     runs = json.loads(index_path("imbalanced", "smoke").read_text())["runs"]
     assert list(runs) == [label]
-    assert runs[label]["command"] == "python -m bumpdiff reproduce imbalanced --profile smoke --runs 'balanced (dx=dy=1) seed 0'"
+    assert runs[label]["command"] == ("python -m bumpdiff reproduce imbalanced --profile smoke "
+                                      "--runs 'balanced (dx=dy=1) seed 0'")
     assert len(list((home / "data" / "runs").iterdir())) == 1
-    with pytest.raises(ValueError, match=r"runs must be labels of imbalanced/smoke \(imbalanced \(dx=0.1, dy=1\) seed 0;"):
+    with pytest.raises(ValueError,
+                       match=r"runs must be labels of imbalanced/smoke \(imbalanced \(dx=0.1, dy=1\) seed 0;"):
         compute_experiment("imbalanced", "smoke", runs=["balanced seed 0"], progress=False)
     with pytest.raises(ValueError, match=r"seeds must name runs of imbalanced/smoke \(seeds \[0\]\), got \[0, 7\]"):
         compute_experiment("imbalanced", "smoke", seeds=[0, 7], progress=False)

@@ -1,9 +1,9 @@
 """Persistent homology of point clouds with known topology: the ideal tori, a circle, and tori hidden in many
-dimensions (the detector of bumpdiff.topology)."""
+dimensions (the detector of bumpdiff.analysis.topology)."""
 import numpy as np
 import pytest
 
-from bumpdiff.topology import Topology, feature_count, ideal_tori, normalise, persistence, topology_rows
+from bumpdiff.analysis.topology import Topology, feature_count, ideal_tori, normalise, persistence, topology_rows
 
 N = 32
 SIDE = np.arange(24) + 0.5
@@ -85,7 +85,7 @@ def test_bad_input_is_named():
 
 
 def test_the_study_refuses_a_run_on_a_plain_canvas():
-    from bumpdiff.train import profile
+    from bumpdiff.core.train import profile
     with pytest.raises(ValueError, match="periodic"):
         Topology().compute(None, profile("smoke"))
 
@@ -95,10 +95,11 @@ def test_the_figure_draws_a_chosen_tracked_checkpoint_and_names_the_others(tori)
     with the steps that were."""
     import matplotlib
     matplotlib.use("Agg")
-    from bumpdiff.plotting import torus_topology
+    from bumpdiff.app.plotting import torus_topology
     small = Topology(n_landmarks=60)
-    data = {"checkpoints": {str(s): {"step": s, "rows": topology_rows({"mid": hidden(tori["coupled"], noise=0.02 * s, seed=s)},
-                                                                      GRID, N, small)} for s in (10, 20)}}
+    rows = {s: topology_rows({"mid": hidden(tori["coupled"], noise=0.02 * s, seed=s)}, GRID, N, small)
+            for s in (10, 20)}
+    data = {"checkpoints": {str(s): {"step": s, "rows": rows[s]} for s in (10, 20)}}
     records = [{"step": s, "phase": "A", "accuracy": 0.0, "knn_r2_x": 0.0, "knn_r2_y": 0.0, "n": 1} for s in (10, 20)]
     titles = lambda fig: [a.get_title() for a in fig.axes]                                    # noqa: E731
     assert "(b) H1 lifetimes, step 20" in titles(torus_topology(data, records))

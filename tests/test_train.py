@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from bumpdiff.train import (
+from bumpdiff.core.train import (
     PROFILES,
     TrainConfig,
     checkpoint_steps,

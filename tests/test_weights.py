@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bumpdiff import paths
-from bumpdiff.weights import MAX_FILE_BYTES, PretrainedMissing, choose_checkpoints
+from bumpdiff.common import paths
+from bumpdiff.store.weights import MAX_FILE_BYTES, PretrainedMissing, choose_checkpoints
 
 SHIPPED = sorted((paths.PACKAGE_DIR.parent / "data" / "pretrained").glob("*/manifest.json"))
 
@@ -47,9 +47,9 @@ def test_export_and_load_round_trip(home):
     from safetensors.torch import load_file
 
     import bumpdiff
-    from bumpdiff.analysis import analyze
-    from bumpdiff.train import load_model, profile, train
-    from bumpdiff.weights import export, reference_check, shipped
+    from bumpdiff.core.train import load_model, profile, train
+    from bumpdiff.store.bundles import analyze
+    from bumpdiff.store.weights import export, reference_check, shipped
     cfg = profile("smoke")
     rdir = train(cfg, progress=False)
     bundle = analyze(rdir, "smoke", progress=False)
@@ -84,9 +84,9 @@ def test_a_shipped_set_is_committed():
 def test_shipped_weights_match_their_committed_bundle(manifest):
     """Every shipped checkpoint is a record of the committed bundle the manifest names (same step, same numbers),
     every phase label agrees with that record's call, and every file is small and hashes as listed."""
-    from bumpdiff.analysis import load_bundle
-    from bumpdiff.utils import file_sha256
-    from bumpdiff.weights import REFERENCE_FIELDS
+    from bumpdiff.common.files import file_sha256
+    from bumpdiff.store.bundles import load_bundle
+    from bumpdiff.store.weights import REFERENCE_FIELDS
     m = json.loads(manifest.read_text())
     b, _ = load_bundle(paths.root() / m["bundle"], recall_phases=False)
     assert b["run_key"] == m["run_key"] and b["analysis_key"] == m["analysis_key"]
@@ -106,10 +106,10 @@ def test_shipped_weights_reproduce_the_committed_numbers(manifest):
     """Loaded from float16, the final checkpoint gives the committed bundle's order parameters and accuracy up
     to what half precision moves (measured: well inside these bounds)."""
     import bumpdiff
-    from bumpdiff.diffusion import as_sampler
-    from bumpdiff.evaluate import sample_and_score
-    from bumpdiff.train import TrainConfig
-    from bumpdiff.weights import reference_check
+    from bumpdiff.analysis.evaluate import sample_and_score
+    from bumpdiff.core.diffusion import as_sampler
+    from bumpdiff.core.train import TrainConfig
+    from bumpdiff.store.weights import reference_check
     m = json.loads(manifest.read_text())
     d, e = bumpdiff.pretrained(m["profile"], phase="final", arch=m["arch"], seed=m["seed"], info=True)
     ref = e["reference"]

@@ -1,0 +1,124 @@
+"""The phase call: A, B or C from the generation breakdown and the order parameters, never from the epoch.
+
+Thresholds live in :data:`PHASE_THRESHOLDS`, in this one place:
+
+- from generation (a :class:`~bumpdiff.analysis.evaluate.Score` or its summary): **C** if accuracy ≥ ``acc_c``; else
+  **B** if one-bump samples (correct + single-wrong) ≥ ``single_b``; else **A**;
+- from the latent (order parameters): **C** — an ordered *and* low-dimensional manifold — if
+  min(knn_r2_x, knn_r2_y) ≥ ``knn_r2_c`` and intrinsic_dim ≤ ``dim_b``; else **B** — a low-dimensional
+  manifold that is not ordered — if intrinsic_dim ≤ ``dim_b``; else **A** (not a low-dimensional manifold,
+  whether or not neighbours happen to share centres);
+- combined: the earlier of the two (a checkpoint is in C only when it both generates correctly and has an
+  ordered low-dimensional latent).
+
+Calls stored in a results bundle are recomputed from its order parameters by :func:`recall` whenever it is
+loaded, so a change of rule or threshold reaches every committed result without new analysis.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["representatives", "middle_of_longest_stretch", "PhaseThresholds", "PHASE_THRESHOLDS", "call_phase",
+           "recall", "phase_sequence", "describe_sequence",
+           "phase_onsets"]
+
+
+@dataclass(frozen=True)
+class PhaseThresholds:
+    acc_c: float = 0.5        # generation: accuracy at or above → C
+    single_b: float = 0.5     # generation: fraction of one-bump samples at or above → at least B
+    knn_r2_c: float = 0.8     # latent: min(knn_r2_x, knn_r2_y) at or above (and low-dimensional) → C
+    dim_b: float = 4.0        # latent: intrinsic dimension at or below → a low-dimensional manifold (B or C)
+
+
+PHASE_THRESHOLDS = PhaseThresholds()
+
+
+def _gen_phase(s, th: PhaseThresholds):
+    acc = s["accuracy"] if isinstance(s, dict) else s.accuracy
+    single = (s["frac_single_wrong"] if isinstance(s, dict) else s.frac_single_wrong) + acc
+    return "C" if acc >= th.acc_c else ("B" if single >= th.single_b else "A")
+
+
+def _rep_phase(o, th: PhaseThresholds):
+    if not o["intrinsic_dim"] <= th.dim_b:  # written so that a NaN dimension (degenerate activations) is A
+        return "A"
+    return "C" if min(o["knn_r2_x"], o["knn_r2_y"]) >= th.knn_r2_c else "B"
+
+
+def call_phase(score=None, order: dict | None = None, thresholds: PhaseThresholds = PHASE_THRESHOLDS,
+               detail: bool = False):
+    """Phase ``"A"``, ``"B"`` or ``"C"`` from a generation score and/or order parameters (module docstring).
+
+    With ``detail=True`` returns ``(phase, phase_generation, phase_representation)`` (None where not given).
+    """
+    if score is None and order is None:
+        raise ValueError("call_phase needs a score, order parameters, or both")
+    g = _gen_phase(score, thresholds) if score is not None else None
+    r = _rep_phase(order, thresholds) if order is not None else None
+    phase = min(p for p in (g, r) if p is not None)
+    return (phase, g, r) if detail else phase
+
+
+def recall(records: list[dict], thresholds: PhaseThresholds = PHASE_THRESHOLDS) -> list[dict]:
+    """Checkpoint records with ``phase``, ``phase_generation`` and ``phase_representation`` recomputed from
+    their stored scores and order parameters under ``thresholds`` (new dicts; the input is not changed)."""
+    out = []
+    for r in records:
+        p, g, rep = call_phase(r, r, thresholds, detail=True)
+        out.append(dict(r, phase=p, phase_generation=g, phase_representation=rep))
+    return out
+
+
+def phase_sequence(records: list[dict], key: str = "phase") -> list[dict]:
+    """The changes of a phase call over training: one entry per stretch of consecutive checkpoints with the same
+    call, ``{"phase", "step", "epoch", "images_seen", "until_step"}`` (``step``… of the stretch's first
+    checkpoint, ``until_step`` of its last). ``key`` picks the call: ``"phase"`` (combined),
+    ``"phase_generation"`` or ``"phase_representation"``. Records are sorted by step first."""
+    if key not in ("phase", "phase_generation", "phase_representation"):
+        raise ValueError(f"key must be 'phase', 'phase_generation' or 'phase_representation', got {key!r}")
+    out: list[dict] = []
+    for r in sorted(records, key=lambda r: r["step"]):
+        if not out or out[-1]["phase"] != r[key]:
+            out.append({"phase": r[key], "step": r["step"], "epoch": r["epoch"], "images_seen": r["images_seen"]})
+        out[-1]["until_step"] = r["step"]
+    return out
+
+
+def describe_sequence(seq: list[dict]) -> str:
+    """``"A → B (step 600) → A (step 4,000)"`` for a :func:`phase_sequence`."""
+    return " → ".join(e["phase"] if i == 0 else f"{e['phase']} (step {e['step']:,})" for i, e in enumerate(seq))
+
+
+def phase_onsets(records: list[dict], key: str = "phase") -> dict:
+    """First checkpoint record called B and first called C (None where never), by the call ``key``."""
+    recs = sorted(records, key=lambda r: r["step"])
+    return {ph: next((r for r in recs if r[key] == ph), None) for ph in ("B", "C")}
+
+
+def middle_of_longest_stretch(records: list[dict], predicate) -> dict | None:
+    """Among records sorted by step, the middle one of the longest run of consecutive records for which
+    ``predicate(record)`` holds (the earliest such run on a tie; the earlier middle of an even run); None when
+    it holds for none."""
+    recs = sorted(records, key=lambda r: r["step"])
+    best, i = None, 0
+    while i < len(recs):
+        if not predicate(recs[i]):
+            i += 1
+            continue
+        j = i
+        while j + 1 < len(recs) and predicate(recs[j + 1]):
+            j += 1
+        if best is None or j - i > best[1] - best[0]:
+            best = (i, j)
+        i = j + 1
+    return None if best is None else recs[(best[0] + best[1]) // 2]
+
+
+def representatives(records: list[dict], key: str = "phase", agree: str | None = "phase_generation") -> dict:
+    """One checkpoint record per phase, chosen by the call, for figures and shipped weights: for phase P, the
+    middle of the longest stretch of checkpoints that the call ``key`` puts in P **and** (unless ``agree`` is
+    None) the call ``agree`` puts in P too — so that, with the default, no checkpoint is shown as phase P while
+    its samples say otherwise. ``{"A": record | None, "B": …, "C": …}``."""
+    return {ph: middle_of_longest_stretch(records, lambda r, ph=ph: r[key] == ph and (agree is None or r[agree] == ph))
+            for ph in "ABC"}

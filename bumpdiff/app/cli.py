@@ -1,0 +1,293 @@
+"""Command line: ``python -m bumpdiff {train,analyze,reproduce,robustness,sample,figures,report} ...``.
+
+Computing happens here (and in ``make reproduce``); notebooks and ``figures`` only read results.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..analysis.atlas import Atlas
+from ..analysis.checkpoint import ANALYSIS_PROFILES
+from ..analysis.evaluate import score
+from ..analysis.robustness import ROBUSTNESS
+from ..common.files import atomic_savez
+from ..common.paths import NoProjectRoot
+from ..common.runtime import resolve_device
+from ..core.diffusion import as_sampler
+from ..core.train import apply_overrides, list_checkpoints, load_model, profile, run_dir, train
+from ..experiments.registry import EXPERIMENTS, phases_experiment
+from ..experiments.studies import tracked_studies
+from ..store.bundles import analyze
+from ..store.executors import SlurmOptions
+from ..store.results import MissingResult, compute_experiment, compute_study, study_run
+from ..store.tracking import track
+from ..store.weights import export
+from .figures import make_figures
+from .plotting import sample_grid
+from .report import write_report
+
+PROFILE_CHOICES = ["smoke", "cpu", "paper"]
+
+
+def _cmd_train(a):
+    cfg = replace(profile(a.profile, *a.set), device=a.device)
+    rdir = Path(a.run_dir) if a.run_dir else run_dir(cfg)
+    print(f"training {cfg.name} (key {cfg.key()}) into {rdir}", flush=True)
+    train(cfg, rdir, progress=not a.quiet, until=a.until)
+    print(rdir)
+
+
+def _parse_centers(text: str) -> np.ndarray:
+    pts = []
+    for pair in text.split(";"):
+        if pair.strip():
+            try:
+                x, y = pair.split(",")
+                pts.append((float(x), float(y)))
+            except ValueError:
+                raise ValueError(f"--centers must look like 'x,y;x,y;...' in pixels, got {text!r}") from None
+    return np.array(pts, dtype=float)
+
+
+def _cmd_sample(a):
+
+    ckpt = Path(a.checkpoint)
+    if not ckpt.exists():
+        raise ValueError(f"checkpoint must be a checkpoint file or a run folder; {ckpt} does not exist")
+    if ckpt.is_dir():
+        found = list_checkpoints(ckpt)
+        if not found:
+            raise ValueError(f"checkpoint: no checkpoints (ckpt_*.pt) in the folder {ckpt}")
+        ckpt = found[-1][1]
+    diff, _ = load_model(ckpt, which=a.weights, device=a.device)
+    n = diff.model.cfg.image_size
+    centers = _parse_centers(a.centers) if a.centers else np.random.default_rng(a.seed).uniform(0.5, n - 0.5, (a.n, 2))
+    imgs, _ = diff.sample(torch.from_numpy(centers).float(), generator=torch.Generator().manual_seed(a.seed),
+                          sampler=as_sampler(a.sampler, a.steps, a.eta), progress=True)
+    sc = score(imgs, centers, tol=a.tol)
+    out = Path(a.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    atomic_savez(out.with_suffix(".npz"), images=imgs.numpy(), centers=centers, estimated=sc.estimated,
+                 labels=sc.labels.astype(str))
+    fig = sample_grid(imgs.numpy(), centers, sc.estimated, sc.labels)
+    fig.savefig(out.with_suffix(".png"), dpi=120, bbox_inches="tight")
+    print(json.dumps(sc.summary()))
+    print(f"wrote {out.with_suffix('.png')} and {out.with_suffix('.npz')}")
+
+
+def _cmd_analyze(a):
+    acfg = apply_overrides(ANALYSIS_PROFILES[a.profile], a.set)
+    if a.every:
+        acfg = replace(acfg, every=a.every)
+    print(analyze(a.run, acfg, progress=not a.quiet, device=resolve_device(a.device), steps=a.steps, out=a.out))
+
+
+def _cmd_reproduce(a):
+    names = a.experiments or list(EXPERIMENTS)
+    options = None
+    if a.executor == "slurm":
+        options = SlurmOptions.from_file(a.slurm_config, partition=a.partition, gpus=a.gpus, cpus=a.cpus,
+                                         mem_gb=a.mem_gb, time_min=a.time_min,
+                                         wait=False if a.no_wait else None)
+    for name in names:
+        compute_experiment(name, a.profile, seeds=a.seeds, until=a.until, steps=a.steps, every=a.every,
+                           device=a.device, force=a.force, progress=not a.quiet, executor=a.executor,
+                           threads=a.threads, options=options, runs=a.runs)
+    if not a.experiments and a.until is None:  # the whole reproduction: Figure 6's studies too
+        _robustness(a.profile, 0, None, None, a.device, a.force, not a.quiet)
+
+
+def _robustness(profile, run_seed, step, only, device, force, progress, layers=None, timesteps=None, n=None):
+    sweep, samplers = ROBUSTNESS[profile]
+    if layers:
+        sweep = replace(sweep, layers=tuple(layers))
+    if timesteps:
+        sweep = replace(sweep, timesteps=tuple(timesteps))
+    if n:
+        samplers = replace(samplers, n=n)
+    for spec in (sweep, samplers):
+        if only in (None, spec.kind):
+            compute_study(spec, profile, run_seed, step, device=device, force=force, progress=progress)
+
+
+def _cmd_robustness(a):
+    _robustness(a.profile, a.run_seed, a.step, a.only, a.device, a.force, not a.quiet, a.layers, a.timesteps, a.n)
+
+
+def _cmd_atlas(a):
+    spec = Atlas(umap=a.umap) if not a.timesteps else Atlas(timesteps=tuple(a.timesteps), umap=a.umap)
+    print(track(a.run, spec, steps=a.steps, device=resolve_device(a.device), progress=not a.quiet,
+                out_dir=a.out_dir))
+
+
+def _over_checkpoints(p) -> None:
+    """The options shared by the per-checkpoint studies (``atlas``, ``track``)."""
+    p.add_argument("--steps", nargs="*", type=int, default=None, help="default: every checkpoint on disk")
+    p.add_argument("--out-dir", default=None, help="default: beside the run's bundle in data/results/<run folder>")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--quiet", action="store_true")
+
+
+def _cmd_track(a):
+    specs = tracked_studies(a.profile)
+    unknown = sorted(set(a.kinds) - set(specs))
+    if unknown:
+        raise SystemExit(f"bumpdiff: error: study must be one of {sorted(specs)}, got {unknown}")
+    name = a.experiment or phases_experiment(a.arch)
+    if a.run is None:
+        run = run_dir(study_run(name, a.profile, a.run_seed))
+    else:
+        run = Path(a.run)
+    if not (run / "config.json").exists():
+        raise SystemExit(f"bumpdiff: error: run must be a training run folder with its checkpoints; {run} is not "
+                         f"(train it with: python -m bumpdiff reproduce {name} --profile {a.profile})")
+    for kind in a.kinds:
+        print(track(run, specs[kind], steps=a.steps, device=resolve_device(a.device), progress=not a.quiet,
+                    out_dir=a.out_dir))
+
+
+def _cmd_ship(a):
+    print(export(a.run, a.bundle, dest=a.dest))
+
+
+def _cmd_figures(a):
+    make_figures(a.profile, only=a.only, jobs=a.jobs)
+
+
+def _cmd_report(a):
+    path, changed = write_report(check=a.check)
+    if a.check and changed:
+        raise ValueError(f"{path} is out of date with the committed results; regenerate it with: "
+                         "python -m bumpdiff report")
+    print(f"{path} {'updated' if changed else 'up to date'}")
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(prog="bumpdiff", description=__doc__)
+    sub = p.add_subparsers(dest="cmd", required=True)
+
+    def common(sp, device=True):
+        sp.add_argument("--profile", default="cpu", choices=PROFILE_CHOICES)
+        if device:
+            sp.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:1, ...")
+        sp.add_argument("--quiet", action="store_true")
+
+    t = sub.add_parser("train", help="train (or resume) a run")
+    common(t)
+    t.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="config overrides, e.g. lattice.dx=0.1")
+    t.add_argument("--run-dir", default=None, help="default: data/runs/<name>-<run key>")
+    t.add_argument("--until", type=int, default=None, help="stop once the run reaches this step (resumable)")
+    t.set_defaults(func=_cmd_train)
+
+    an = sub.add_parser("analyze", help="analyse checkpoints of a run into its results bundle (extends it)")
+    an.add_argument("run", help="a run folder under data/runs")
+    common(an)
+    an.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE")
+    an.add_argument("--steps", nargs="*", type=int, default=None, help="checkpoint steps (default: every --every-th)")
+    an.add_argument("--every", type=int, default=None)
+    an.add_argument("--out", default=None, help="bundle folder (default: data/results/<run folder>/analysis-<key>)")
+    an.set_defaults(func=_cmd_analyze)
+
+    r = sub.add_parser("reproduce", help="train and analyse experiments (skips runs already computed)")
+    r.add_argument("experiments", nargs="*", help="default: every experiment, then Figure 6's studies")
+    common(r)
+    r.add_argument("--seeds", nargs="*", type=int, default=None, help="only the runs of these training seeds")
+    r.add_argument("--runs", nargs="*", default=None, metavar="LABEL",
+                   help="only these runs, by label (quoted: 'corner W=8 seed 0'); with --seeds, both must allow it")
+    r.add_argument("--until", type=int, default=None, help="train only to this step (a partial run)")
+    r.add_argument("--steps", nargs="*", type=int, default=None, help="analyse these checkpoint steps")
+    r.add_argument("--every", type=int, default=None, help="analyse every k-th checkpoint (and the last)")
+    r.add_argument("--force", action="store_true", help="recompute runs that are already computed")
+    r.add_argument("--executor", default="inline", choices=["inline", "local", "slurm"],
+                   help="inline: one run after the other here; local: parallel subprocesses; slurm: one job per run")
+    r.add_argument("--threads", type=int, default=None, help="torch threads per run (local: default cores / runs)")
+    sl = r.add_argument_group("slurm (--executor slurm; a JSON --slurm-config gives defaults, flags override)")
+    sl.add_argument("--slurm-config", default=None, metavar="FILE")
+    sl.add_argument("--partition", default=None)
+    sl.add_argument("--gpus", type=int, default=None, help="GPUs per job")
+    sl.add_argument("--cpus", type=int, default=None, help="CPUs per job")
+    sl.add_argument("--mem-gb", type=int, default=None)
+    sl.add_argument("--time-min", type=int, default=None, help="time limit per job, minutes")
+    sl.add_argument("--no-wait", action="store_true", help="submit and return; run again later to record")
+    r.set_defaults(func=_cmd_reproduce)
+
+    rb = sub.add_parser("robustness", help="Figure 6's studies (layer × t sweep, samplers) at one checkpoint")
+    common(rb)
+    rb.add_argument("--run-seed", type=int, default=0, help="which seed's `phases` run")
+    rb.add_argument("--step", type=int, default=None, help="default: its last analysed checkpoint")
+    rb.add_argument("--only", choices=["layer-sweep", "samplers"], default=None)
+    rb.add_argument("--layers", nargs="*", default=None)
+    rb.add_argument("--timesteps", nargs="*", type=int, default=None)
+    rb.add_argument("--n", type=int, default=None, help="samples per sampler")
+    rb.add_argument("--force", action="store_true")
+    rb.set_defaults(func=_cmd_robustness)
+
+    at = sub.add_parser("atlas", help="order parameters at every layer × timestep for checkpoints of a run")
+    at.add_argument("run", help="a run folder under data/runs")
+    at.add_argument("--timesteps", nargs="*", type=int, default=None, help="default: 100 300 500 700 900")
+    at.add_argument("--umap", action="store_true", help="UMAP R² too (slower)")
+    _over_checkpoints(at)
+    at.set_defaults(func=_cmd_atlas)
+
+    tr = sub.add_parser("track", help="studies tracked over training (atlas, commitment, spectrum, topology) for the "
+                                      "checkpoints of a run")
+    tr.add_argument("kinds", nargs="+", metavar="STUDY", help="atlas, commitment, spectrum and/or topology")
+    tr.add_argument("--profile", choices=["smoke", "cpu", "paper"], default="cpu", help="the studies' settings")
+    tr.add_argument("--run", default=None, help="a run folder (default: the profile's phases run of --run-seed)")
+    tr.add_argument("--run-seed", type=int, default=0)
+    tr.add_argument("--arch", choices=["film", "additive"], default="film",
+                    help="whose phases run (default run folder): film = `phases`, additive = `phases-additive`")
+    tr.add_argument("--experiment", default=None, help="another experiment's run instead of a phases run "
+                    "(e.g. torus, for the topology study)")
+    _over_checkpoints(tr)
+    tr.set_defaults(func=_cmd_track)
+
+    sh = sub.add_parser("ship", help="export half-precision EMA weights of a run, chosen by its phase call, "
+                                     "to data/pretrained (loaded by bumpdiff.pretrained)")
+    sh.add_argument("run", help="a run folder under data/runs")
+    sh.add_argument("--bundle", required=True, help="the run's analysis bundle folder (its phase call picks the steps)")
+    sh.add_argument("--dest", default=None, help="default: data/pretrained/<profile>-<arch>-seed<seed>")
+    sh.set_defaults(func=_cmd_ship)
+
+    s = sub.add_parser("sample", help="generate for given centres; writes a PNG grid and an .npz")
+    s.add_argument("checkpoint", help="a checkpoint file, or a run folder (its last checkpoint)")
+    s.add_argument("--centers", default=None, help='"x,y;x,y;..." in pixels (default: --n random centres)')
+    s.add_argument("--n", type=int, default=16)
+    s.add_argument("--sampler", default="ddpm", choices=["ddpm", "ddim"])
+    s.add_argument("--steps", type=int, default=50)
+    s.add_argument("--eta", type=float, default=0.0)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--tol", type=float, default=1.0)
+    s.add_argument("--weights", default="ema", choices=["ema", "model"])
+    s.add_argument("--device", default="auto")
+    s.add_argument("--out", default="samples")
+    s.set_defaults(func=_cmd_sample)
+
+    f = sub.add_parser("figures", help="execute every notebook with papermill (reads results only)")
+    f.add_argument("--profile", default="cpu", choices=PROFILE_CHOICES)
+    f.add_argument("--only", nargs="*", default=None, help="notebook name prefixes, e.g. 01 04")
+    f.add_argument("--jobs", type=int, default=None, help="notebooks executed at once (default: the cores, at most 4)")
+    f.set_defaults(func=_cmd_figures)
+
+    rp = sub.add_parser("report", help="regenerate docs/RESULTS.md from the committed results")
+    rp.add_argument("--check", action="store_true", help="fail if docs/RESULTS.md is out of date")
+    rp.set_defaults(func=_cmd_report)
+
+    a = p.parse_args(argv)
+    try:
+        a.func(a)
+    except (ValueError, RuntimeError, MissingResult, NoProjectRoot) as e:
+        print(f"bumpdiff: error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

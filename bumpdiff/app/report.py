@@ -1,0 +1,501 @@
+"""``docs/RESULTS.md``: every result table of the documentation, generated from the committed results.
+
+Nothing in it is typed by hand: ``python -m bumpdiff report`` rewrites it from ``data/results`` and
+``tests/test_committed.py`` fails when the committed file differs from what the results give.
+"""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from ..analysis.atlas import latent_calls
+from ..analysis.phases import PHASE_THRESHOLDS, describe_sequence, phase_onsets, phase_sequence
+from ..analysis.robustness import ROBUSTNESS, LayerSweep
+from ..common import paths
+from ..common.files import atomic_write_text
+from ..core.diffusion import CPU_INFERENCE_CHUNK
+from ..experiments.registry import ARCH_EXPERIMENTS, EXPERIMENTS, experiment_seeds, phases_label
+from ..experiments.stats import (
+    IMBALANCED_THRESHOLD,
+    compare_bundles,
+    coupling_summary,
+    crossing_table,
+    latent_after_generation,
+    phase_summary,
+)
+from ..store.bundles import BundleError, load_bundle
+from ..store.results import MissingResult, load_experiment, load_study, load_tracked_study
+
+__all__ = ["render_report", "write_report"]
+
+
+def _table(header: list[str], rows: list[list]) -> str:
+    out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    out += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
+    return "\n".join(out)
+
+
+def _f(v, fmt=".2f"):
+    return "—" if v is None else format(v, fmt)
+
+
+def _ms(mean, sd):
+    return "never" if mean is None else f"{mean:,.0f}" + ("" if sd is None else f" ± {sd:,.0f}")
+
+
+def _prov(p: dict | None) -> str:
+    if not p:
+        return "—"
+    return f"{p['commit']}{'+dirty' if p.get('dirty') else ''}"
+
+
+def _provenance_rows(name: str, profile: str, runs: dict) -> list[list]:
+    rows = []
+    for label, (b, _) in runs.items():
+        tp = b.get("training_provenance")
+        analysis = ", ".join(sorted({_prov(p) for p in b["provenance"]}))
+        rows.append([f"`{name}` / `{profile}`", label, f"`{b['run']}`",
+                     f"{b['trained_to']:,} / {b['config']['steps']:,}",
+                     len(b["checkpoints"]), _prov(tp), analysis, (tp or {}).get("device", "—")])
+    return rows
+
+
+def _pair(r: dict, what: str) -> list[str]:
+    a, b = r.get(f"{what}_bumpdiff"), r.get(f"{what}_peer")
+    return ["not measured", "—"] if a is None or b is None else [f"{a:.0f} / {b:.0f}", f"{a / b:.2f}×"]
+
+
+def _at(recs, step):
+    return next(r for r in recs if r["step"] == step)
+
+
+def _phases_section(profile: str, runs: dict) -> list[str]:
+    out = []
+    recs_by = {label: b["checkpoints"] for label, (b, _) in runs.items()}
+    a = next(iter(runs.values()))[0]["analysis"]
+    out.append(f"Analysis: {a['n_samples']} samples per checkpoint ({a['sampler']}"
+               f"{'-' + str(a['sampler_steps']) if a['sampler'] == 'ddim' else ''}), tolerance {a['tol']} px; latent "
+               f"read at `{a['layer']}` (layer 4), t = {a['t']}, mode `{a['mode']}`.\n")
+    rows = []
+    for label, recs in recs_by.items():
+        last = recs[-1]
+        rows.append([label, f"{last['step']:,}", _f(last["accuracy"]),
+                     describe_sequence(phase_sequence(recs, "phase_generation")),
+                     describe_sequence(phase_sequence(recs, "phase_representation")),
+                     describe_sequence(phase_sequence(recs, "phase"))])
+    out.append(_table(["run", "last step", "final accuracy", "generation call", "latent call (layer 4)",
+                       "combined call"], rows))
+    out.append("")
+    rows = []
+    for label, recs in recs_by.items():
+        c = phase_onsets(recs, "phase_generation")["C"]
+        for what, r in (("generation-C onset", c), ("last checkpoint", recs[-1])):
+            if r is None:
+                rows.append([label, what, "—", "—", "—", "—", "—", "—", "—"])
+                continue
+            rows.append([label, what, f"{r['step']:,}", f"{r['images_seen']:,}", _f(r["accuracy"]),
+                         f"{_f(r['knn_r2_x'])} / {_f(r['knn_r2_y'])}", f"{_f(r['r2_x'])} / {_f(r['r2_y'])}",
+                         _f(r["intrinsic_dim"], ".1f"), r["phase_representation"]])
+    out.append(_table(["run", "where", "step", "images seen", "accuracy", "kNN R² x / y", "UMAP R² x / y",
+                       "intrinsic dim.", "latent call"], rows))
+    if len(recs_by) > 1:
+        out.append("")
+        rows = []
+        for key, by_phase in phase_summary(recs_by).items():
+            for ph, o in by_phase.items():
+                rows.append([f"`{key}`", ph, ", ".join("never" if s is None else f"{s:,}" for s in o["step"]),
+                             _ms(o["mean_images"], o["sd_images"]), f"{o['n_reached']} of {o['n_runs']}"])
+        out.append("Onsets over seeds (first checkpoint with each call; images seen as mean ± sample sd over the "
+                   "runs that reach it):\n")
+        out.append(_table(["call", "phase", "step per seed", "images seen", "runs reaching it"], rows))
+    return out
+
+
+def _imbalanced_section(runs: dict) -> list[str]:
+    rows = []
+    table = crossing_table(runs, IMBALANCED_THRESHOLD)
+    for r in table:
+        cells = []
+        for k in ("acc_x", "acc_y"):
+            c = r[k]
+            cells.append("not crossed" if c is None
+                         else f"{c['images_seen']:,} (step {c['step']:,}, epoch {c['epoch']:.1f})")
+        stop = r["early_stop"]
+        rows.append([r["run"], *cells, "—" if not stop else f"step {stop['step']:,}", f"{r['last_step']:,}"])
+    out = [_table(["run", f"acc_x ≥ {IMBALANCED_THRESHOLD} at images seen", f"acc_y ≥ {IMBALANCED_THRESHOLD} at",
+                   "early stop", "last analysed step"], rows), ""]
+    rows = []
+    for g in coupling_summary(table):
+        rows.append([g["group"], ", ".join(map(str, g["seeds"])), _ms(g["acc_x"]["mean"], g["acc_x"]["sd"]),
+                     _ms(g["acc_y"]["mean"], g["acc_y"]["sd"]), ", ".join(f"{x:,}" for x in g["gap_images"]),
+                     ", ".join(f"{x:,}" for x in g["resolution_images"]), f"**{g['verdict']}**"])
+    out.append(_table(["lattice", "seeds", "x crosses at (images)", "y crosses at (images)",
+                       "gap y − x per seed", "resolution", "verdict"], rows))
+    return out
+
+
+def _sweep_table(rows: list[dict]) -> str:
+    return _table(["layer", "t", "kNN R² x", "kNN R² y", "UMAP R² x", "UMAP R² y", "intrinsic dim.", "trustworthiness"],
+                  [[f"`{r['layer']}`", r["t"], _f(r["knn_r2_x"]), _f(r["knn_r2_y"]), _f(r["r2_x"]), _f(r["r2_y"]),
+                    _f(r["intrinsic_dim"], ".1f"), _f(r["trustworthiness"], ".3f")] for r in rows])
+
+
+def _retrains() -> list[tuple]:
+    """``[(bundle folder, bundle or the BundleError)]`` of every committed retrain
+    (``data/results/retrains/<name>/analysis-<key>``), each read once for the whole report."""
+    out = []
+    for path in sorted((paths.results_dir() / "retrains").glob("*/analysis-*")):
+        try:
+            out.append((path, load_bundle(path)[0]))
+        except BundleError as e:
+            out.append((path, e))
+    return out
+
+
+def _retrain_sections(retrains: list[tuple]) -> list[str]:
+    """One section per committed retrain compared number by number with the committed bundle of the same run and
+    analysis."""
+    parts = []
+    for path, b2 in retrains:
+        try:
+            if isinstance(b2, BundleError):
+                raise b2
+            b1, _ = load_bundle(paths.results_dir() / b2["run"] / path.name)
+        except BundleError as e:
+            parts += [f"*Retrain `{paths.relative(path)}`: not comparable ({e}).*", ""]
+            continue
+        c = compare_bundles(b1, b2)
+        t1, t2 = b1.get("training_provenance") or {}, b2.get("training_provenance") or {}
+        steps = c["steps"]
+        parts += [f"## Reproducibility: run `{b2['run']}` retrained from scratch", "",
+                  f"The committed run (trained at commit {_prov(t1)} on {t1.get('device', '—')}) and its retrain "
+                  f"(commit {_prov(t2)} on {t2.get('device', '—')}; bundle `{paths.relative(path)}`): same "
+                  f"configuration and run key, same seed, data order and initial weights; compared over the "
+                  f"{len(steps)} checkpoints both analysed (steps {steps[0]:,}–{steps[-1]:,}). "
+                  f"**{'Identical, number for number.' if c['identical'] else 'Not identical.'}**", ""]
+        lo = c["loss"]
+        if lo["steps"]:
+            first = ", ".join(f"step {s}: {x:.5f} vs {y:.5f}" for s, x, y in
+                              list(zip(lo["steps"], lo["first"], lo["second"]))[:3])
+            div = lo["first_divergent_step"]
+            parts += [f"Training loss (committed vs retrain) {first}; first logged step differing by more than "
+                      f"0.1 %: {'none' if div is None else f'{div:,}'}.", ""]
+        parts += [_table(["quantity", "identical", "max abs diff", "mean abs diff"],
+                         [[k, f"{v['identical']} / {v['n']}", _f(v["max_abs_diff"], ".3f"),
+                           _f(v["mean_abs_diff"], ".3f")] for k, v in c["fields"].items() if v["n"]]), ""]
+        shared = set(steps)
+        for key, what in (("phase", "combined"), ("phase_generation", "generation")):
+            s1 = describe_sequence(phase_sequence([r for r in b1["checkpoints"] if r["step"] in shared], key))
+            s2 = describe_sequence(phase_sequence([r for r in b2["checkpoints"] if r["step"] in shared], key))
+            parts += [f"- {what} call: committed {s1}; retrain {s2}" + (" (same)" if c["same_calls"][key] else "")]
+        parts += [""]
+    return parts
+
+
+def _count(done: int, n: int, what: str) -> str:
+    """A section heading's run count: "3 seeds" when all are there, "2 of 3 seeds so far" otherwise."""
+    return f"{n} {what}" if done == n else f"{done} of {n} {what} so far"
+
+
+def _onset(r: dict | None) -> str:
+    return "never" if r is None else f"{r['step']:,} ({r['images_seen']:,} images)"
+
+
+def _layer4_section(loaded: dict, profile: str, retrains: list[tuple]) -> list[str]:
+    """Per architecture and seed: does layer 4's latent call reach C once generation is correct, and does it stay
+    there (:func:`bumpdiff.experiments.stats.latent_after_generation`); and, from the atlas, the layers whose cell the
+    same
+    rule calls C at the last atlas checkpoint."""
+    rows, failing, tally = [], [], {}
+    for arch, name in ARCH_EXPERIMENTS.items():
+        runs = [(label.rpartition(" seed ")[2], b, True) for label, (b, _) in loaded.get((name, profile), {}).items()]
+        folders = {b["run"]: seed for seed, b, _ in runs}
+        for path, b in retrains:  # retrains of the same runs
+            if isinstance(b, dict) and b["run"] in folders and path.name == f"analysis-{b['analysis_key']}":
+                runs.append((f"{folders[b['run']]} (retrain `{path.parent.name}`)", b, False))
+        for seed, b, counted in runs:
+            v = latent_after_generation(b["checkpoints"])
+            last = v["last"]
+            if counted:
+                tally.setdefault(arch, []).append(v["verdict"])
+            rows.append([f"`{arch}`", seed, f"{b['trained_to']:,} / {b['config']['steps']:,}",
+                         _onset(v["generation_c"]), _onset(v["latent_c"]),
+                         f"{v['latent_c_after']} of {v['after']}" if v["after"] else "—",
+                         f"{last['step']:,}: {_f(last['accuracy'])}, {_f(last['knn_r2_x'])} / {_f(last['knn_r2_y'])}, "
+                         f"{_f(last['intrinsic_dim'], '.1f')}", f"**{v['verdict']}**"])
+            if v["after"]:
+                failing.append([f"`{arch}`", seed, f"{v['after']} ({v['steps'][0]:,}–{v['steps'][-1]:,})",
+                                v["not_low_dim"], v["not_ordered"], " ".join(_f(d) for d in v["dims"]),
+                                " ".join(_f(w) for w in v["worse_axis"])])
+    if not rows:
+        return []
+    out = ["Layer 4 (`down3`) read as in the `phases` analysis; generation C and latent C as in the phase rule. "
+           "\"Latent C from generation C on\" counts the analysed checkpoints from the generation-C onset to the last "
+           "one whose latent call is C; verdict: *persists* (all of them), *settles* (the last three), *transient* "
+           "(some), *never ordered* (none).", "",
+           _table(["arch", "seed", "trained to / budget", "generation C from step", "latent C first at step",
+                   "latent C from generation C on", "last checkpoint: accuracy, kNN R² x / y, intrinsic dim.",
+                   "verdict"], rows), ""]
+    per_arch = [f"`{arch}` — " + ", ".join(f"{v} in {vs.count(v)} of {len(vs)}" for v in dict.fromkeys(vs))
+                for arch, vs in tally.items()]
+    out += ["Over the seeds of each experiment (retrains not counted): " + "; ".join(per_arch) + ".", ""]
+    th = PHASE_THRESHOLDS
+    out += [f"What keeps layer 4 out of C once generation is correct: of the checkpoints from the generation-C onset "
+            f"on, how many are not low-dimensional (intrinsic dimension above {th.dim_b:g}) and how many are not "
+            f"ordered (the worse axis's kNN R² below {th.knn_r2_c:g}); then both quantities at each of those "
+            "checkpoints, in training order.", "",
+            _table(["arch", "seed", "checkpoints (steps)", "not low-dimensional", "not ordered",
+                    "intrinsic dim.", "worse axis's kNN R²"], failing), ""]
+    cells = []
+    for arch, name in ARCH_EXPERIMENTS.items():
+        for seed in experiment_seeds(name, profile):
+            try:
+                data = load_tracked_study("atlas", profile, seed, quiet=True, arch=arch)
+            except MissingResult:
+                continue
+            for readout in (*data["spec"]["timesteps"], "sampling"):
+                calls = latent_calls(data, readout)
+                step = max(calls)
+                ordered = [f"`{layer}`" for layer, c in calls[step].items() if c == "C"]
+                cells.append([f"`{arch}`", f"seed {seed} (`{data['source']}`), step {step:,}", readout,
+                              ", ".join(ordered) or "none", calls[step].get("down3", "—")])
+    if cells:
+        out += ["Where the ordered sheet lives (the atlas of each run that has one, at its last checkpoint): the "
+                "layers whose cell the latent rule calls C, per read-out (t, or along sampling):", "",
+                _table(["arch", "checkpoint", "read-out", "layers called C", "layer 4 call"], cells), ""]
+    return out
+
+
+def _holdout_section(runs: dict) -> list[str]:
+    """Seen vs held-out accuracy, the held-out failure breakdown and the latent placement, per run (last
+    analysed checkpoint), and per square the mean ± sd over its seeds."""
+    rows, by_square = [], {}
+    for label, (bundle, _) in runs.items():
+        last = bundle["checkpoints"][-1]
+        h = last["heldout"]
+        rows.append([label, f"{last['step']:,} / {bundle['config']['steps']:,}", _f(last["accuracy"]),
+                     _f(h["accuracy"]),
+                     _f(h["frac_none"]), _f(h["frac_multiple"]), _f(h["frac_single_wrong"]),
+                     f"{h['latent_error_x']:.2f} / {h['latent_error_y']:.2f}", f"{h['latent_error_ordered']:.2f}"])
+        by_square.setdefault(label.rpartition(" seed ")[0], []).append((last["accuracy"], h["accuracy"]))
+    out = ["Last analysed checkpoint of each run; held-out accuracy from samples requested only at held-out "
+           "centres (same detector and tolerance); latent error: kNN (fitted on the seen conditions) error of the "
+           "held-out conditions' centres from their layer-4 activations, beside that of a perfectly ordered latent.",
+           "",
+           _table(["run", "step / budget", "seen accuracy", "held-out accuracy", "held-out none", "multiple",
+                   "single-wrong", "latent error x / y (px)", "ordered latent (px)"], rows), ""]
+    srows = []
+    for square, v in by_square.items():
+        a = np.array(v)
+        ms = [f"{a[:, j].mean():.2f}" + (f" ± {a[:, j].std(ddof=1):.2f}" if len(a) > 1 else "") for j in (0, 1)]
+        srows.append([square, len(a), *ms])
+    return out + [_table(["square", "seeds", "seen accuracy", "held-out accuracy"], srows)]
+
+
+def _torus_section(runs: dict, profile: str) -> list[str]:
+    """The `torus` run's generation and layer-4 order, and its topology study (persistent homology)."""
+    (bundle, _), = runs.values()
+    recs = bundle["checkpoints"]
+    last = recs[-1]
+    out = [f"The `phases` run of seed 0 on a periodic canvas, trained to step {bundle['trained_to']:,} of "
+           f"{bundle['config']['steps']:,}. Phases (combined call): {describe_sequence(phase_sequence(recs))}. "
+           "Last analysed "
+           f"checkpoint (step {last['step']:,}): accuracy {_f(last['accuracy'])}, circular kNN R² x / y "
+           f"{_f(last['knn_r2_x'])} / {_f(last['knn_r2_y'])}, intrinsic dimension {_f(last['intrinsic_dim'], '.1f')}.",
+           ""]
+    try:
+        data = load_tracked_study("topology", profile, experiment_name="torus", quiet=True)
+    except MissingResult as e:
+        return out + [f"*Topology study not available ({e}).*"]
+    rows = []
+    cks = list(data["checkpoints"].values())
+    for c in cks:   # the learned layers at every tracked checkpoint, then the two ideal tori (the same every time)
+        for r in c["rows"]:
+            if "bottleneck" in r or c is cks[-1]:
+                b = r.get("bottleneck", {})
+                rows.append([f"{c['step']:,}" if b else "reference", r["layer"], r["h1"]["count"],
+                             r["h2"]["count"] if "h2" in r else "–",
+                             ", ".join(f"{v:.2f}" for v in r["h1"]["lifetimes"][:3]),
+                             *(_f(b[h][name], ".3f") if h in b else "–" for h in ("h1", "h2")
+                               for name in ("coupled", "factorised"))])
+    spec = data["spec"]
+    out += [f"Persistent homology (`bumpdiff.analysis.topology`; {spec['n_landmarks']} landmarks, "
+            f"read-out t = {spec['t']}, "
+            f"coupled torus radii {tuple(spec['torus_radii'])}); features counted at the largest gap of the sorted "
+            "lifetimes; bottleneck distances between unit-RMS clouds' diagrams:", "",
+            _table(["step", "cloud", "H1 features", "H2 features", "longest H1 lifetimes",
+                    "H1 → coupled", "H1 → factorised", "H2 → coupled", "H2 → factorised"], rows)]
+    return out
+
+
+def _header() -> list[str]:
+    th = PHASE_THRESHOLDS
+    return ["# Results (generated)", "",
+            "Generated by `python -m bumpdiff report` from the committed results in `data/results/`; do not edit by "
+            "hand (`tests/test_committed.py` fails when this file and the results disagree). Definitions: "
+            "[SPEC.md](SPEC.md). Phase thresholds: generation C at accuracy ≥ "
+            f"{th.acc_c}, B at one-bump fraction ≥ {th.single_b}; latent C at min kNN R² ≥ {th.knn_r2_c} with "
+            f"intrinsic dimension ≤ {th.dim_b}, B at intrinsic dimension ≤ {th.dim_b}; combined = the earlier of "
+            "the two.", ""]
+
+
+#: the experiments the report reads, and whether a partial one is reported
+REPORTED = (("phases", "cpu", False), ("phases-additive", "cpu", True), ("imbalanced", "cpu", False),
+            ("phases", "paper", True), ("torus", "cpu", True), ("holdout", "cpu", True))
+
+
+def _load_reported() -> tuple[dict, list[list[str]], list[str]]:
+    """(loaded experiments by (name, profile), provenance rows, lines saying which are not available)."""
+    loaded, prov, lines = {}, [], []
+    for name, profile, partial in REPORTED:
+        try:
+            loaded[(name, profile)] = load_experiment(name, profile, allow_partial=partial, quiet=True)
+        except MissingResult as e:
+            lines += [f"*{name} / {profile}: not available ({e}).*", ""]
+            continue
+        prov += _provenance_rows(name, profile, loaded[(name, profile)])
+    return loaded, prov, lines
+
+
+def _paper_section(runs: dict) -> list[str]:
+    parts = ["## `phases`, profile `paper` (partial: one seed, on a GPU)", "", *_phases_section("paper", runs), ""]
+    b = runs[phases_label(0)][0]
+    try:
+        sw = load_study(LayerSweep(timesteps=(100, 300, 500, 700)), "paper", 0, b["trained_to"], quiet=True)
+        parts += [f"Layer × timestep sweep at step {sw['step']:,} (activation mode `{sw['spec']['mode']}`):", "",
+                  _sweep_table(sw["result"]["rows"]), ""]
+    except MissingResult as e:
+        parts += [f"*Layer sweep not available ({e}).*", ""]
+    return parts
+
+
+def _robustness_section() -> list[str]:
+    parts = ["## Robustness, profile `cpu` (seed 0, last checkpoint)", ""]
+    sweep, samplers = ROBUSTNESS["cpu"]
+    try:
+        sm = load_study(samplers, "cpu", quiet=True)
+        parts += [f"Samplers at step {sm['step']:,} ({sm['result']['n']} samples each, tolerance {samplers.tol} px):",
+                  "", _table(["sampler", "accuracy", "none", "multiple", "single-wrong"],
+                             [[k, _f(v["accuracy"]), _f(v["frac_none"]), _f(v["frac_multiple"]),
+                               _f(v["frac_single_wrong"])] for k, v in sm["result"]["samplers"].items()]), ""]
+        sw = load_study(sweep, "cpu", quiet=True)
+        parts += [f"Layer × timestep sweep at step {sw['step']:,}:", "", _sweep_table(sw["result"]["rows"]), ""]
+    except MissingResult as e:
+        parts += [f"*Not available ({e}).*", ""]
+    return parts
+
+
+def _experiment_sections(loaded: dict, retrains: dict) -> list[str]:
+    parts = []
+    if ("phases", "cpu") in loaded:
+        parts += ["## `phases`, profile `cpu` (3 seeds)", "", *_phases_section("cpu", loaded[("phases", "cpu")]), ""]
+    if ("phases-additive", "cpu") in loaded:
+        runs = loaded[("phases-additive", "cpu")]
+        n = len(EXPERIMENTS["phases-additive"].runs("cpu"))
+        parts += [f"## `phases-additive`, profile `cpu` ({_count(len(runs), n, 'seeds')})", "",
+                  *_phases_section("cpu", runs), ""]
+    layer4 = _layer4_section(loaded, "cpu", retrains)
+    if layer4:
+        parts += ["## The layer-4 question, profile `cpu`: `film` vs `additive`", "", *layer4]
+    if ("imbalanced", "cpu") in loaded:
+        parts += ["## `imbalanced`, profile `cpu`", "",
+                  "An axis is learned at the first checkpoint where its per-axis accuracy reaches "
+                  f"{IMBALANCED_THRESHOLD}; two axes are learned *together* in a seed when their crossings are at "
+                  "most one checkpoint apart.", "",
+                  *_imbalanced_section(loaded[("imbalanced", "cpu")]), ""]
+    if ("phases", "paper") in loaded:
+        parts += _paper_section(loaded[("phases", "paper")])
+    if ("phases", "cpu") in loaded:
+        parts += _robustness_section()
+    if ("holdout", "cpu") in loaded:
+        runs = loaded[("holdout", "cpu")]
+        n = len(EXPERIMENTS["holdout"].runs("cpu"))
+        parts += [f"## Held-out squares, profile `cpu` ({_count(len(runs), n, 'runs')})", "",
+                  *_holdout_section(runs), ""]
+    if ("torus", "cpu") in loaded:
+        parts += ["## Topology on a torus, profile `cpu`", "", *_torus_section(loaded[("torus", "cpu")], "cpu"), ""]
+    return parts
+
+
+def _throughput_sections() -> list[str]:
+    parts = []
+    for bench in sorted((paths.results_dir() / "benchmarks").glob("throughput-*.json")):
+        b = json.loads(bench.read_text())
+        where = b.get("provenance", {}).get("device") or b["device"]
+        made = b.get("provenance", {}).get("commit", "before provenance was recorded")
+        parts += [f"## Throughput benchmark (`benchmarks/throughput.py`; {where}; commit {made})", "",
+                  f"bumpdiff's UNet against `diffusers.UNet2DModel` of about the same size, same device, batch and "
+                  f"precision; raw numbers in `{paths.relative(bench)}`.", "",
+                  _table(["profile", "arch", "precision", "params bumpdiff / peer", "train img/s bumpdiff / peer",
+                          "ratio", "sampling img-steps/s bumpdiff / peer", "ratio"],
+                         [[r["profile"], r.get("arch", "film"), r["precision"],
+                           f"{r['params_bumpdiff'] / 1e6:.2f} M / {r['params_peer'] / 1e6:.2f} M",
+                           *_pair(r, "train"), *_pair(r, "sample")] for r in b["rows"]]), ""]
+    return parts
+
+
+def _chunk_sections() -> list[str]:
+    parts = []
+    for bench in sorted((paths.results_dir() / "benchmarks").glob("chunk-*.json")):
+        b = json.loads(bench.read_text())
+        p = b["provenance"]
+        chunks = sorted({r["chunk"] for r in b["rows"]})
+        cases = list(dict.fromkeys((r["profile"], r["arch"]) for r in b["rows"]))
+        cell = {(r["profile"], r["arch"], r["chunk"]): r for r in b["rows"]}
+        worst = max(r["max_abs_diff_vs_whole"] for r in b["rows"])
+        parts += [f"## Inference chunk (`benchmarks/chunk.py`; {p['device']}; commit {_prov(p)})", "",
+                  f"Images per second of a no-grad forward pass (the latent read-out's: timestep 500, one shared noise "
+                  f"image) over {b['rows'][0]['images']} images split into chunks of each size, {b['threads']} "
+                  f"threads, median of {b['repeats']}; the largest difference of any output from the whole batch's "
+                  f"at once: {worst:.1e}. On a CPU the library uses chunks of {CPU_INFERENCE_CHUNK} "
+                  f"(`bumpdiff.core.diffusion.CPU_INFERENCE_CHUNK`). Raw numbers in `{paths.relative(bench)}`.", "",
+                  _table(["profile", "arch", *(f"chunk {c}" for c in chunks)],
+                         [[prof, arch, *(f"{cell[prof, arch, c]['images_per_s']:.0f}" if (prof, arch, c) in cell
+                                         else "—" for c in chunks)] for prof, arch in cases]), ""]
+    return parts
+
+
+def _explorer_sections() -> list[str]:
+    parts = []
+    for bench in sorted((paths.results_dir() / "benchmarks").glob("explore-*.json")):
+        b = json.loads(bench.read_text())
+        p = b["provenance"]
+        parts += [f"## Explorer response times (`benchmarks/explore.py`; {p['device']}; commit {_prov(p)})", "",
+                  f"`notebooks/00_explore.ipynb` on the shipped `{b['profile']}` weights, {b['threads']} threads, one "
+                  f"fresh process; loading the shipped set took {b['load_seconds']:.1f} s. Each answer = 8 samples "
+                  "with their trajectory, plus the requested centre placed in the latent (computed once per "
+                  f"checkpoint, layer and t). Raw numbers in `{paths.relative(bench)}`.", "",
+                  _table(["interaction", "seconds"],
+                         [[r["interaction"], f"{r['seconds']:.1f}"] for r in b["rows"]]), ""]
+    return parts
+
+
+def _provenance_section(prov: list[list[str]]) -> list[str]:
+    experiments_listed = ", ".join(f"`{n}`" for n in EXPERIMENTS)
+    return ["## Provenance", "",
+            "Training commit: the commit the run's checkpoints were written at; analysis commit(s): the commits of "
+            "the sessions that analysed its checkpoints (results migrated to the schema-1 layout keep the commit "
+            "their old index recorded).", "",
+            _table(["experiment", "run", "folder", "trained to / budget", "analysed checkpoints", "training commit",
+                    "analysis commit(s)", "device"], prov), "",
+            f"Experiments defined in the library: {experiments_listed}.", ""]
+
+
+def render_report() -> str:
+    """The text of ``docs/RESULTS.md`` from the committed results (pure: same results, same text)."""
+    loaded, prov, unavailable = _load_reported()
+    retrains = _retrains()
+    parts = [*_header(), *unavailable, *_experiment_sections(loaded, retrains), *_retrain_sections(retrains),
+             *_throughput_sections(), *_chunk_sections(), *_explorer_sections(), *_provenance_section(prov)]
+    return "\n".join(parts)
+
+
+def write_report(check: bool = False) -> tuple[str, bool]:
+    """Write ``docs/RESULTS.md`` (unless ``check``); returns (its path relative to the root, whether it changed)."""
+    path = paths.docs_dir() / "RESULTS.md"
+    text = render_report()
+    changed = not path.exists() or path.read_text() != text
+    if changed and not check:
+        atomic_write_text(path, text)
+    return paths.relative(path), changed

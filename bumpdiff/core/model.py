@@ -1,0 +1,428 @@
+"""The conditional UNets of the study (``ModelConfig.arch`` picks one; docs/SPEC.md, "Model").
+
+``"film"`` (the project's first architecture): a stem convolution, three down blocks, a middle block, three up blocks
+and an output head. Every down/up block is a residual block followed by self-attention (where
+``ModelConfig.attn`` says so), with a resampling step; up blocks receive the matching down block's output
+as a skip connection. The condition is the concatenation of sinusoidal encodings of the timestep t and of
+the bump centre (μx, μy) (real numbers, not classes), passed through an MLP and fed to every residual block
+as a scale-and-shift of its normalised features.
+
+Layer names (stable; "layer k" in the paper's numbering is the k-th entry; ``LAYER_ALIASES`` maps k→name):
+
+====  =========  ================================================================  ===================
+k     name       what it is                                                        shape (32×32 input)
+====  =========  ================================================================  ===================
+1     ``stem``   3×3 convolution of the input                                      w0 × 32 × 32
+2     ``down1``  res block w0→w1 at 32×32, downsample, attention                   w1 × 16 × 16
+3     ``down2``  res block w1→w2 at 16×16, downsample, attention                   w2 × 8 × 8
+4     ``down3``  res block w2→w3 at 8×8, downsample, attention  (**layer 4**)      w3 × 4 × 4
+5     ``mid``    res block, attention, res block at 4×4                            w3 × 4 × 4
+6     ``up1``    [mid, down3] → res block → attention, upsample                    w2 × 8 × 8
+7     ``up2``    [up1, down2] → res block → attention, upsample                    w1 × 16 × 16
+8     ``up3``    [up2, down1] → res block → attention, upsample                    w0 × 32 × 32
+9     ``out``    [up3, stem] → res block → norm, SiLU, 3×3 conv → ε̂                1 × 32 × 32
+====  =========  ================================================================  ===================
+
+With the paper widths (64, 128, 256, 256) layer 4 is 256×4×4, as in the study.
+
+``"additive"`` (built from the study's architecture caption: three down/up blocks with interlaced
+self-attention and skip connections, the concatenated encodings of t, μx, μy passed in at every block):
+
+- stem: double convolution (3×3 conv, GroupNorm(1), GELU, 3×3 conv, GroupNorm(1)) to w0 channels;
+- down block k: 2× max-pool → residual double conv → double conv to w_k, plus a per-channel bias mapped from
+  the concatenated encodings by SiLU + Linear (added, no scale); then self-attention (multi-head over the
+  positions, layer norm, feed-forward) where ``attn`` says so;
+- bottleneck (``mid``): three double convs w3 → 2·w3 → 2·w3 → w3 at 4×4, no conditioning;
+- up blocks: bilinear 2× upsample, concatenate the skip (down2, down1, stem), residual double conv → double
+  conv, plus the encodings' bias, then attention; widths w1, w0, w0; a 1×1 output convolution.
+
+Its named layers are the same: ``down3`` (layer 4) is the output of the third down block with its attention,
+w3 × 4 × 4; ``up1`` is w1 × 8 × 8, ``up2`` and ``up3`` w0 × 16 × 16 and w0 × 32 × 32.
+"""
+from __future__ import annotations
+
+import math
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..common.checks import check_range
+from ..common.identity import added
+
+__all__ = ["ModelConfig", "Conv2d", "bf16_conv_mode", "native_bf16_conv", "UNet", "FiLMUNet", "AdditiveUNet", "ARCHS",
+           "LAYER_NAMES", "LAYER_ALIASES", "resolve_layer", "sinusoidal"]
+
+LAYER_NAMES = ("stem", "down1", "down2", "down3", "mid", "up1", "up2", "up3", "out")
+LAYER_ALIASES = {k + 1: name for k, name in enumerate(LAYER_NAMES)}
+ARCHS = ("film", "additive")
+
+
+def native_bf16_conv() -> bool:
+    """Whether this CPU runs bf16 convolutions natively (oneDNN; needs AVX-512 BW/VL/DQ or Arm bf16).
+
+    Without it, torch falls back to a reference convolution that is ~15× slower than fp32 (measured on a
+    2-core AVX2 machine: a ``cpu``-profile training step at 6 img/s in bf16 vs 94 img/s in fp32).
+    """
+    probe = getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", None)
+    try:
+        return bool(probe()) if probe is not None else torch.backends.cpu.get_cpu_capability().startswith("AVX512")
+    except RuntimeError:  # pragma: no cover - a build without oneDNN
+        return False
+
+
+_BF16_CONV: dict[str, bool | None] = {"native": None}   # resolved on first use; tests may set it
+
+
+def bf16_conv_mode() -> str:
+    """``"native"`` or ``"emulated"``: how convolutions run under CPU bf16 autocast on this machine."""
+    if _BF16_CONV["native"] is None:
+        _BF16_CONV["native"] = native_bf16_conv()
+    return "native" if _BF16_CONV["native"] else "emulated"
+
+
+def _bf16(t: torch.Tensor | None) -> torch.Tensor | None:
+    """Round to bf16 and widen back to fp32 (exact: every bf16 value is an fp32 value)."""
+    return None if t is None else t.to(torch.bfloat16).float()
+
+
+class Conv2d(nn.Conv2d):
+    """``nn.Conv2d`` whose bf16 autocast on a CPU without native bf16 convolutions is emulated, not slow.
+
+    Emulation keeps bf16 autocast's arithmetic: the input, weight and bias are rounded to bf16, products are
+    accumulated in fp32 (as oneDNN's bf16 kernels do), and the output is rounded to bf16; in the backward pass
+    the gradients flowing through the same casts are rounded to bf16 as well. Only the kernel (an fp32
+    convolution on bf16-valued operands) and hence the order of the fp32 sums differ from a native bf16
+    kernel, as they differ between any two CPUs. Parameters and ``state_dict`` are those of ``nn.Conv2d``;
+    outside CPU bf16 autocast, or on a CPU with native bf16, it *is* ``nn.Conv2d``.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if (x.device.type == "cpu" and torch.is_autocast_enabled("cpu")
+                and torch.get_autocast_dtype("cpu") == torch.bfloat16 and bf16_conv_mode() == "emulated"):
+            with torch.autocast("cpu", enabled=False):
+                y = self._conv_forward(_bf16(x), _bf16(self.weight), _bf16(self.bias))
+            return y.to(torch.bfloat16)
+        return super().forward(x)
+
+
+def resolve_layer(layer) -> str:
+    """A layer name from a name, an int alias (1-9) or its string form ('4')."""
+    if isinstance(layer, str) and layer.isdigit():
+        layer = int(layer)
+    if isinstance(layer, int) and not isinstance(layer, bool):
+        if layer not in LAYER_ALIASES:
+            raise ValueError(f"layer alias must be in 1..{len(LAYER_NAMES)}, got {layer}")
+        return LAYER_ALIASES[layer]
+    if layer not in LAYER_NAMES:
+        raise ValueError(f"layer must be one of {LAYER_NAMES} or an alias 1..{len(LAYER_NAMES)}, got {layer!r}")
+    return layer
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Every hyper-parameter of the UNet, explicit."""
+
+    image_size: int = 32
+    in_channels: int = 1
+    widths: tuple = (64, 128, 256, 256)   # stem, down1, down2, down3 (= mid) channels
+    attn: tuple = (True, True, True)      # self-attention after down/up block 1, 2, 3 (and in mid)
+    mid_attn: bool = True
+    heads: int = 4
+    embed_dim: int = 256                  # sinusoidal encoding size per scalar (t, μx, μy)
+    cond_dim: int = 512                   # width of the conditioning MLP output
+    groups: int = 8                       # GroupNorm groups
+    max_period: float = 10000.0           # sinusoidal encoding max period
+    t_scale: float = 1.0                  # t is encoded as t * t_scale (t in [0, T))
+    mu_scale: float = 1000.0 / 32.0       # μ (pixels) is encoded as μ * mu_scale, spanning ~[0, 1000)
+    dropout: float = 0.0
+    arch: str = added("film")             # "film" or "additive" (module docstring)
+
+    def __post_init__(self):
+        if self.arch not in ARCHS:
+            raise ValueError(f"arch must be one of {ARCHS}, got {self.arch!r}")
+        object.__setattr__(self, "widths", tuple(int(w) for w in self.widths))
+        object.__setattr__(self, "attn", tuple(bool(a) for a in self.attn))
+        if len(self.widths) != 4:
+            raise ValueError(f"widths must have 4 entries (stem, down1, down2, down3), got {self.widths}")
+        if len(self.attn) != 3:
+            raise ValueError(f"attn must have 3 entries (blocks 1, 2, 3), got {self.attn}")
+        check_range("image_size", self.image_size, lo=8, integer=True)
+        if self.image_size % 8:
+            raise ValueError(f"image_size must be a multiple of 8 (three 2× downsamplings), got {self.image_size}")
+        for w in self.widths:
+            check_range("widths[i]", w, lo=1, integer=True)
+            if w % self.groups or w % self.heads:
+                raise ValueError(f"every width must be divisible by groups={self.groups} and heads={self.heads}, "
+                                 f"got widths={self.widths}")
+        check_range("embed_dim", self.embed_dim, lo=2, integer=True)
+        if self.embed_dim % 2:
+            raise ValueError(f"embed_dim must be even, got {self.embed_dim}")
+        check_range("cond_dim", self.cond_dim, lo=1, integer=True)
+        check_range("heads", self.heads, lo=1, integer=True)
+        check_range("dropout", self.dropout, lo=0, hi=1, hi_open=True)
+
+
+def sinusoidal(x: torch.Tensor, dim: int, max_period: float = 10000.0) -> torch.Tensor:
+    """Transformer-style sinusoidal encoding of a real-valued (B,) tensor → (B, dim)."""
+    half = dim // 2
+    freqs = torch.exp(-math.log(max_period) * torch.arange(half, device=x.device, dtype=torch.float32) / half)
+    args = x.float()[:, None] * freqs[None]
+    return torch.cat([torch.cos(args), torch.sin(args)], dim=1)
+
+
+class ResBlock(nn.Module):
+    def __init__(self, cin, cout, cond_dim, groups, dropout):
+        super().__init__()
+        self.norm1 = nn.GroupNorm(groups, cin)
+        self.conv1 = Conv2d(cin, cout, 3, padding=1)
+        self.cond = nn.Linear(cond_dim, 2 * cout)
+        self.norm2 = nn.GroupNorm(groups, cout)
+        self.drop = nn.Dropout(dropout)
+        self.conv2 = Conv2d(cout, cout, 3, padding=1)
+        self.skip = Conv2d(cin, cout, 1) if cin != cout else nn.Identity()
+
+    def forward(self, x, c):
+        h = self.conv1(F.silu(self.norm1(x)))
+        scale, shift = self.cond(c)[:, :, None, None].chunk(2, dim=1)
+        h = self.norm2(h) * (1 + scale) + shift
+        h = self.conv2(self.drop(F.silu(h)))
+        return h + self.skip(x)
+
+
+class Attention(nn.Module):
+    """Multi-head self-attention over spatial positions, residual."""
+
+    def __init__(self, ch, heads, groups):
+        super().__init__()
+        self.heads = heads
+        self.norm = nn.GroupNorm(groups, ch)
+        self.qkv = Conv2d(ch, 3 * ch, 1)
+        self.proj = Conv2d(ch, ch, 1)
+
+    def forward(self, x):
+        b, c, h, w = x.shape
+        # (b, heads, positions, head dim), contiguous: lets torch pick its fused (flash) kernel instead of the
+        # much slower unfused "math" attention that strided views fall back to on the CPU
+        qkv = self.qkv(self.norm(x)).reshape(b, 3, self.heads, c // self.heads, h * w).transpose(-1, -2)
+        q, k, v = qkv.contiguous().unbind(1)
+        o = F.scaled_dot_product_attention(q, k, v)
+        return x + self.proj(o.transpose(-1, -2).reshape(b, c, h, w))
+
+
+class Block(nn.Module):
+    """Res block → (down/up)sample → optional attention. Down: res at input res, then halve; up: double last."""
+
+    def __init__(self, cin, cout, cfg: ModelConfig, attn: bool, resample: str):
+        super().__init__()
+        self.res = ResBlock(cin, cout, cfg.cond_dim, cfg.groups, cfg.dropout)
+        self.resample = resample
+        if resample == "down":
+            self.down = Conv2d(cout, cout, 3, stride=2, padding=1)
+        elif resample == "up":
+            self.up = Conv2d(cout, cout, 3, padding=1)
+        self.attn = Attention(cout, cfg.heads, cfg.groups) if attn else nn.Identity()
+
+    def forward(self, x, c):
+        h = self.res(x, c)
+        if self.resample == "down":
+            return self.attn(self.down(h))
+        h = self.attn(h)
+        return self.up(F.interpolate(h, scale_factor=2.0, mode="nearest"))
+
+
+class Mid(nn.Module):
+    def __init__(self, ch, cfg: ModelConfig):
+        super().__init__()
+        self.res1 = ResBlock(ch, ch, cfg.cond_dim, cfg.groups, cfg.dropout)
+        self.attn = Attention(ch, cfg.heads, cfg.groups) if cfg.mid_attn else nn.Identity()
+        self.res2 = ResBlock(ch, ch, cfg.cond_dim, cfg.groups, cfg.dropout)
+
+    def forward(self, x, c):
+        return self.res2(self.attn(self.res1(x, c)), c)
+
+
+class Out(nn.Module):
+    def __init__(self, ch, cfg: ModelConfig):
+        super().__init__()
+        self.res = ResBlock(2 * ch, ch, cfg.cond_dim, cfg.groups, cfg.dropout)
+        self.norm = nn.GroupNorm(cfg.groups, ch)
+        self.conv = Conv2d(ch, cfg.in_channels, 3, padding=1)
+
+    def forward(self, x, c):
+        return self.conv(F.silu(self.norm(self.res(x, c))))
+
+
+class UNet(nn.Module):
+    """ε-prediction network ``model(x_t, t, centers) → ε̂`` with x_t (B,1,N,N), t (B,) and centers (B,2).
+
+    ``UNet(cfg)`` builds the architecture that ``cfg.arch`` names (:class:`FiLMUNet` or :class:`AdditiveUNet`);
+    both expose the same named layers to :meth:`capture`."""
+
+    def __new__(cls, cfg: ModelConfig = ModelConfig()):
+        if cls is UNet:
+            cls = {"film": FiLMUNet, "additive": AdditiveUNet}[cfg.arch]
+        return super().__new__(cls)
+
+    def __init__(self, cfg: ModelConfig = ModelConfig()):
+        super().__init__()
+        self.cfg = cfg
+        self._capture: dict | None = None
+        self._capture_names: frozenset = frozenset()
+
+    def encodings(self, t: torch.Tensor, centers: torch.Tensor) -> torch.Tensor:
+        """The concatenated sinusoidal encodings of t, μx and μy, (B, 3·embed_dim)."""
+        cfg = self.cfg
+        return torch.cat([sinusoidal(t * cfg.t_scale, cfg.embed_dim, cfg.max_period),
+                          sinusoidal(centers[:, 0] * cfg.mu_scale, cfg.embed_dim, cfg.max_period),
+                          sinusoidal(centers[:, 1] * cfg.mu_scale, cfg.embed_dim, cfg.max_period)], dim=1)
+
+    def _keep(self, name, h):
+        if self._capture is not None and name in self._capture_names:
+            self._capture[name] = h.detach().float()
+        return h
+
+    @contextmanager
+    def capture(self, layers=("down3",)):
+        """Within the block, every forward pass stores the named layers' outputs (detached, float32) in the
+        yielded dict (overwritten by each new pass). Accepts names or aliases: ``capture([4])``."""
+        names = frozenset(resolve_layer(l) for l in layers)
+        store: dict = {}
+        prev = (self._capture, self._capture_names)
+        self._capture, self._capture_names = store, names
+        try:
+            yield store
+        finally:
+            self._capture, self._capture_names = prev
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+
+class FiLMUNet(UNet):
+    """``arch="film"``: encodings → MLP → scale-and-shift in every residual block (module docstring)."""
+
+    def __init__(self, cfg: ModelConfig = ModelConfig()):
+        super().__init__(cfg)
+        w0, w1, w2, w3 = cfg.widths
+        e = cfg.embed_dim
+        self.cond_mlp = nn.Sequential(nn.Linear(3 * e, cfg.cond_dim), nn.SiLU(), nn.Linear(cfg.cond_dim, cfg.cond_dim))
+        self.stem = Conv2d(cfg.in_channels, w0, 3, padding=1)
+        self.down1 = Block(w0, w1, cfg, cfg.attn[0], "down")
+        self.down2 = Block(w1, w2, cfg, cfg.attn[1], "down")
+        self.down3 = Block(w2, w3, cfg, cfg.attn[2], "down")
+        self.mid = Mid(w3, cfg)
+        self.up1 = Block(2 * w3, w2, cfg, cfg.attn[2], "up")
+        self.up2 = Block(2 * w2, w1, cfg, cfg.attn[1], "up")
+        self.up3 = Block(2 * w1, w0, cfg, cfg.attn[0], "up")
+        self.out = Out(w0, cfg)
+
+    def condition(self, t: torch.Tensor, centers: torch.Tensor) -> torch.Tensor:
+        return self.cond_mlp(self.encodings(t, centers))
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor, centers: torch.Tensor) -> torch.Tensor:
+        c = self.condition(t, centers)
+        h0 = self._keep("stem", self.stem(x))
+        d1 = self._keep("down1", self.down1(h0, c))
+        d2 = self._keep("down2", self.down2(d1, c))
+        d3 = self._keep("down3", self.down3(d2, c))
+        m = self._keep("mid", self.mid(d3, c))
+        u1 = self._keep("up1", self.up1(torch.cat([m, d3], 1), c))
+        u2 = self._keep("up2", self.up2(torch.cat([u1, d2], 1), c))
+        u3 = self._keep("up3", self.up3(torch.cat([u2, d1], 1), c))
+        return self._keep("out", self.out(torch.cat([u3, h0], 1), c))
+
+
+# ------------------------------------------------------------------------------------- arch = "additive"
+
+class DoubleConv(nn.Module):
+    """3×3 conv → GroupNorm(1) → GELU → 3×3 conv → GroupNorm(1); with ``residual``, GELU(x + that)."""
+
+    def __init__(self, cin, cout, mid=None, residual=False):
+        super().__init__()
+        mid = mid or cout
+        self.residual = residual
+        self.net = nn.Sequential(Conv2d(cin, mid, 3, padding=1, bias=False), nn.GroupNorm(1, mid), nn.GELU(),
+                                 Conv2d(mid, cout, 3, padding=1, bias=False), nn.GroupNorm(1, cout))
+
+    def forward(self, x):
+        return F.gelu(x + self.net(x)) if self.residual else self.net(x)
+
+
+class TokenAttention(nn.Module):
+    """Self-attention over the h·w positions as tokens: LayerNorm → multi-head attention → + x, then
+    LayerNorm → Linear → GELU → Linear → + x."""
+
+    def __init__(self, ch, heads):
+        super().__init__()
+        self.heads = heads
+        self.norm = nn.LayerNorm(ch)
+        self.qkv = nn.Linear(ch, 3 * ch)
+        self.proj = nn.Linear(ch, ch)
+        self.ff = nn.Sequential(nn.LayerNorm(ch), nn.Linear(ch, ch), nn.GELU(), nn.Linear(ch, ch))
+
+    def forward(self, x):
+        b, c, h, w = x.shape
+        tok = x.flatten(2).transpose(1, 2)                                    # (B, hw, C)
+        q, k, v = self.qkv(self.norm(tok)).reshape(b, h * w, 3, self.heads, c // self.heads).permute(2, 0, 3, 1, 4)
+        o = F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(b, h * w, c)
+        tok = tok + self.proj(o)
+        tok = tok + self.ff(tok)
+        return tok.transpose(1, 2).reshape(b, c, h, w)
+
+
+class AddDown(nn.Module):
+    def __init__(self, cin, cout, enc_dim, attn, heads):
+        super().__init__()
+        self.convs = nn.Sequential(nn.MaxPool2d(2), DoubleConv(cin, cin, residual=True), DoubleConv(cin, cout))
+        self.bias = nn.Sequential(nn.SiLU(), nn.Linear(enc_dim, cout))
+        self.attn = TokenAttention(cout, heads) if attn else nn.Identity()
+
+    def forward(self, x, e):
+        return self.attn(self.convs(x) + self.bias(e)[:, :, None, None])
+
+
+class AddUp(nn.Module):
+    def __init__(self, cin, cout, enc_dim, attn, heads):
+        super().__init__()
+        self.convs = nn.Sequential(DoubleConv(cin, cin, residual=True), DoubleConv(cin, cout, mid=cin // 2))
+        self.bias = nn.Sequential(nn.SiLU(), nn.Linear(enc_dim, cout))
+        self.attn = TokenAttention(cout, heads) if attn else nn.Identity()
+
+    def forward(self, x, skip, e):
+        x = F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=True)
+        return self.attn(self.convs(torch.cat([skip, x], 1)) + self.bias(e)[:, :, None, None])
+
+
+class AdditiveUNet(UNet):
+    """``arch="additive"``: max-pool/double-conv blocks, the concatenated encodings added as a per-channel bias
+    at every block, token self-attention after each block (module docstring). ``cond_dim``, ``groups`` and
+    ``dropout`` are not used by this architecture."""
+
+    def __init__(self, cfg: ModelConfig = ModelConfig()):
+        super().__init__(cfg)
+        w0, w1, w2, w3 = cfg.widths
+        e, h = 3 * cfg.embed_dim, cfg.heads
+        self.stem = DoubleConv(cfg.in_channels, w0)
+        self.down1 = AddDown(w0, w1, e, cfg.attn[0], h)
+        self.down2 = AddDown(w1, w2, e, cfg.attn[1], h)
+        self.down3 = AddDown(w2, w3, e, cfg.attn[2], h)
+        self.mid = nn.Sequential(DoubleConv(w3, 2 * w3), DoubleConv(2 * w3, 2 * w3), DoubleConv(2 * w3, w3))
+        self.up1 = AddUp(w3 + w2, w1, e, cfg.attn[1], h)
+        self.up2 = AddUp(w1 + w1, w0, e, cfg.attn[0], h)
+        self.up3 = AddUp(w0 + w0, w0, e, cfg.attn[0], h)
+        self.out = Conv2d(w0, cfg.in_channels, 1)
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor, centers: torch.Tensor) -> torch.Tensor:
+        e = self.encodings(t, centers)
+        h0 = self._keep("stem", self.stem(x))
+        d1 = self._keep("down1", self.down1(h0, e))
+        d2 = self._keep("down2", self.down2(d1, e))
+        d3 = self._keep("down3", self.down3(d2, e))
+        m = self._keep("mid", self.mid(d3))
+        u1 = self._keep("up1", self.up1(m, d2, e))
+        u2 = self._keep("up2", self.up2(u1, d1, e))
+        u3 = self._keep("up3", self.up3(u2, h0, e))
+        return self._keep("out", self.out(u3))

@@ -1,0 +1,86 @@
+"""Where an artefact came from: the commit (and whether the tree was dirty), the device, package versions.
+
+:func:`provenance` is stored inside every checkpoint, results bundle, experiment index and cache entry;
+:func:`commit_stamp` is the short text printed on figures.
+"""
+from __future__ import annotations
+
+import platform
+import subprocess
+import sys
+import time
+from importlib import metadata
+from pathlib import Path
+
+import torch
+
+from ..common import paths
+from .model import bf16_conv_mode
+
+__all__ = ["provenance", "commit_stamp", "git_state", "versions", "device_name", "PACKAGES"]
+
+#: The packages whose versions can change a number (recorded in every artefact).
+PACKAGES = ("torch", "numpy", "scikit-learn", "umap-learn", "numba", "scipy")
+
+
+def versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+def git_state(*outputs: Path) -> tuple[str, bool]:
+    """(short commit, dirty) of the project root. Dirty means tracked files other than the rendered figures and
+    the given ``outputs`` have uncommitted changes (outputs being written are not inputs: rendering several
+    figures in a row, or updating an index after each of its runs, must not mark the later ones dirty).
+    ``("unknown", False)`` outside a git checkout."""
+    try:
+        root = paths.root()
+        excluded = [paths.figures_dir(), *outputs]
+        sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True,
+                             timeout=10, check=False).stdout.strip()
+        if not sha:
+            return "unknown", False
+        specs = []
+        for p in excluded:
+            try:
+                specs.append(f":(exclude){paths.relative(p)}")
+            except ValueError:
+                continue
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".", *specs],
+                               cwd=root, capture_output=True, text=True, timeout=10, check=False).stdout.strip()
+        return sha, bool(dirty)
+    except Exception:  # noqa: BLE001 — no git, no checkout: provenance says so rather than failing the work
+        return "unknown", False
+
+
+def commit_stamp(*outputs: Path) -> str:
+    """The short commit, with ``+dirty`` when the tree has uncommitted changes (see :func:`git_state`)."""
+    sha, dirty = git_state(*outputs)
+    return sha + ("+dirty" if dirty else "")
+
+
+def device_name(device=None) -> str:
+    """A readable name of the device a computation ran on (the GPU model, or the CPU and its thread count)."""
+
+    dev = torch.device(device) if device is not None else torch.device("cpu")
+    if dev.type == "cuda" and torch.cuda.is_available():
+        return f"cuda: {torch.cuda.get_device_name(dev)}"
+    cpu = platform.processor() or platform.machine()
+    return f"cpu: {cpu} ({torch.get_num_threads()} threads, {torch.backends.cpu.get_cpu_capability()})"
+
+
+def provenance(device=None, *outputs: Path, reads_results: bool = True) -> dict:
+    """Commit, dirty flag, device, python and package versions, host platform and time, as plain types.
+    ``reads_results=False`` is for computations whose inputs are code, configuration and checkpoints only
+    (training, analysis): uncommitted files under ``data/results`` — another run's bundle, the experiment index
+    that the submitting process rewrites whenever a sibling job finishes — then do not mark them dirty."""
+    sha, dirty = git_state(*outputs, *(() if reads_results else (paths.results_dir(),)))
+    return {"commit": sha, "dirty": dirty, "device": device_name(device), "versions": versions(),
+            "bf16_conv": bf16_conv_mode(),
+            "platform": f"{platform.system()} {platform.machine()}", "python_executable": Path(sys.executable).name,
+            "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}

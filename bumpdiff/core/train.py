@@ -1,0 +1,423 @@
+"""Training over learning: config, named profiles, a dense-early checkpoint schedule, resume.
+
+A run lives in ``data/runs/<name>-<key>`` where the key is the identity of its :class:`TrainConfig`
+(:mod:`bumpdiff.common.identity`: execution fields such as device, threads and logging do not enter it). It holds
+``config.json``, ``log.jsonl`` (one line per logged step: loss, images/s, wall-clock seconds),
+``last.pt`` (the resume point) and ``ckpt_<step>.pt`` at every scheduled step. Each checkpoint holds
+the model and EMA weights, the optimiser, the step, the RNG state, the config and the provenance (commit,
+device, package versions) as plain types, so
+``torch.load(path, weights_only=True)`` works. Every write is atomic.
+
+Determinism: the batch order of epoch e is a permutation drawn from a generator seeded by (seed, e),
+and t and ε come from one generator whose state is checkpointed, so a resumed run gives the same weights
+as an uninterrupted one (bitwise on CPU).
+"""
+from __future__ import annotations
+
+import copy
+import json
+import time
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from ..common import paths
+from ..common.checks import check_range
+from ..common.files import atomic_torch_save, atomic_write_json, atomic_write_text, to_plain
+from ..common.identity import execution
+from ..common.identity import key as identity_key
+from ..common.log import get_logger
+from ..common.runtime import resolve_device, seed_everything
+from .data import BumpDataset, Lattice
+from .diffusion import Diffusion, DiffusionConfig
+from .model import ModelConfig, UNet, bf16_conv_mode
+from .provenance import provenance
+
+__all__ = ["TrainConfig", "PROFILES", "profile", "apply_overrides", "train", "run_dir", "load_checkpoint",
+           "list_checkpoints", "load_model", "checkpoint_steps"]
+
+log = get_logger()
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Every hyper-parameter of a training run, explicit. Named profiles (:data:`PROFILES`) set sizes."""
+
+    name: str = execution("run")   # a label for the run folder; never part of the identity
+    seed: int = 0
+    lattice: Lattice = Lattice()
+    model: ModelConfig = ModelConfig()
+    diffusion: DiffusionConfig = DiffusionConfig()
+    # optimisation (AdamW)
+    lr: float = 2e-4
+    weight_decay: float = 0.0
+    adam_beta1: float = 0.9
+    adam_beta2: float = 0.999
+    adam_eps: float = 1e-8
+    warmup_steps: int = 0
+    grad_clip: float = 1.0
+    batch_size: int = 128
+    steps: int = 20000
+    ema_decay: float = 0.999
+    ema_warmup: bool = True        # effective decay min(ema_decay, (1+s)/(10+s))
+    # checkpoints: every ckpt_every_early steps up to ckpt_early_until, then every ckpt_every_late
+    ckpt_every_early: int = 100
+    ckpt_early_until: int = 2000
+    ckpt_every_late: int = 1000
+    precision: str = "bf16"        # "fp32" or "bf16" (autocast)
+    # execution: how the run is carried out, never what it computes (bumpdiff.common.identity)
+    save_every: int = execution(100)   # resume point (last.pt) every this many steps
+    log_every: int = execution(10)
+    device: str = execution("auto")
+    threads: int = execution(0)        # torch CPU threads, 0 = leave torch's choice
+
+    def __post_init__(self):
+        for f in ("lattice", "model", "diffusion"):
+            v = getattr(self, f)
+            if isinstance(v, dict):
+                cls = {"lattice": Lattice, "model": ModelConfig, "diffusion": DiffusionConfig}[f]
+                object.__setattr__(self, f, cls(**v))
+        if self.lattice.n != self.model.image_size:
+            raise ValueError(f"lattice.n ({self.lattice.n}) must equal model.image_size ({self.model.image_size})")
+        check_range("seed", self.seed, lo=0, integer=True)
+        check_range("lr", self.lr, lo=0, hi=1, lo_open=True)
+        check_range("weight_decay", self.weight_decay, lo=0)
+        check_range("adam_beta1", self.adam_beta1, lo=0, hi=1, hi_open=True)
+        check_range("adam_beta2", self.adam_beta2, lo=0, hi=1, hi_open=True)
+        check_range("adam_eps", self.adam_eps, lo=0, lo_open=True)
+        check_range("warmup_steps", self.warmup_steps, lo=0, integer=True)
+        check_range("grad_clip", self.grad_clip, lo=0)
+        check_range("batch_size", self.batch_size, lo=1, integer=True)
+        check_range("steps", self.steps, lo=1, integer=True)
+        check_range("ema_decay", self.ema_decay, lo=0, hi=1, hi_open=True)
+        for f in ("ckpt_every_early", "ckpt_every_late", "save_every", "log_every"):
+            check_range(f, getattr(self, f), lo=1, integer=True)
+        check_range("ckpt_early_until", self.ckpt_early_until, lo=0, integer=True)
+        check_range("threads", self.threads, lo=0, integer=True)
+        if self.precision not in ("fp32", "bf16"):
+            raise ValueError(f"precision must be 'fp32' or 'bf16', got {self.precision!r}")
+
+    def to_dict(self) -> dict:
+        return to_plain(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TrainConfig:
+        d = dict(d)
+        d["lattice"] = Lattice(**d["lattice"])
+        m = dict(d["model"])
+        m["widths"], m["attn"] = tuple(m["widths"]), tuple(m["attn"])
+        d["model"] = ModelConfig(**m)
+        d["diffusion"] = DiffusionConfig(**d["diffusion"])
+        return cls(**d)
+
+    def key(self) -> str:
+        """The run's identity key (:mod:`bumpdiff.common.identity`): execution fields and added fields at their
+        neutral value do not enter it."""
+        return identity_key("run", self)
+
+    hash = key  # the name used before the identity rules existed
+
+    @property
+    def images_per_epoch(self) -> int:
+        return len(self.lattice)
+
+
+PROFILES: dict[str, TrainConfig] = {
+    # seconds on a laptop: CI and the notebooks' smoke runs
+    "smoke": TrainConfig(
+        name="smoke", model=ModelConfig(widths=(8, 16, 16, 16), attn=(False, False, True), heads=2,
+                                        embed_dim=16, cond_dim=32, groups=4),
+        diffusion=DiffusionConfig(timesteps=50), lattice=Lattice(dx=4.0, dy=4.0),
+        lr=1e-3, batch_size=16, steps=30, ema_decay=0.9, ckpt_every_early=10, ckpt_early_until=20,
+        ckpt_every_late=10, save_every=10, log_every=5, precision="fp32"),
+    # this 2-core machine: reaches the ordered phase within an hour (README, "Results")
+    "cpu": TrainConfig(
+        name="cpu", model=ModelConfig(widths=(32, 48, 64, 64), attn=(False, True, True), heads=4,
+                                      embed_dim=128, cond_dim=256, groups=8),
+        lr=1e-3, warmup_steps=100, batch_size=128, steps=4000, ema_decay=0.995,
+        ckpt_every_early=100, ckpt_early_until=2000, ckpt_every_late=250, save_every=50, log_every=10,
+        precision="bf16"),
+    # the paper-size model (13.4 M parameters), meant for a GPU
+    "paper": TrainConfig(
+        name="paper", model=ModelConfig(widths=(64, 128, 256, 256), attn=(True, True, True), heads=4,
+                                        embed_dim=256, cond_dim=512, groups=8),
+        lr=2e-4, warmup_steps=500, batch_size=128, steps=40000, ema_decay=0.999,
+        ckpt_every_early=200, ckpt_early_until=10000, ckpt_every_late=2000, save_every=500, log_every=50,
+        precision="bf16"),
+}
+
+
+def _parse_value(text: str, current):
+    if isinstance(current, bool):
+        if text.lower() in ("1", "true", "yes"):
+            return True
+        if text.lower() in ("0", "false", "no"):
+            return False
+        raise ValueError(f"expected a boolean, got {text!r}")
+    if isinstance(current, int):
+        return int(text)
+    if isinstance(current, float):
+        return float(text)
+    if isinstance(current, tuple):
+        parts = [p for p in text.strip("()[] ").split(",") if p.strip()]
+        return tuple(_parse_value(p.strip(), current[0]) for p in parts)
+    return text
+
+
+def apply_overrides(cfg, overrides) -> TrainConfig:
+    """Apply ``key=value`` overrides (dotted keys for nested configs, e.g. ``lattice.dx=0.1``)."""
+    for item in overrides or []:
+        if "=" not in item:
+            raise ValueError(f"override must look like key=value, got {item!r}")
+        key, text = item.split("=", 1)
+        cfg = _set(cfg, key.strip().split("."), text.strip())
+    return cfg
+
+
+def _set(obj, keys, text):
+    names = {f.name for f in fields(obj)}
+    if keys[0] not in names:
+        raise ValueError(f"unknown config key {keys[0]!r} for {type(obj).__name__}; valid keys: {sorted(names)}")
+    cur = getattr(obj, keys[0])
+    if len(keys) > 1:
+        return replace(obj, **{keys[0]: _set(cur, keys[1:], text)})
+    return replace(obj, **{keys[0]: _parse_value(text, cur)})
+
+
+def profile(name: str, *overrides: str, **kw) -> TrainConfig:
+    """A named profile's config with ``key=value`` overrides and/or keyword replacements."""
+    if name not in PROFILES:
+        raise ValueError(f"profile must be one of {sorted(PROFILES)}, got {name!r}")
+    cfg = apply_overrides(PROFILES[name], overrides)
+    return replace(cfg, **kw) if kw else cfg
+
+
+def checkpoint_steps(cfg: TrainConfig) -> list[int]:
+    """The scheduled checkpoint steps: step 0, dense until ``ckpt_early_until``, sparse after, and the end."""
+    s = set(range(0, min(cfg.ckpt_early_until, cfg.steps) + 1, cfg.ckpt_every_early))
+    s |= set(range(cfg.ckpt_early_until, cfg.steps + 1, cfg.ckpt_every_late))
+    s.add(cfg.steps)
+    return sorted(x for x in s if x <= cfg.steps)
+
+
+def run_dir(cfg: TrainConfig) -> Path:
+    return paths.runs_dir() / f"{cfg.name}-{cfg.hash()}"
+
+
+def _lr_at(cfg, step):
+    return cfg.lr * min(1.0, (step + 1) / cfg.warmup_steps) if cfg.warmup_steps else cfg.lr
+
+
+@dataclass
+class _Run:
+    """The live state of a training run: what a checkpoint saves and a resume restores."""
+
+    cfg: TrainConfig
+    model: torch.nn.Module
+    ema: torch.nn.Module
+    opt: torch.optim.Optimizer
+    diffusion: Diffusion
+    gen: torch.Generator
+    device: torch.device
+    step: int = 0
+    elapsed: float = 0.0
+    # read once when the process starts training: the code that runs is the code of that moment, even if the
+    # checkout changes while a long run goes on (a commit made meanwhile must not be credited with it)
+    prov: dict = field(default_factory=dict)
+
+    @classmethod
+    def build(cls, cfg: TrainConfig, device: torch.device) -> _Run:
+        seed_everything(cfg.seed)
+        model = UNet(cfg.model).to(device)
+        ema = copy.deepcopy(model).requires_grad_(False)
+        opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=(cfg.adam_beta1, cfg.adam_beta2),
+                                eps=cfg.adam_eps, weight_decay=cfg.weight_decay)
+        return cls(cfg, model, ema, opt, Diffusion(model, cfg.diffusion).to(device),
+                   torch.Generator().manual_seed(cfg.seed), device, prov=provenance(device, reads_results=False))
+
+    def restore(self, path: Path) -> None:
+        st = load_checkpoint(path, map_location=self.device)
+        self.model.load_state_dict(st["model"])
+        self.ema.load_state_dict(st["ema"])
+        self.opt.load_state_dict(st["optimizer"])
+        self.gen.set_state(st["rng"].cpu())  # the CPU generator's state, wherever the checkpoint was mapped
+        self.step, self.elapsed = st["step"], st["elapsed_s"]
+
+    def state(self) -> dict:
+        cfg = self.cfg
+        return {"step": self.step, "epoch": self.step * cfg.batch_size / cfg.images_per_epoch,
+                "images_seen": self.step * cfg.batch_size, "elapsed_s": self.elapsed,
+                "model": self.model.state_dict(), "ema": self.ema.state_dict(), "optimizer": self.opt.state_dict(),
+                "rng": self.gen.get_state(), "config": cfg.to_dict(), "provenance": self.prov}
+
+    def train_step(self, ds: BumpDataset) -> torch.Tensor:
+        """One optimiser step on the next batch of the run's fixed batch order; returns the loss."""
+        cfg = self.cfg
+        epoch, pos = divmod(self.step * cfg.batch_size, len(ds))
+        x0, c = ds.batch(_batch_indices(cfg, epoch, pos, len(ds)), device=self.device)
+        for g in self.opt.param_groups:
+            g["lr"] = _lr_at(cfg, self.step)
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16"):
+            loss = self.diffusion(x0, c, self.gen)
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if cfg.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
+        self.opt.step()
+        self.ema_update()
+        self.step += 1
+        return loss
+
+    def ema_update(self) -> None:
+        cfg, s = self.cfg, self.step
+        decay = min(cfg.ema_decay, (1 + s) / (10 + s)) if cfg.ema_warmup else cfg.ema_decay
+        with torch.no_grad():
+            for pe, pm in zip(self.ema.parameters(), self.model.parameters()):
+                pe.lerp_(pm, 1 - decay)
+
+
+def load_checkpoint(path, map_location="cpu", mmap: bool = False) -> dict:
+    """Load a checkpoint with ``weights_only=True`` (it holds only tensors and plain types); ``mmap`` maps the
+    tensors instead of reading them, for a look at its step or provenance."""
+    return torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
+
+
+def list_checkpoints(rdir) -> list[tuple[int, Path]]:
+    """(step, path) of every scheduled checkpoint in a run directory, by step."""
+    out = []
+    for p in Path(rdir).glob("ckpt_*.pt"):
+        try:
+            out.append((int(p.stem.split("_")[1]), p))
+        except ValueError:
+            continue
+    return sorted(out)
+
+
+def load_model(path_or_state, which: str = "ema", device="cpu") -> tuple[Diffusion, dict]:
+    """A :class:`Diffusion` with the checkpoint's ``"ema"`` (default) or ``"model"`` weights, in eval mode."""
+    if which not in ("ema", "model"):
+        raise ValueError(f"which must be 'ema' or 'model', got {which!r}")
+    state = load_checkpoint(path_or_state) if not isinstance(path_or_state, dict) else path_or_state
+    cfg = TrainConfig.from_dict(state["config"])
+    model = UNet(cfg.model)
+    model.load_state_dict(state[which])
+    diff = Diffusion(model, cfg.diffusion).to(resolve_device(device) if isinstance(device, str) else device)
+    diff.eval()
+    return diff, state
+
+
+def _open_run(cfg: TrainConfig, rdir: Path | None) -> Path:
+    """The run folder, created with its config.json, or checked against it when it exists."""
+    rdir = Path(rdir) if rdir is not None else run_dir(cfg)
+    rdir.mkdir(parents=True, exist_ok=True)
+    cfg_path = rdir / "config.json"
+    if cfg_path.exists():
+        on_disk = TrainConfig.from_dict(json.loads(cfg_path.read_text()))
+        if on_disk.key() != cfg.key():
+            raise ValueError(f"{rdir} holds a run with a different config (key {on_disk.key()}, asked for "
+                             f"{cfg.key()}); refusing to mix runs")
+    else:
+        atomic_write_json(cfg_path, cfg.to_dict())
+    return rdir
+
+
+def _warn_slow_bf16(cfg: TrainConfig, device: torch.device) -> None:
+    if cfg.precision == "bf16" and device.type == "cpu" and bf16_conv_mode() == "emulated":
+        log.info(f"note: precision bf16 on a CPU without native bf16 convolutions "
+              f"({torch.backends.cpu.get_cpu_capability()}): they run as fp32 convolutions on bf16-rounded values "
+              "(same arithmetic as a bf16 kernel, other kernels than an AVX-512 CPU, so not the same bits; "
+              "docs/SPEC.md, 'Training')")
+
+
+def train(cfg: TrainConfig, rdir: Path | None = None, progress: bool = True, stop_after: int | None = None,
+          until: int | None = None) -> Path:
+    """Train (or resume) the run for ``cfg``; returns its run directory.
+
+    ``stop_after`` stops after that many steps of this call (used to test interruption); ``until`` stops once
+    the run reaches that step (to train in chunks, e.g. up to the next checkpoint). Either way the run is
+    resumed, bitwise identically on the same machine, by calling :func:`train` again with the same config.
+    """
+    if until is not None:
+        check_range("until", until, lo=0, hi=cfg.steps, integer=True)
+    rdir = _open_run(cfg, rdir)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    device = resolve_device(cfg.device)
+    _warn_slow_bf16(cfg, device)
+    run = _Run.build(cfg, device)
+    last = rdir / "last.pt"
+    if last.exists():
+        run.restore(last)
+    log_path = rdir / "log.jsonl"
+    _truncate_log(log_path, run.step)
+    schedule = set(checkpoint_steps(cfg))
+    ds = BumpDataset(cfg.lattice)
+
+    def save(kind):
+        st = run.state()
+        if kind == "ckpt":
+            atomic_torch_save(rdir / f"ckpt_{run.step:07d}.pt", st)
+        atomic_torch_save(last, st)
+
+    if run.step == 0 and 0 in schedule and not (rdir / "ckpt_0000000.pt").exists():
+        save("ckpt")
+    end = cfg.steps if until is None else until
+    bar = tqdm(total=cfg.steps, initial=run.step, desc=f"train {cfg.name}", disable=not progress, dynamic_ncols=True)
+    run.model.train()
+    done_here, t_last, n_last = 0, time.perf_counter(), 0
+    with open(log_path, "a") as log:
+        while run.step < end and (stop_after is None or done_here < stop_after):
+            t0 = time.perf_counter()
+            loss = run.train_step(ds)
+            done_here += 1
+            run.elapsed += time.perf_counter() - t0
+            n_last += cfg.batch_size
+            if run.step % cfg.log_every == 0 or run.step == cfg.steps:
+                now = time.perf_counter()
+                rec = {"step": run.step, "epoch": run.step * cfg.batch_size / len(ds),
+                       "images_seen": run.step * cfg.batch_size, "loss": loss.item(), "lr": _lr_at(cfg, run.step - 1),
+                       "images_per_s": n_last / max(now - t_last, 1e-9), "elapsed_s": run.elapsed, "time": time.time()}
+                t_last, n_last = now, 0
+                log.write(json.dumps(rec) + "\n")
+                log.flush()
+                bar.set_postfix(loss=f"{rec['loss']:.4f}", img_s=f"{rec['images_per_s']:.0f}")
+            bar.update(1)
+            if run.step in schedule:
+                save("ckpt")
+            elif run.step % cfg.save_every == 0:
+                save("last")
+    bar.close()
+    if done_here and run.step < cfg.steps and run.step not in schedule and run.step % cfg.save_every:
+        save("last")  # stopped between resume points: keep the work done
+    if run.step >= cfg.steps:
+        atomic_write_text(rdir / "DONE", f"{run.step}\n")
+    return rdir
+
+
+def _batch_indices(cfg, epoch, pos, M):
+    """Indices of the batch that starts at position ``pos`` of epoch ``epoch`` (wrapping into the next)."""
+    out, need = [], cfg.batch_size
+    while need > 0:
+        perm = torch.randperm(M, generator=torch.Generator().manual_seed(cfg.seed * 1_000_003 + epoch))
+        take = perm[pos:pos + need]
+        out.append(take)
+        need -= take.numel()
+        epoch, pos = epoch + 1, 0
+    return torch.cat(out)
+
+
+def _truncate_log(log_path: Path, step: int):
+    """Drop log lines past ``step`` (left by an interrupted run) so that a resumed log stays consistent."""
+    if not log_path.exists():
+        return
+    keep = []
+    for line in log_path.read_text().splitlines():
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if rec.get("step", 0) <= step:
+            keep.append(line)
+    atomic_write_text(log_path, "".join(k + "\n" for k in keep))

@@ -1,0 +1,191 @@
+"""Statistics over the runs of an experiment: crossings of per-axis accuracy, coupling verdicts, phase onsets."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..analysis.phases import PHASE_THRESHOLDS, phase_onsets, representatives
+
+__all__ = ["IMBALANCED_THRESHOLD", "crossing", "crossing_table", "coupling_summary", "phase_summary", "compare_bundles",
+           "COMPARED_FIELDS", "representative_run", "latent_after_generation"]
+
+IMBALANCED_THRESHOLD = 0.5   # an axis counts as learned when its per-axis accuracy reaches this
+
+
+def crossing(records: list[dict], key: str, threshold: float) -> dict | None:
+    """The first checkpoint record whose ``key`` is at or above ``threshold`` (None if none is)."""
+    return next((r for r in records if r[key] >= threshold), None)
+
+
+def crossing_table(results: dict, threshold: float = IMBALANCED_THRESHOLD, keys=("acc_x", "acc_y")) -> list[dict]:
+    """One row per run of an experiment: the step, epoch and images seen at which each key first reaches
+    ``threshold`` (None when it does not), with the order parameters there, the run's group and seed."""
+    rows = []
+    for label, (bundle, _) in results.items():
+        group, _, seed = label.rpartition(" seed ")
+        row = {"run": label, "group": group or label, "seed": int(seed) if seed.isdigit() else None,
+               "last_step": bundle["checkpoints"][-1]["step"], "early_stop": bundle.get("early_stop")}
+        recs = bundle["checkpoints"]
+        for k in keys:
+            c = crossing(recs, k, threshold)
+            if c is None:
+                row[k] = None
+                continue
+            i = recs.index(c)
+            row[k] = {f: c[f] for f in ("step", "epoch", "images_seen", "accuracy", "acc_x", "acc_y", "r2_x", "r2_y",
+                                        "knn_r2_x", "knn_r2_y")}
+            # the crossing lies between the previous checkpoint and this one: that is its resolution
+            row[k]["resolution"] = c["images_seen"] - recs[i - 1]["images_seen"] if i else 0
+        rows.append(row)
+    return rows
+
+
+def coupling_summary(rows: list[dict], keys=("acc_x", "acc_y")) -> list[dict]:
+    """Per group of runs: crossing points of the two axes over seeds (mean, sample sd with ddof = 1 — None with
+    fewer than two seeds — and per seed), the per-seed gap (second key minus first, in images) and a verdict.
+    Two axes count as learned *together* in a seed when their crossings are at most one checkpoint interval
+    apart (the resolution of the measurement)."""
+    kx, ky = keys
+    out = []
+    for group in dict.fromkeys(r["group"] for r in rows):
+        rs = [r for r in rows if r["group"] == group]
+        both = [r for r in rs if r[kx] and r[ky]]
+        gaps = [r[ky]["images_seen"] - r[kx]["images_seen"] for r in both]
+        res = [max(r[kx]["resolution"], r[ky]["resolution"]) for r in both]
+        together = [abs(g) <= q for g, q in zip(gaps, res)]
+        if not both:
+            verdict = "no seed crossed on both axes"
+        elif all(together):
+            verdict = "together"
+        elif all(g > q for g, q in zip(gaps, res)):
+            verdict = f"apart: {kx} first"
+        elif all(-g > q for g, q in zip(gaps, res)):
+            verdict = f"apart: {ky} first"
+        else:
+            verdict = "mixed over seeds"
+        def stats(k):
+            v = [r[k]["images_seen"] for r in rs if r[k]]
+            return {"images_seen": v, "mean": float(np.mean(v)) if v else None,
+                    "sd": float(np.std(v, ddof=1)) if len(v) > 1 else None,
+                    "epochs": [r[k]["epoch"] for r in rs if r[k]]}
+        out.append({"group": group, "seeds": [r["seed"] for r in rs], "n_both": len(both), kx: stats(kx),
+                    ky: stats(ky), "gap_images": gaps, "resolution_images": res, "together": together,
+                    "verdict": verdict})
+    return out
+
+
+def phase_summary(runs: dict, keys=("phase_generation", "phase")) -> dict:
+    """Per phase call (``keys``) and per phase B / C: where each run first gets that call, and the spread.
+
+    ``runs`` is ``{label: checkpoint records}`` (e.g. every seed of `phases`). Returns
+    ``{key: {phase: {"images_seen": [...], "epoch": [...], "step": [...], "mean_images", "sd_images",
+    "n_reached", "n_runs"}}}``, per-run lists in the order of ``runs`` with None where a run never gets the
+    call; the sample sd (ddof = 1) is over the runs that reach it, None with fewer than two."""
+    out = {}
+    for key in keys:
+        out[key] = {}
+        onsets = [phase_onsets(recs, key) for recs in runs.values()]  # once per run, for both phases
+        for ph in ("B", "C"):
+            firsts = [o[ph] for o in onsets]
+            got = np.array([f["images_seen"] for f in firsts if f is not None], dtype=float)
+            out[key][ph] = {
+                "images_seen": [None if f is None else f["images_seen"] for f in firsts],
+                "epoch": [None if f is None else f["epoch"] for f in firsts],
+                "step": [None if f is None else f["step"] for f in firsts],
+                "mean_images": float(got.mean()) if len(got) else None,
+                "sd_images": float(got.std(ddof=1)) if len(got) > 1 else None,
+                "n_reached": int(len(got)), "n_runs": len(firsts)}
+    return out
+
+
+COMPARED_FIELDS = ("accuracy", "frac_none", "frac_multiple", "frac_single_wrong", "acc_x", "acc_y",
+                   "knn_r2_x", "knn_r2_y", "intrinsic_dim", "trustworthiness", "r2_x", "r2_y")
+
+
+def compare_bundles(first: dict, second: dict, fields=COMPARED_FIELDS, upto: int | None = None) -> dict:
+    """Number-by-number comparison of two bundles of the same run and analysis (e.g. a committed run and its
+    retrain on another machine), over the checkpoints both analysed (at most ``upto``).
+
+    Returns ``{"steps", "identical" (every field of every shared checkpoint equal, bit for bit), "fields":
+    {field: {"identical": n equal, "n", "max_abs_diff", "mean_abs_diff"}}, "calls": {call: (first's sequence,
+    second's sequence)}, "same_calls": {call: bool}, "loss": {"steps", "first", "second", "first_divergent_step"}}``
+    where the loss part compares the training-loss logs step by step and names the first logged step whose
+    losses differ by more than 1e-3 relative."""
+    if (first["run_key"], first["analysis_key"]) != (second["run_key"], second["analysis_key"]):
+        raise ValueError("bundles must be of the same run and analysis, got "
+                         f"{first['run_key']}/{first['analysis_key']} and {second['run_key']}/{second['analysis_key']}")
+    a = {r["step"]: r for r in first["checkpoints"]}
+    b = {r["step"]: r for r in second["checkpoints"]}
+    steps = sorted(s for s in set(a) & set(b) if upto is None or s <= upto)
+    if not steps:
+        raise ValueError("the bundles share no analysed checkpoint")
+    out_fields = {}
+    for f in fields:
+        pairs = [(a[s].get(f), b[s].get(f)) for s in steps if a[s].get(f) is not None and b[s].get(f) is not None]
+        d = np.array([abs(x - y) for x, y in pairs], dtype=float)
+        out_fields[f] = {"n": len(pairs), "identical": int(sum(x == y for x, y in pairs)),
+                         "max_abs_diff": float(d.max()) if d.size else None,
+                         "mean_abs_diff": float(d.mean()) if d.size else None}
+    calls, same = {}, {}
+    for key in ("phase", "phase_generation", "phase_representation"):
+        sa = [a[s][key] for s in steps]
+        sb = [b[s][key] for s in steps]
+        calls[key] = (sa, sb)
+        same[key] = sa == sb
+    la = dict(zip(first.get("loss", {}).get("step", []), first.get("loss", {}).get("loss", [])))
+    lb = dict(zip(second.get("loss", {}).get("step", []), second.get("loss", {}).get("loss", [])))
+    ls = sorted(s for s in set(la) & set(lb) if upto is None or s <= upto)
+    div = next((s for s in ls if abs(la[s] - lb[s]) > 1e-3 * abs(la[s])), None)
+    identical = all(v["identical"] == v["n"] for v in out_fields.values()) and all(same.values())
+    return {"steps": steps, "identical": identical, "fields": out_fields, "calls": calls, "same_calls": same,
+            "loss": {"steps": ls, "first": [la[s] for s in ls], "second": [lb[s] for s in ls],
+                     "first_divergent_step": div}}
+
+
+def representative_run(runs: dict) -> str:
+    """The label of the run to show one checkpoint per phase of (Figure 3): the first run, in the experiment's
+    order, whose :func:`~bumpdiff.analysis.phases.representatives` cover the most phases."""
+    if not runs:
+        raise ValueError("runs must hold at least one run")
+    cover = {label: sum(r is not None for r in representatives(b["checkpoints"]).values())
+             for label, (b, _) in runs.items()}
+    return max(cover, key=lambda label: (cover[label], -list(cover).index(label)))
+
+
+def latent_after_generation(records: list[dict]) -> dict:
+    """Does the latent call (the read-out layer's order parameters) say C once generation is correct, and does it
+    stay so? Over one run's checkpoint records (in training order):
+
+    ``generation_c`` / ``latent_c``: the first record with that call (None if none); ``after``: how many
+    checkpoints there are from the generation-C onset on, ``latent_c_after``: how many of them the latent call
+    puts in C; ``last``: the last record; ``verdict``: "generation never reaches C", "never ordered" (no latent
+    C from the generation-C onset on), "persists" (latent C at every such checkpoint), "settles" (not at every
+    one, but at each of the last ``settle`` = 3 checkpoints) or "transient" (otherwise).
+
+    Which half of the latent rule (:data:`~bumpdiff.analysis.phases.PHASE_THRESHOLDS`) keeps those checkpoints out of C:
+    ``not_low_dim`` counts the ones whose intrinsic dimension is above ``dim_b`` (or NaN), ``not_ordered`` the ones
+    whose worse axis has kNN R² below ``knn_r2_c`` (a checkpoint can fail both); ``dims`` and ``worse_axis`` are
+    their intrinsic dimensions and min(kNN R² x, kNN R² y), in training order."""
+    if not records:
+        raise ValueError("records must hold at least one checkpoint")
+    gen_c = phase_onsets(records, "phase_generation")["C"]
+    latent_c = phase_onsets(records, "phase_representation")["C"]
+    after = [r for r in records if gen_c is not None and r["step"] >= gen_c["step"]]
+    n_c = sum(r["phase_representation"] == "C" for r in after)
+    settle = 3
+    if gen_c is None:
+        verdict = "generation never reaches C"
+    elif n_c == 0:
+        verdict = "never ordered"
+    elif n_c == len(after):
+        verdict = "persists"
+    elif len(after) >= settle and all(r["phase_representation"] == "C" for r in after[-settle:]):
+        verdict = "settles"
+    else:
+        verdict = "transient"
+    th = PHASE_THRESHOLDS
+    dims = [float(r["intrinsic_dim"]) for r in after]
+    worse = [min(float(r["knn_r2_x"]), float(r["knn_r2_y"])) for r in after]
+    return {"generation_c": gen_c, "latent_c": latent_c, "after": len(after), "latent_c_after": n_c,
+            "last": records[-1], "verdict": verdict, "steps": [r["step"] for r in after], "dims": dims,
+            "worse_axis": worse, "not_low_dim": sum(not d <= th.dim_b for d in dims),
+            "not_ordered": sum(not w >= th.knn_r2_c for w in worse)}
