@@ -67,7 +67,7 @@ smoke-results: $(ENV_STAMP)
 	@$(PY) -m bumpdiff track topology --profile smoke --experiment torus --quiet > /dev/null
 
 test: lint smoke-results
-	@$(PY) -m pytest tests --nbval-lax notebooks -p no:cacheprovider
+	@$(PY) -m pytest tests --nbval-lax notebooks -p no:cacheprovider --durations=15
 
 test-fast: lint
 	@$(PY) -m pytest tests -p no:cacheprovider -m "not slow"

@@ -7,7 +7,6 @@ import pytest
 
 from bumpdiff.analysis.atlas import Atlas, atlas_matrix
 from bumpdiff.core.model import LAYER_NAMES
-from bumpdiff.core.train import profile, train
 from bumpdiff.store.tracking import load_tracked as load_atlas
 from bumpdiff.store.tracking import track as compute_atlas
 
@@ -15,8 +14,8 @@ pytestmark = pytest.mark.slow
 SPEC = Atlas(timesteps=(5, 25, 45), max_conditions=64, sampling_steps=5, sampling_conditions=36)
 
 
-def test_atlas_of_a_smoke_run(home):
-    rdir = train(profile("smoke"), progress=False)
+def test_atlas_of_a_smoke_run(home, smoke_run):
+    rdir = smoke_run
     p = compute_atlas(rdir, SPEC, steps=[0, 30], progress=False)
     assert p.parent.name == rdir.name and p.parent.parent == home / "data" / "results"
     data = json.loads(p.read_text())

@@ -49,13 +49,12 @@ def test_participation_ratio_counts_equal_directions():
 
 
 @pytest.mark.slow
-def test_tracked_studies_of_a_smoke_run_and_reading_them_from_a_retrain(home):
-    from bumpdiff.core.train import profile, train
+def test_tracked_studies_of_a_smoke_run_and_reading_them_from_a_retrain(home, smoke_run):
     from bumpdiff.experiments.studies import tracked_studies
     from bumpdiff.store.results import MissingResult, load_tracked_study
     from bumpdiff.store.tracking import track
     specs = tracked_studies("smoke")
-    rdir = train(profile("smoke"), progress=False)
+    rdir = smoke_run
     with pytest.raises(MissingResult, match="python -m bumpdiff track commitment --profile smoke"):
         load_tracked_study("commitment", "smoke", quiet=True)
     p = track(rdir, specs["commitment"], steps=[0, 30], progress=False)

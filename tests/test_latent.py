@@ -166,13 +166,12 @@ def test_analyze_smoke_run_end_to_end(home, monkeypatch):
 
 
 @pytest.mark.slow
-def test_analysing_more_checkpoints_extends_one_bundle(home):
+def test_analysing_more_checkpoints_extends_one_bundle(home, smoke_run):
     from dataclasses import replace
 
     from bumpdiff.analysis.checkpoint import ANALYSIS_PROFILES
-    from bumpdiff.core.train import profile, train
     from bumpdiff.store.bundles import analyze
-    rdir = train(profile("smoke"), progress=False)
+    rdir = smoke_run
     coarse = analyze(rdir, replace(ANALYSIS_PROFILES["smoke"], every=2), progress=False)   # steps 0, 20, 30
     b1, a1 = load_bundle(coarse)
     assert [r["step"] for r in b1["checkpoints"]] == [0, 20, 30]
@@ -188,14 +187,14 @@ def test_analysing_more_checkpoints_extends_one_bundle(home):
 
 
 @pytest.mark.slow
-def test_a_retrained_run_is_analysed_from_its_own_weights_into_a_bundle_of_its_own(home):
+def test_a_retrained_run_is_analysed_from_its_own_weights_into_a_bundle_of_its_own(home, smoke_run):
     """A run retrained under the same key (another machine) must not pick up the first run's finished steps,
     and analysing it elsewhere (``out``) leaves the run's own bundle untouched."""
     import torch
 
-    from bumpdiff.core.train import list_checkpoints, profile, train
+    from bumpdiff.core.train import list_checkpoints
     from bumpdiff.store.bundles import analyze
-    rdir = train(profile("smoke"), progress=False)
+    rdir = smoke_run
     first = analyze(rdir, "smoke", progress=False, steps=[30])
     before = (first / "bundle.json").read_bytes()
     # "retrain": the same run folder with other weights at step 30

@@ -192,3 +192,28 @@ def test_experiment_seeds_lists_each_training_seed_once():
     assert imb == sorted(set(imb))
     with pytest.raises(ValueError, match="experiment must be one of"):
         experiments.experiment_seeds("nope", "cpu")
+
+
+def test_both_read_outs_of_a_run_come_from_one_folder_of_weights(home):
+    from dataclasses import replace
+
+    from bumpdiff.core.train import run_dir
+    from bumpdiff.experiments.registry import experiment_runs
+    from bumpdiff.store.bundles import analyze
+    from bumpdiff.store.results import load_readouts, missing_readouts, readout_analysis
+    compute_experiment("phases", "smoke", until=10, progress=False)       # the shared read-out, in the run's folder
+    label, cfg = next(iter(experiment_runs("phases", "smoke").items()))
+    assert load_readouts("phases", "smoke") == {} and missing_readouts("phases", "smoke") == [label]
+    independent = readout_analysis("smoke", "independent")
+    assert independent == replace(readout_analysis("smoke", "shared"), noise="independent")
+    retrain = home / "data" / "results" / "retrains" / f"{run_dir(cfg).name}-retrain1"
+    analyze(run_dir(cfg), independent, progress=False, out=retrain / f"analysis-{independent.key()}")
+    assert load_readouts("phases", "smoke") == {}      # the retrain has one read-out only: never mixed with the run's
+    analyze(run_dir(cfg), readout_analysis("smoke", "shared"), progress=False,
+            out=retrain / f"analysis-{readout_analysis('smoke', 'shared').key()}")
+    got = load_readouts("phases", "smoke")[label]
+    assert got["source"].endswith("-retrain1") and got["independent"][0]["analysis"]["noise"] == "independent"
+    analyze(run_dir(cfg), independent, progress=False)                  # now the run's own folder holds both
+    got = load_readouts("phases", "smoke")[label]
+    assert got["source"] == f"data/results/{run_dir(cfg).name}"
+    assert got["shared"][0]["analysis_key"] != got["independent"][0]["analysis_key"]

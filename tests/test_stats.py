@@ -8,8 +8,10 @@ from bumpdiff.experiments.stats import (
     coupling_summary,
     crossing,
     crossing_table,
+    initial_order,
     latent_after_generation,
     phase_summary,
+    shows_phase_a,
 )
 
 
@@ -136,3 +138,36 @@ def test_compare_bundles_finds_every_difference_and_nothing_else():
     other["run_key"] = "0000000000"
     with pytest.raises(ValueError, match="same run and analysis"):
         compare_bundles(b, other)
+
+
+def _step0(knn_x, knn_y, seed, steps=(0, 100)):
+    recs = [{"step": s, "knn_r2_x": knn_x, "knn_r2_y": knn_y, "r2_x": 0.5, "r2_y": 0.4, "intrinsic_dim": 9.0,
+             "phase_representation": "C" if min(knn_x, knn_y) >= 0.8 else "A"} for s in steps]
+    return ({"checkpoints": recs, "config": {"seed": seed}}, {})
+
+
+def test_initial_order_reads_step_0_of_both_read_outs_of_each_run():
+    readouts = {"additive": {f"seed {s}": {"source": "a", "shared": _step0(0.95, 0.97, s),
+                                           "independent": _step0(0.1, 0.3, s)} for s in (0, 1)},
+                "film": {"seed 0": {"source": "f", "shared": _step0(0.79, 0.86, 0),
+                                    "independent": _step0(0.2, -0.1, 0, steps=(100,))}}}   # no step 0: left out
+    rows = initial_order(readouts)
+    assert [(r["arch"], r["noise"], r["seed"]) for r in rows] == [
+        ("additive", "shared", 0), ("additive", "shared", 1), ("additive", "independent", 0),
+        ("additive", "independent", 1), ("film", "shared", 0)]
+    assert rows[-1]["worse_axis"] == 0.79 and rows[-1]["source"] == "f"
+
+
+def test_a_read_out_shows_phase_a_only_if_no_untrained_network_is_ordered():
+    archs, seeds = ("additive", "film"), (0, 1)
+    def rows(noise, worse):   # worse axis per (arch, seed)
+        return [{"arch": a, "seed": s, "noise": noise, "worse_axis": w} for (a, s), w in worse.items()]
+    low = {(a, s): 0.3 for a in archs for s in seeds}
+    assert shows_phase_a(rows("independent", low), "independent", archs, seeds)["passes"] is True
+    one = low | {("film", 1): 0.8}            # at the threshold is ordered
+    v = shows_phase_a(rows("shared", one), "shared", archs, seeds)
+    assert v["passes"] is False and [(r["arch"], r["seed"]) for r in v["ordered"]] == [("film", 1)]
+    partial = {k: w for k, w in low.items() if k != ("film", 1)}
+    assert shows_phase_a(rows("shared", partial), "shared", archs, seeds)["passes"] is None   # not decided yet
+    assert shows_phase_a(rows("shared", partial | {("film", 0): 0.9}), "shared", archs, seeds)["passes"] is False
+    assert shows_phase_a(rows("shared", low), "independent", archs, seeds)["passes"] is None   # other read-out

@@ -57,9 +57,9 @@ def test_smoke_run_writes_checkpoints_that_load_weights_only(home):
     assert all(torch.equal(raw.model.state_dict()[k], st["model"][k]) for k in st["model"])
 
 
-def test_resume_is_bitwise_identical(home):
+def test_resume_is_bitwise_identical(home, trained_smoke):
     cfg = profile("smoke")
-    a = train(cfg, home / "a", progress=False)
+    a = trained_smoke                                   # one uninterrupted run
     b = home / "b"
     train(cfg, b, progress=False, stop_after=13)       # interrupted between resume points
     assert not (b / "DONE").exists()
@@ -74,9 +74,9 @@ def test_resume_is_bitwise_identical(home):
     assert la == lb
 
 
-def test_training_in_chunks_is_bitwise_identical(home):
+def test_training_in_chunks_is_bitwise_identical(home, trained_smoke):
     cfg = profile("smoke")
-    a = train(cfg, home / "a", progress=False)
+    a = trained_smoke
     b = home / "b"
     for until in (0, 7, 10, 23):                        # 7 and 23 are not resume points
         train(cfg, b, progress=False, until=until)

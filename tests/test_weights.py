@@ -42,16 +42,16 @@ def test_choose_checkpoints_needs_records():
 
 
 @pytest.mark.slow
-def test_export_and_load_round_trip(home):
+def test_export_and_load_round_trip(home, smoke_run):
     import torch
     from safetensors.torch import load_file
 
     import bumpdiff
-    from bumpdiff.core.train import load_model, profile, train
+    from bumpdiff.core.train import load_model, profile
     from bumpdiff.store.bundles import analyze
     from bumpdiff.store.weights import export, reference_check, shipped
     cfg = profile("smoke")
-    rdir = train(cfg, progress=False)
+    rdir = smoke_run
     bundle = analyze(rdir, "smoke", progress=False)
     dest = export(rdir, bundle)
     m = shipped("smoke")

@@ -40,15 +40,14 @@ def collect_layers(diffusion: Diffusion, centers, layers=("down3",), t: int = 50
     """Activations (M, D) of each of ``layers`` for each condition in ``centers`` (M, 2), flattened, from one pass
     that captures them all: ``{layer name: array}``.
 
-    modes: ``"noise"`` — one forward pass at timestep ``t`` on a pure-noise image; ``"noised"`` — on the
-    ground-truth image of each condition noised to ``t``; ``"sampling"`` — the mean over the steps of a
-    deterministic DDIM run of ``sampler_steps`` steps from x_T. ``noise`` (:data:`NOISE`) says whether that noise
-    image (the input, the noise added, x_T) is one image shared by all conditions (``"shared"``: only the condition
-    varies) or each condition's own (``"independent"``, :func:`condition_noise`). ``lattice`` (default: σ = 1 on the
-    model's canvas)
-    says how ``"noised"`` renders the ground truth (its σ, and whether the canvas is periodic). ``batch_size``:
-    conditions per forward pass (default :func:`~bumpdiff.core.diffusion.inference_chunk`, 512 on an accelerator);
-    the activations do not depend on it.
+    modes: ``"noise"`` — one forward pass at timestep ``t`` on a pure-noise image; ``"noised"`` — on the ground-truth
+    image of each condition noised to ``t``; ``"sampling"`` — the mean over the steps of a deterministic DDIM run of
+    ``sampler_steps`` steps from x_T. ``noise`` (:data:`NOISE`) says whether that noise image (the input, the noise
+    added, x_T) is one image shared by all conditions (``"shared"``: only the condition varies) or each condition's
+    own (``"independent"``, :func:`condition_noise`). ``lattice`` (default: σ = 1 on the model's canvas) says how
+    ``"noised"`` renders the ground truth (its σ, and whether the canvas is periodic). ``batch_size``: conditions per
+    forward pass (default :func:`~bumpdiff.core.diffusion.inference_chunk`, 512 on an accelerator); the activations do
+    not depend on it.
     """
     if mode not in MODES:
         raise ValueError(f"mode must be 'noise', 'noised' or 'sampling', got {mode!r}")

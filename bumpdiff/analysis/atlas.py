@@ -1,19 +1,16 @@
 """The representation atlas: order parameters at every named layer × several timesteps, over training.
 
 For one checkpoint, :func:`atlas_checkpoint` reads the latent grid at each timestep of :class:`Atlas` with a single
-forward pass that captures every named layer (activation mode ``noise``: by default one shared noise image, so
-only the condition varies; ``noise="independent"`` gives each condition its own), and once more along a deterministic
-DDIM run (``sampling_steps`` steps, on a grid of at most
-``sampling_conditions`` conditions) for the ``sampling`` read-out of ``sampling_layer``. Each layer is read through
-its top ``pca_dims`` principal components (the wide layers have
-up to 32,768 features at ``cpu`` size; distances, and so the order parameters of a low-dimensional manifold, live
-in the top components: ``tests/test_atlas.py`` checks it). Each (layer, read-out) gets the UMAP-free order parameters
-(kNN R² of μx and μy, intrinsic
-dimension, trustworthiness), and the UMAP R² too when ``umap`` is set. The tracking engine
-(:func:`bumpdiff.store.tracking.track`) does this for
-every analysed checkpoint of a run that is on disk and stores the rows beside the run's results bundle, in
-``data/results/<run folder>/atlas-<key>.json``, extended checkpoint by checkpoint (an interrupted atlas keeps
-what it finished).
+forward pass that captures every named layer (activation mode ``noise``: by default one shared noise image, so only
+the condition varies; ``noise="independent"`` gives each condition its own), and once more along a deterministic DDIM
+run (``sampling_steps`` steps, on a grid of at most ``sampling_conditions`` conditions) for the ``sampling`` read-out
+of ``sampling_layer``. Each layer is read through its top ``pca_dims`` principal components (the wide layers have up
+to 32,768 features at ``cpu`` size; distances, and so the order parameters of a low-dimensional manifold, live in the
+top components: ``tests/test_atlas.py`` checks it). Each (layer, read-out) gets the UMAP-free order parameters (kNN R²
+of μx and μy, intrinsic dimension, trustworthiness), and the UMAP R² too when ``umap`` is set. The tracking engine
+(:func:`bumpdiff.store.tracking.track`) does this for every analysed checkpoint of a run that is on disk and stores
+the rows beside the run's results bundle, in ``data/results/<run folder>/atlas-<key>.json``, extended checkpoint by
+checkpoint (an interrupted atlas keeps what it finished).
 """
 from __future__ import annotations
 

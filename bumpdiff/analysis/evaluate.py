@@ -236,13 +236,11 @@ def score(images, requested_centers, tol: float = 1.0, periodic: bool = False, *
 
 def sample_and_score(diffusion, centers_pool, n: int, seed: int = 0, sampler="ddpm", steps: int | None = None,
                      eta: float = 0.0, tol: float = 1.0, batch_size: int | None = None, periodic: bool = False):
-    """Generate ``n`` samples at centres drawn (with replacement, from ``seed``) from ``centers_pool`` and
-    score them. ``sampler`` is a :class:`~bumpdiff.core.diffusion.DDPM` / :class:`~bumpdiff.core.diffusion.DDIM` value
-    or
-    a name with ``steps`` and ``eta``; ``periodic`` scores on a wrapped canvas. ``batch_size``: images per
-    forward pass (default :func:`~bumpdiff.core.diffusion.inference_chunk`, 256 on an accelerator; the samples do
-    not depend on it). Returns ``(Score, images)``."""
-
+    """Generate ``n`` samples at centres drawn (with replacement, from ``seed``) from ``centers_pool`` and score them.
+    ``sampler`` is a :class:`~bumpdiff.core.diffusion.DDPM` / :class:`~bumpdiff.core.diffusion.DDIM` value or a name
+    with ``steps`` and ``eta``; ``periodic`` scores on a wrapped canvas. ``batch_size``: images per forward pass
+    (default :func:`~bumpdiff.core.diffusion.inference_chunk`, 256 on an accelerator; the samples do not depend on
+    it). Returns ``(Score, images)``."""
     check_range("n", n, lo=1, integer=True)
     pool = np.asarray(centers_pool, dtype=float)
     g = torch.Generator().manual_seed(seed)

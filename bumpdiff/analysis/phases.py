@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 __all__ = ["representatives", "middle_of_longest_stretch", "PhaseThresholds", "PHASE_THRESHOLDS", "call_phase",
            "recall", "phase_sequence", "describe_sequence",
-           "phase_onsets"]
+           "phase_onsets", "shown_records"]
 
 
 @dataclass(frozen=True)
@@ -122,3 +122,23 @@ def representatives(records: list[dict], key: str = "phase", agree: str | None =
     its samples say otherwise. ``{"A": record | None, "B": …, "C": …}``."""
     return {ph: middle_of_longest_stretch(records, lambda r, ph=ph: r[key] == ph and (agree is None or r[agree] == ph))
             for ph in "ABC"}
+
+
+_RANK = {"A": 0, "B": 1, "C": 2}
+
+
+def shown_records(records: list[dict]) -> dict[str, tuple[dict, bool]]:
+    """The checkpoint Figure 3 shows for each phase: ``{phase: (record, exact)}``, the :func:`representatives` record
+    (``exact`` True) or, where no checkpoint is in that phase by both the combined and the generation call, the
+    latest one whose two calls come closest to it (``exact`` False, and the figure says so)."""
+    if not records:
+        raise ValueError("records must hold at least one checkpoint")
+    out = {}
+    for ph, r in representatives(records).items():
+        if r is not None:
+            out[ph] = (r, True)
+            continue
+        near = min(records, key=lambda q: (abs(_RANK[q["phase"]] - _RANK[ph])
+                                           + abs(_RANK[q["phase_generation"]] - _RANK[ph]), -q["step"]))
+        out[ph] = (near, False)
+    return out

@@ -169,35 +169,41 @@ def _cmd_report(a):
     print(f"{path} {'updated' if changed else 'up to date'}")
 
 
-def main(argv=None):
-    p = argparse.ArgumentParser(prog="bumpdiff", description=__doc__)
-    sub = p.add_subparsers(dest="cmd", required=True)
+def _common(sp, device=True) -> None:
+    """The options most sub-commands share."""
+    sp.add_argument("--profile", default="cpu", choices=PROFILE_CHOICES)
+    if device:
+        sp.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:1, ...")
+    sp.add_argument("--quiet", action="store_true")
 
-    def common(sp, device=True):
-        sp.add_argument("--profile", default="cpu", choices=PROFILE_CHOICES)
-        if device:
-            sp.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:1, ...")
-        sp.add_argument("--quiet", action="store_true")
 
+def _add_train(sub) -> None:
+    """The ``train`` sub-command."""
     t = sub.add_parser("train", help="train (or resume) a run")
-    common(t)
+    _common(t)
     t.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="config overrides, e.g. lattice.dx=0.1")
     t.add_argument("--run-dir", default=None, help="default: data/runs/<name>-<run key>")
     t.add_argument("--until", type=int, default=None, help="stop once the run reaches this step (resumable)")
     t.set_defaults(func=_cmd_train)
 
+
+def _add_analyze(sub) -> None:
+    """The ``analyze`` sub-command."""
     an = sub.add_parser("analyze", help="analyse checkpoints of a run into its results bundle (extends it)")
     an.add_argument("run", help="a run folder under data/runs")
-    common(an)
+    _common(an)
     an.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE")
     an.add_argument("--steps", nargs="*", type=int, default=None, help="checkpoint steps (default: every --every-th)")
     an.add_argument("--every", type=int, default=None)
     an.add_argument("--out", default=None, help="bundle folder (default: data/results/<run folder>/analysis-<key>)")
     an.set_defaults(func=_cmd_analyze)
 
+
+def _add_reproduce(sub) -> None:
+    """The ``reproduce`` sub-command."""
     r = sub.add_parser("reproduce", help="train and analyse experiments (skips runs already computed)")
     r.add_argument("experiments", nargs="*", help="default: every experiment, then Figure 6's studies")
-    common(r)
+    _common(r)
     r.add_argument("--seeds", nargs="*", type=int, default=None, help="only the runs of these training seeds")
     r.add_argument("--runs", nargs="*", default=None, metavar="LABEL",
                    help="only these runs, by label (quoted: 'corner W=8 seed 0'); with --seeds, both must allow it")
@@ -218,8 +224,11 @@ def main(argv=None):
     sl.add_argument("--no-wait", action="store_true", help="submit and return; run again later to record")
     r.set_defaults(func=_cmd_reproduce)
 
+
+def _add_robustness(sub) -> None:
+    """The ``robustness`` sub-command."""
     rb = sub.add_parser("robustness", help="Figure 6's studies (layer × t sweep, samplers) at one checkpoint")
-    common(rb)
+    _common(rb)
     rb.add_argument("--run-seed", type=int, default=0, help="which seed's `phases` run")
     rb.add_argument("--step", type=int, default=None, help="default: its last analysed checkpoint")
     rb.add_argument("--only", choices=["layer-sweep", "samplers"], default=None)
@@ -229,6 +238,9 @@ def main(argv=None):
     rb.add_argument("--force", action="store_true")
     rb.set_defaults(func=_cmd_robustness)
 
+
+def _add_atlas(sub) -> None:
+    """The ``atlas`` sub-command."""
     at = sub.add_parser("atlas", help="order parameters at every layer × timestep for checkpoints of a run")
     at.add_argument("run", help="a run folder under data/runs")
     at.add_argument("--timesteps", nargs="*", type=int, default=None, help="default: 100 300 500 700 900")
@@ -236,6 +248,9 @@ def main(argv=None):
     _over_checkpoints(at)
     at.set_defaults(func=_cmd_atlas)
 
+
+def _add_track(sub) -> None:
+    """The ``track`` sub-command."""
     tr = sub.add_parser("track", help="studies tracked over training (atlas, commitment, spectrum, topology) for the "
                                       "checkpoints of a run")
     tr.add_argument("kinds", nargs="+", metavar="STUDY", help="atlas, commitment, spectrum and/or topology")
@@ -249,6 +264,9 @@ def main(argv=None):
     _over_checkpoints(tr)
     tr.set_defaults(func=_cmd_track)
 
+
+def _add_ship(sub) -> None:
+    """The ``ship`` sub-command."""
     sh = sub.add_parser("ship", help="export half-precision EMA weights of a run, chosen by its phase call, "
                                      "to data/pretrained (loaded by bumpdiff.pretrained)")
     sh.add_argument("run", help="a run folder under data/runs")
@@ -256,6 +274,9 @@ def main(argv=None):
     sh.add_argument("--dest", default=None, help="default: data/pretrained/<profile>-<arch>-seed<seed>")
     sh.set_defaults(func=_cmd_ship)
 
+
+def _add_sample(sub) -> None:
+    """The ``sample`` sub-command."""
     s = sub.add_parser("sample", help="generate for given centres; writes a PNG grid and an .npz")
     s.add_argument("checkpoint", help="a checkpoint file, or a run folder (its last checkpoint)")
     s.add_argument("--centers", default=None, help='"x,y;x,y;..." in pixels (default: --n random centres)')
@@ -270,17 +291,38 @@ def main(argv=None):
     s.add_argument("--out", default="samples")
     s.set_defaults(func=_cmd_sample)
 
+
+def _add_figures(sub) -> None:
+    """The ``figures`` sub-command."""
     f = sub.add_parser("figures", help="execute every notebook with papermill (reads results only)")
     f.add_argument("--profile", default="cpu", choices=PROFILE_CHOICES)
     f.add_argument("--only", nargs="*", default=None, help="notebook name prefixes, e.g. 01 04")
     f.add_argument("--jobs", type=int, default=None, help="notebooks executed at once (default: the cores, at most 4)")
     f.set_defaults(func=_cmd_figures)
 
+
+def _add_report(sub) -> None:
+    """The ``report`` sub-command."""
     rp = sub.add_parser("report", help="regenerate docs/RESULTS.md from the committed results")
     rp.add_argument("--check", action="store_true", help="fail if docs/RESULTS.md is out of date")
     rp.set_defaults(func=_cmd_report)
 
-    a = p.parse_args(argv)
+
+SUBCOMMANDS = (_add_train, _add_analyze, _add_reproduce, _add_robustness, _add_atlas, _add_track, _add_ship,
+               _add_sample, _add_figures, _add_report)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line: one sub-parser per command, each built by its own function."""
+    p = argparse.ArgumentParser(prog="bumpdiff", description=__doc__)
+    sub = p.add_subparsers(dest="cmd", required=True)
+    for add in SUBCOMMANDS:
+        add(sub)
+    return p
+
+
+def main(argv=None):
+    a = build_parser().parse_args(argv)
     try:
         a.func(a)
     except (ValueError, RuntimeError, MissingResult, NoProjectRoot) as e:

@@ -8,8 +8,10 @@ import matplotlib.pyplot as plt  # headless, matplotlib picks a non-interactive 
 import numpy as np
 from matplotlib.colors import ListedColormap
 
-from ..analysis.phases import PHASE_THRESHOLDS, call_phase
+from ..analysis.evaluate import breakdown
+from ..analysis.phases import PHASE_THRESHOLDS, call_phase, shown_records
 from ..common import paths
+from ..store.bundles import step_arrays
 
 PHASE_COLORS = {"A": "#f4cccc", "B": "#fff2cc", "C": "#d9ead3"}
 LABEL_COLORS = {"none": "#999999", "multiple": "#e06666", "single_wrong": "#f6b26b", "correct": "#6aa84f"}
@@ -454,27 +456,39 @@ def torus_topology(data: dict, records: list[dict], arrays: dict | None = None, 
     if step not in tracked:
         raise ValueError(f"step must be one of the tracked checkpoints {tracked}, got {step!r}")
     rows = cks[tracked.index(step)]["rows"]
-    layers = [r["layer"] for r in rows if r["layer"] not in TORUS_STYLE]
     fig = plt.figure(figsize=(12, 8.6))
     gs = fig.add_gridspec(3, 1, height_ratios=[0.8, 1.3, 1.3], hspace=0.45)
     top = gs[0].subgridspec(1, n_samples, wspace=0.08)
     mid = gs[1].subgridspec(1, 3, wspace=0.3)
     bot = gs[2].subgridspec(1, len(rows), wspace=0.3)
+    if arrays is not None and f"samples_{step:07d}" in arrays:
+        _edge_samples([fig.add_subplot(top[0, i]) for i in range(n_samples)], arrays, records, step)
+    _torus_learning(fig.add_subplot(mid[0, 0]), records)
+    _h1_lifetimes(fig.add_subplot(mid[0, 1]), rows, step)
+    learned = [r["layer"] for r in rows if r["layer"] not in TORUS_STYLE]
+    _bottleneck_over_training(fig.add_subplot(mid[0, 2]), cks, learned)
+    for j, r in enumerate(rows):
+        _persistence_diagram(fig.add_subplot(bot[0, j]), r, j)
+    return fig
+
+
+def _edge_samples(axs, arrays: dict, records: list[dict], step: int) -> None:
+    """Generated samples of ``step`` whose requested centre is nearest an edge (so the bump wraps)."""
     key = f"{step:07d}"
-    if arrays is not None and f"samples_{key}" in arrays:
-        imgs, req = arrays[f"samples_{key}"], arrays[f"sample_centers_{key}"]
-        est = arrays[f"sample_estimated_{key}"]
-        n = imgs.shape[-1]
-        edge = np.minimum(req, n - req).min(1)                      # distance of the request to the nearest edge
-        pick = np.argsort(edge, kind="stable")[:n_samples]
-        by_step = {r["step"]: r for r in records}
-        axs = [fig.add_subplot(top[0, i]) for i in range(n_samples)]
-        sample_grid(imgs[pick], req[pick], est[pick], axes=axs)
-        axs[0].set_title(f"samples at step {step} requested nearest an edge (× requested, ○ detected); "
-                         f"accuracy over all {by_step[step]['n']}: {by_step[step]['accuracy']:.2f}",
-                         fontsize=8, loc="left")
-    # (a) learning curve
-    ax = fig.add_subplot(mid[0, 0])
+    imgs, req = arrays[f"samples_{key}"], arrays[f"sample_centers_{key}"]
+    est = arrays[f"sample_estimated_{key}"]
+    n = imgs.shape[-1]
+    edge = np.minimum(req, n - req).min(1)                      # distance of the request to the nearest edge
+    pick = np.argsort(edge, kind="stable")[:len(axs)]
+    by_step = {r["step"]: r for r in records}
+    sample_grid(imgs[pick], req[pick], est[pick], axes=axs)
+    axs[0].set_title(f"samples at step {step} requested nearest an edge (× requested, ○ detected); "
+                     f"accuracy over all {by_step[step]['n']}: {by_step[step]['accuracy']:.2f}",
+                     fontsize=8, loc="left")
+
+
+def _torus_learning(ax, records: list[dict]) -> None:
+    """(a) accuracy and the circular kNN R² over training, with the phase bands."""
     xs = np.array([r["step"] for r in records])
     phase_bands(ax, xs, [r["phase"] for r in records])
     ax.plot(xs, [r["accuracy"] for r in records], "k-", lw=1.5, label="accuracy")
@@ -483,8 +497,10 @@ def torus_topology(data: dict, records: list[dict], arrays: dict | None = None, 
     ax.set_ylim(-0.1, 1.02); ax.set_xlabel("optimiser steps")
     ax.legend(fontsize=6, frameon=False, loc="lower right")
     ax.set_title("(a) generation and layer-4 order on the torus", fontsize=9)
-    # (b) H1 lifetimes
-    ax = fig.add_subplot(mid[0, 1])
+
+
+def _h1_lifetimes(ax, rows: list[dict], step: int) -> None:
+    """(b) the longest H1 lifetimes of each layer and ideal torus at one checkpoint."""
     for j, r in enumerate(rows):
         col, lab = TORUS_STYLE.get(r["layer"], (f"C{j}", r["layer"]))
         life = r["h1"]["lifetimes"][:10]
@@ -493,8 +509,11 @@ def torus_topology(data: dict, records: list[dict], arrays: dict | None = None, 
     ax.set_xlabel("bar (longest first)"); ax.set_ylabel("H1 lifetime (unit-RMS cloud)")
     ax.legend(fontsize=6, frameon=False)
     ax.set_title(f"(b) H1 lifetimes, step {step}", fontsize=9)
-    # (c) bottleneck distances over training
-    ax = fig.add_subplot(mid[0, 2])
+
+
+def _bottleneck_over_training(ax, cks: list[dict], layers: list[str]) -> None:
+    """(c) bottleneck distance of each layer's diagrams to each ideal torus over the tracked checkpoints."""
+    tracked = [c["step"] for c in cks]
     for j, layer in enumerate(layers):
         for name, ls in (("coupled", "-"), ("factorised", "--")):
             for h, mk in (("h1", "o"), ("h2", "s")):
@@ -504,22 +523,22 @@ def torus_topology(data: dict, records: list[dict], arrays: dict | None = None, 
     ax.set_ylim(bottom=0); ax.set_xlabel("optimiser steps"); ax.set_ylabel("bottleneck distance")
     ax.legend(fontsize=5.5, frameon=False, ncol=2)
     ax.set_title("(c) distance to each ideal torus (smaller: closer)", fontsize=9)
-    # persistence diagrams
-    for j, r in enumerate(rows):
-        ax = fig.add_subplot(bot[0, j])
-        col, lab = TORUS_STYLE.get(r["layer"], (f"C{j}", f"learned: {r['layer']}"))
-        hi = 0.0
-        for h, mk, c in (("h1", "o", "C3"), ("h2", "^", "C2")):
-            d = np.asarray(r.get(h, {}).get("diagram", []), dtype=float).reshape(-1, 2)
-            if len(d):
-                ax.scatter(d[:, 0], d[:, 1], s=8, marker=mk, color=c, label=f"{h.upper()} ({r[h]['count']})")
-                hi = max(hi, float(d.max()))
-        hi = hi * 1.05 or 1.0
-        ax.plot([0, hi], [0, hi], color="#999999", lw=0.8)
-        ax.set_xlim(0, hi); ax.set_ylim(0, hi); ax.set_xlabel("birth"); ax.set_ylabel("death")
-        ax.legend(fontsize=6, frameon=False, loc="lower right")
-        ax.set_title(lab, fontsize=8, color=col if r["layer"] in TORUS_STYLE else "k")
-    return fig
+
+
+def _persistence_diagram(ax, r: dict, j: int) -> None:
+    """The H1 and H2 persistence diagram of one layer or ideal torus."""
+    col, lab = TORUS_STYLE.get(r["layer"], (f"C{j}", f"learned: {r['layer']}"))
+    hi = 0.0
+    for h, mk, c in (("h1", "o", "C3"), ("h2", "^", "C2")):
+        d = np.asarray(r.get(h, {}).get("diagram", []), dtype=float).reshape(-1, 2)
+        if len(d):
+            ax.scatter(d[:, 0], d[:, 1], s=8, marker=mk, color=c, label=f"{h.upper()} ({r[h]['count']})")
+            hi = max(hi, float(d.max()))
+    hi = hi * 1.05 or 1.0
+    ax.plot([0, hi], [0, hi], color="#999999", lw=0.8)
+    ax.set_xlim(0, hi); ax.set_ylim(0, hi); ax.set_xlabel("birth"); ax.set_ylabel("death")
+    ax.legend(fontsize=6, frameon=False, loc="lower right")
+    ax.set_title(lab, fontsize=8, color=col if r["layer"] in TORUS_STYLE else "k")
 
 
 @styled
@@ -565,3 +584,98 @@ def holdout_curves(runs: dict, x: str = "step"):
         axl.legend(fontsize=6, frameon=False)
     fig.tight_layout()
     return fig
+
+
+@styled
+def phases_figure(bundle: dict, arrays: dict, atlas: dict | None = None, title: str = ""):
+    """Figure 3: one row per phase at the checkpoint :func:`~bumpdiff.analysis.phases.shown_records` picks — the
+    layer-4 UMAP coloured by μx and μy, where the ordered sheet lives in the network (from ``atlas``, the run's own
+    atlas, when it has that checkpoint), and generated samples with the requested centres marked."""
+    fig = plt.figure(figsize=(14, 3.3 * 3))
+    sub = fig.subfigures(3, 1)
+    for row, (ph, (r, exact)) in enumerate(shown_records(bundle["checkpoints"]).items()):
+        _phase_row(sub[row], ph, r, exact, bundle, arrays, atlas)
+    fig.suptitle(title, y=1.01)
+    return fig
+
+
+def _phase_row(sf, ph: str, r: dict, exact: bool, bundle: dict, arrays: dict, atlas: dict | None) -> None:
+    head = (f"phase {ph} (combined and generation call)" if exact else
+            f"no checkpoint is phase {ph} by both calls; closest shown (combined {r['phase']}, generation "
+            f"{r['phase_generation']}, latent {r['phase_representation']})")
+    a = step_arrays(arrays, r["step"])
+    axs = [sf.add_subplot(1, 5, 1, projection="3d"), sf.add_subplot(1, 5, 2, projection="3d")]
+    umap_panels(a["embedding"], a["grid"], axes=axs)
+    lax = sf.add_axes([0.5, 0.18, 0.07, 0.66])
+    cell = (atlas or {}).get("checkpoints", {}).get(str(r["step"]))
+    if cell is not None:
+        t_read = min(atlas["spec"]["timesteps"], key=lambda t: abs(t - bundle["analysis"]["t"]))  # layer 4's t
+        layer_profile(lax, cell["rows"], readout=t_read)
+    else:
+        lax.set_axis_off()
+        lax.text(0, 0.5, "no atlas of this run\nat this checkpoint", fontsize=7, va="center")
+    inner = sf.add_gridspec(3, 4, left=0.68, right=0.99, wspace=0.05, hspace=0.3)
+    gax = np.array([[sf.add_subplot(inner[i, j]) for j in range(4)] for i in range(3)])
+    est = a["sample_estimated"]
+    labels = breakdown(a["n_bumps"][:len(est)], est, a["sample_centers"], bundle["analysis"]["tol"])["labels"]
+    sample_grid(a["samples"][:12], a["sample_centers"], est, labels, axes=gax)
+    sf.suptitle(f"{head} — step {r['step']:,}, epoch {r['epoch']:.0f}: accuracy {r['accuracy']:.2f}, "
+                f"none {r['frac_none']:.2f}, multiple {r['frac_multiple']:.2f}, single-wrong "
+                f"{r['frac_single_wrong']:.2f}; layer-4 kNN R² x/y {r['knn_r2_x']:.2f}/{r['knn_r2_y']:.2f}, "
+                f"ID {r['intrinsic_dim']:.1f}", fontsize=8)
+
+
+@styled
+def loss_curve(loss: dict, title: str = "training loss"):
+    """The training loss of a run against epochs (a bundle's ``loss`` log)."""
+    fig, ax = plt.subplots(figsize=(5, 2.5))
+    ax.semilogy(loss["epoch"], loss["loss"], lw=0.8)
+    ax.set_xlabel("training epochs"); ax.set_ylabel("ε-MSE loss (batch)")
+    ax.set_title(title)
+    return fig
+
+
+@styled
+def robustness(records: list[dict], tolerance: dict, sweep: dict, samplers: dict, title: str = ""):
+    """Figure 6: (a) accuracy over training at each evaluator tolerance (``tolerance``: ``{tol: accuracies}``, the
+    store's ``tolerance_curves``), (b) the layer × timestep sweep's mean kNN R² and (c) the samplers' failure
+    breakdown at one checkpoint (the results of the two robustness studies)."""
+    fig, axes = plt.subplots(1, 3, figsize=(14, 3.6), gridspec_kw={"wspace": 0.45})
+    ax = axes[0]
+    for tol, acc in tolerance.items():
+        ax.plot([r["epoch"] for r in records], acc, label=f"tol {tol} px", lw=2 if tol == 1.0 else 1)
+    ax.set_xlabel("training epochs"); ax.set_ylabel("accuracy"); ax.legend(fontsize=6, frameon=False)
+    ax.set_title("(a) evaluator tolerance")
+    step = records[-1]["step"]
+    _sweep_heatmap(fig, axes[1], sweep["rows"], step)
+    _sampler_bars(axes[2], samplers, step)
+    fig.suptitle(title, y=1.03)
+    return fig
+
+
+def _sweep_heatmap(fig, ax, rows: list[dict], step: int) -> None:
+    layers = list(dict.fromkeys(r["layer"] for r in rows))
+    ts = sorted({r["t"] for r in rows})
+    cell = {(r["layer"], r["t"]): r for r in rows}
+    M = np.array([[cell[l, t]["knn_r2_x"] * 0.5 + cell[l, t]["knn_r2_y"] * 0.5 for t in ts] for l in layers])
+    im = ax.imshow(M, vmin=0, vmax=1, cmap="viridis", aspect="auto")
+    ax.set_xticks(range(len(ts)), ts); ax.set_yticks(range(len(layers)), layers)
+    ax.set_xlabel("timestep t"); ax.set_title(f"(b) mean kNN R² (μx, μy) at step {step}")
+    for i in range(len(layers)):
+        for j in range(len(ts)):
+            ax.text(j, i, f"{M[i, j]:.2f}", ha="center", va="center", fontsize=6, color="w" if M[i, j] < 0.6 else "k")
+    fig.colorbar(im, ax=ax, shrink=0.8, label="mean kNN R²")
+
+
+def _sampler_bars(ax, samplers: dict, step: int) -> None:
+    names = list(samplers["samplers"])
+    parts = ["accuracy", "frac_single_wrong", "frac_multiple", "frac_none"]
+    bottom = np.zeros(len(names))
+    for part, col in zip(parts, [LABEL_COLORS[k] for k in ("correct", "single_wrong", "multiple", "none")]):
+        v = np.array([samplers["samplers"][n][part] for n in names])
+        ax.bar(range(len(names)), v, bottom=bottom, color=col,
+               label="correct" if part == "accuracy" else part.replace("frac_", ""))
+        bottom += v
+    ax.set_xticks(range(len(names)), names, rotation=20, fontsize=7); ax.set_ylim(0, 1)
+    ax.set_ylabel("fraction of samples"); ax.set_title(f"(c) sampler, step {step}, n={samplers['n']}")
+    ax.legend(fontsize=6, frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0))

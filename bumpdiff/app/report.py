@@ -21,13 +21,15 @@ from ..experiments.stats import (
     compare_bundles,
     coupling_summary,
     crossing_table,
+    initial_order,
     latent_after_generation,
     phase_summary,
+    shows_phase_a,
 )
 from ..store.bundles import BundleError, load_bundle
-from ..store.results import MissingResult, load_experiment, load_study, load_tracked_study
+from ..store.results import READOUTS, MissingResult, load_experiment, load_readouts, load_study, load_tracked_study
 
-__all__ = ["render_report", "write_report"]
+__all__ = ["render_report", "write_report", "phases_table", "checkpoint_table", "sweep_table"]
 
 
 def _table(header: list[str], rows: list[list]) -> str:
@@ -161,7 +163,10 @@ def _retrain_sections(retrains: list[tuple]) -> list[str]:
         try:
             if isinstance(b2, BundleError):
                 raise b2
-            b1, _ = load_bundle(paths.results_dir() / b2["run"] / path.name)
+            committed = paths.results_dir() / b2["run"] / path.name
+            if not committed.exists():
+                continue   # an analysis only of the retrain's weights (another read-out): nothing to compare it with
+            b1, _ = load_bundle(committed)
         except BundleError as e:
             parts += [f"*Retrain `{paths.relative(path)}`: not comparable ({e}).*", ""]
             continue
@@ -204,15 +209,16 @@ def _onset(r: dict | None) -> str:
 
 def _layer4_section(loaded: dict, profile: str, retrains: list[tuple]) -> list[str]:
     """Per architecture and seed: does layer 4's latent call reach C once generation is correct, and does it stay
-    there (:func:`bumpdiff.experiments.stats.latent_after_generation`); and, from the atlas, the layers whose cell the
-    same
-    rule calls C at the last atlas checkpoint."""
+    there (:func:`bumpdiff.experiments.stats.latent_after_generation`); and, from the atlas, the layers whose cell
+    the same rule calls C at the last atlas checkpoint."""
     rows, failing, tally = [], [], {}
     for arch, name in ARCH_EXPERIMENTS.items():
         runs = [(label.rpartition(" seed ")[2], b, True) for label, (b, _) in loaded.get((name, profile), {}).items()]
         folders = {b["run"]: seed for seed, b, _ in runs}
-        for path, b in retrains:  # retrains of the same runs
-            if isinstance(b, dict) and b["run"] in folders and path.name == f"analysis-{b['analysis_key']}":
+        keys = {b["analysis_key"] for _, b, _ in runs}
+        for path, b in retrains:  # retrains of the same runs, under the same analysis
+            if (isinstance(b, dict) and b["run"] in folders and b["analysis_key"] in keys and b["trained_to"] > 0
+                    and path.name == f"analysis-{b['analysis_key']}"):   # a step-0 retrain: the read-out table's
                 runs.append((f"{folders[b['run']]} (retrain `{path.parent.name}`)", b, False))
         for seed, b, counted in runs:
             v = latent_after_generation(b["checkpoints"])
@@ -329,6 +335,58 @@ def _torus_section(runs: dict, profile: str) -> list[str]:
     return out
 
 
+def _initial_order_section(profile: str = "cpu") -> list[str]:
+    """Order of the untrained network (step 0) under both read-outs, per architecture and seed, and the verdict of
+    the specification's test for which read-out can show phase A."""
+    archs = ("additive", "film")   # the paper's architecture first
+    readouts = {arch: load_readouts(ARCH_EXPERIMENTS[arch], profile) for arch in archs}
+    rows = initial_order(readouts)
+    if not rows:
+        return []
+    seeds = experiment_seeds(ARCH_EXPERIMENTS["film"], profile)
+    th = PHASE_THRESHOLDS.knn_r2_c
+    parts = [f"## Order at initialisation: which read-out can show phase A, profile `{profile}`", "",
+             "Layer 4 (`down3`), t = 500, at step 0 (the untrained network), under the shared read-out (one noise "
+             "image for every condition) and the independent one (each condition its own noise image); both "
+             "read-outs of a run come from one set of weights, named in the last column. The specification's test "
+             f"(SPEC.md, \"Which read-out can show phase A\"): a read-out passes when min(kNN R² x, y) < {th} in "
+             "every seed of both architectures.", "",
+             _table(["arch", "read-out", "seed", "kNN R² x / y", "UMAP R² x / y", "intrinsic dim", "latent call",
+                     "weights from"],
+                    [[r["arch"], r["noise"], r["seed"], f"{r['knn_r2_x']:.2f} / {r['knn_r2_y']:.2f}",
+                      f"{r['r2_x']:.2f} / {r['r2_y']:.2f}", f"{r['intrinsic_dim']:.1f}", r["latent_call"],
+                      f"`{r['source']}`"] for r in rows]), ""]
+    for noise in READOUTS:
+        v = shows_phase_a(rows, noise, archs, seeds)
+        state = {True: "**passes**", False: "**fails**", None: "not decided yet"}[v["passes"]]
+        per_arch = "; ".join(f"`{arch}` {sum(r['arch'] == arch for r in v['ordered'])} of "
+                             f"{sum(r['arch'] == arch and r['noise'] == noise for r in rows)}" for arch in archs)
+        parts += [f"- `{noise}`: {state} — ordered at initialisation (min kNN R² ≥ {th}) in {len(v['ordered'])} of "
+                  f"{v['runs']} runs computed ({v['expected']} needed): {per_arch}."]
+    return parts + [""]
+
+
+def phases_table(runs: dict, profile: str) -> str:
+    """The tables RESULTS.md gives for a `phases` experiment (``runs``: ``load_experiment``), as Markdown."""
+    return "\n".join(_phases_section(profile, runs))
+
+
+def checkpoint_table(records: list[dict]) -> str:
+    """Every analysed checkpoint of one run: training progress, generation scores, order parameters and calls."""
+    return _table(["step", "epoch", "images", "accuracy", "none", "multiple", "single-wrong", "UMAP R² x / y",
+                   "kNN R² x / y", "intrinsic dim.", "call (generation / latent)"],
+                  [[f"{r['step']:,}", f"{r['epoch']:.1f}", f"{r['images_seen']:,}", _f(r["accuracy"]),
+                    _f(r["frac_none"]), _f(r["frac_multiple"]), _f(r["frac_single_wrong"]),
+                    f"{_f(r['r2_x'])} / {_f(r['r2_y'])}", f"{_f(r['knn_r2_x'])} / {_f(r['knn_r2_y'])}",
+                    _f(r["intrinsic_dim"], ".1f"), f"{r['phase']} ({r['phase_generation']} / "
+                    f"{r['phase_representation']})"] for r in records])
+
+
+def sweep_table(rows: list[dict]) -> str:
+    """A layer × timestep sweep's rows (the robustness study) as Markdown."""
+    return _sweep_table(rows)
+
+
 def _header() -> list[str]:
     th = PHASE_THRESHOLDS
     return ["# Results (generated)", "",
@@ -395,6 +453,7 @@ def _experiment_sections(loaded: dict, retrains: dict) -> list[str]:
         n = len(EXPERIMENTS["phases-additive"].runs("cpu"))
         parts += [f"## `phases-additive`, profile `cpu` ({_count(len(runs), n, 'seeds')})", "",
                   *_phases_section("cpu", runs), ""]
+    parts += _initial_order_section("cpu")
     layer4 = _layer4_section(loaded, "cpu", retrains)
     if layer4:
         parts += ["## The layer-4 question, profile `cpu`: `film` vs `additive`", "", *layer4]

@@ -6,7 +6,7 @@ import numpy as np
 from ..analysis.phases import PHASE_THRESHOLDS, phase_onsets, representatives
 
 __all__ = ["IMBALANCED_THRESHOLD", "crossing", "crossing_table", "coupling_summary", "phase_summary", "compare_bundles",
-           "COMPARED_FIELDS", "representative_run", "latent_after_generation"]
+           "COMPARED_FIELDS", "representative_run", "latent_after_generation", "initial_order", "shows_phase_a"]
 
 IMBALANCED_THRESHOLD = 0.5   # an axis counts as learned when its per-axis accuracy reaches this
 
@@ -189,3 +189,41 @@ def latent_after_generation(records: list[dict]) -> dict:
             "last": records[-1], "verdict": verdict, "steps": [r["step"] for r in after], "dims": dims,
             "worse_axis": worse, "not_low_dim": sum(not d <= th.dim_b for d in dims),
             "not_ordered": sum(not w >= th.knn_r2_c for w in worse)}
+
+
+def initial_order(readouts: dict[str, dict[str, dict]], step: int = 0) -> list[dict]:
+    """The order of the untrained network under each read-out: one row per architecture, read-out and run, from
+    ``readouts`` = ``{arch: {label: {"shared": (bundle, arrays), "independent": (bundle, arrays), ...}}}`` (the
+    store's ``load_readouts`` per architecture). Each row: ``arch``, ``noise``, ``label``, ``seed``, the step-``step``
+    record's kNN R² x / y, UMAP R² x / y, intrinsic dimension and latent call, and ``worse_axis`` = min(kNN R² x, y).
+    Runs whose bundles lack that step are left out."""
+    rows = []
+    for arch, runs in readouts.items():
+        for label, pair in runs.items():
+            for noise, value in pair.items():
+                if noise == "source":
+                    continue
+                bundle = value[0]
+                rec = next((r for r in bundle["checkpoints"] if r["step"] == step), None)
+                if rec is None:
+                    continue
+                rows.append({"arch": arch, "noise": noise, "label": label, "seed": bundle["config"]["seed"],
+                             "source": pair["source"], "step": step,
+                             **{k: float(rec[k]) for k in ("knn_r2_x", "knn_r2_y", "r2_x", "r2_y", "intrinsic_dim")},
+                             "worse_axis": min(float(rec["knn_r2_x"]), float(rec["knn_r2_y"])),
+                             "latent_call": rec["phase_representation"]})
+    return sorted(rows, key=lambda r: (list(readouts).index(r["arch"]), r["noise"] != "shared", r["seed"]))
+
+
+def shows_phase_a(rows: list[dict], noise: str, archs, seeds) -> dict:
+    """The test of the specification ("Which read-out can show phase A"): read-out ``noise`` passes when the
+    untrained network is unordered — min(kNN R² x, y) < the order threshold ``knn_r2_c`` — in every seed of every
+    architecture. ``rows``: :func:`initial_order`. Returns ``{"passes": bool or None (not every run is there),
+    "ordered": [rows that are ordered at initialisation], "runs": how many rows, "expected": how many there must
+    be}``."""
+    mine = [r for r in rows if r["noise"] == noise]
+    expected = len(archs) * len(seeds)
+    ordered = [r for r in mine if not r["worse_axis"] < PHASE_THRESHOLDS.knn_r2_c]
+    complete = {(r["arch"], r["seed"]) for r in mine} == {(a, s) for a in archs for s in seeds}
+    return {"passes": (not ordered) if complete else (False if ordered else None), "ordered": ordered,
+            "runs": len(mine), "expected": expected}

@@ -20,6 +20,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..analysis.checkpoint import ANALYSIS_PROFILES, AnalysisConfig, analyze_checkpoint
+from ..analysis.evaluate import breakdown
 from ..analysis.order import UMAP_PARAMS
 from ..analysis.phases import PHASE_THRESHOLDS, recall
 from ..common import paths
@@ -29,7 +30,8 @@ from ..common.log import get_logger
 from ..core.provenance import provenance
 from ..core.train import TrainConfig, list_checkpoints, load_checkpoint, load_model
 
-__all__ = ["analyze", "load_bundle", "bundle_dir", "select_checkpoints", "BundleError"]
+__all__ = ["analyze", "load_bundle", "bundle_dir", "select_checkpoints", "BundleError", "step_arrays",
+           "tolerance_curves"]
 
 log = get_logger()
 
@@ -174,11 +176,10 @@ def _loss_log(run_dir: Path, max_points: int = 400) -> dict:
 
 
 def load_bundle(bundle_path, recall_phases: bool = True) -> tuple[dict, dict]:
-    """(bundle JSON, arrays) of a results bundle directory. With ``recall_phases`` (the default) the phase calls
-    of its records are recomputed from their stored scores and order parameters under the current
+    """(bundle JSON, arrays) of a results bundle directory. With ``recall_phases`` (the default) the phase calls of its
+    records are recomputed from their stored scores and order parameters under the current
     :data:`~bumpdiff.analysis.phases.PHASE_THRESHOLDS` (:func:`bumpdiff.analysis.phases.recall`). Raises
-    :class:`BundleError`
-    when the bundle is missing or unreadable."""
+    :class:`BundleError` when the bundle is missing or unreadable."""
     bundle_path = Path(bundle_path)
     try:
         bundle = json.loads((bundle_path / "bundle.json").read_text())
@@ -192,3 +193,25 @@ def load_bundle(bundle_path, recall_phases: bool = True) -> tuple[dict, dict]:
         bundle["checkpoints"] = recall(bundle["checkpoints"])
         bundle["thresholds"] = asdict(PHASE_THRESHOLDS)
     return bundle, arrays
+
+
+def step_arrays(arrays: dict, step: int) -> dict:
+    """The arrays a bundle holds for one checkpoint, by their own names (``{"embedding": …, "grid": …,
+    "samples": …}``): the bundle stores them as ``<name>_<step, 7 digits>``."""
+    tail = f"_{int(step):07d}"
+    out = {k[:-len(tail)]: v for k, v in arrays.items() if k.endswith(tail)}
+    if not out:
+        raise BundleError(f"no arrays of step {step} in the bundle")
+    return out
+
+
+def tolerance_curves(bundle: dict, arrays: dict, tols) -> dict[float, list[float]]:
+    """Accuracy at each checkpoint of ``bundle`` re-scored from its stored detections at each tolerance of ``tols``
+    (pixels): ``{tol: [accuracy per checkpoint, in the bundle's order]}``."""
+    out = {}
+    for tol in tols:
+        out[tol] = []
+        for r in bundle["checkpoints"]:
+            a = step_arrays(arrays, r["step"])
+            out[tol].append(breakdown(a["n_bumps"], a["estimated"], a["requested"], tol)["accuracy"])
+    return out

@@ -5,7 +5,7 @@ Layout under ``data/results/``:
 - ``experiments/<experiment>-<profile>.json`` — an experiment's **index**: its key (the identity of every run
   and of the analysis), one entry per run (its bundle, run key, how far it was trained, the command that made
   it) and provenance;
-- ``<run folder>/analysis-<analysis key>/`` — each run's results bundle (:mod:`bumpdiff.analysis`);
+- ``<run folder>/analysis-<analysis key>/`` — each run's results bundle (:mod:`bumpdiff.store.bundles`);
 - ``cache/<study>/<run folder>/step<step>-<key>.json`` — a robustness study of one checkpoint
   (:mod:`bumpdiff.analysis.robustness`), keyed by the study's identity, the run's key and the step.
 
@@ -40,8 +40,10 @@ from .bundles import BundleError, analyze, load_bundle
 from .executors import run_jobs
 from .tracking import in_training_order
 
-__all__ = ["MissingResult", "load_experiment", "is_available", "compute_experiment", "run_job", "reproduce_command",
-           "index_path", "load_study", "compute_study", "study_command", "study_path"]
+__all__ = ["atlas_of", "READOUTS", "readout_analysis", "load_readouts", "missing_readouts", "MissingResult",
+           "load_experiment", "is_available", "compute_experiment", "run_job", "reproduce_command", "index_path",
+           "load_study",
+           "compute_study", "study_command", "study_path"]
 
 log = get_logger()
 
@@ -469,3 +471,68 @@ def bundle_beside(study: dict, profile: str) -> tuple[dict, dict]:
         name = study.get("experiment") or phases_experiment(study.get("arch", "film"))
         raise MissingResult(f"no analysis bundle beside {study['source']} ({e}); compute it with: "
                             f"{reproduce_command(name, profile)}") from e
+
+
+# ------------------------------------------------------------------------------------- the two read-outs
+
+#: the read-out's noise (:data:`bumpdiff.analysis.activations.NOISE`), each analysed with the profile's analysis
+READOUTS = ("shared", "independent")
+
+
+def readout_analysis(profile: str, noise: str) -> AnalysisConfig:
+    """The profile's analysis with the read-out's noise ``noise``."""
+    if noise not in READOUTS:
+        raise ValueError(f"noise must be one of {READOUTS}, got {noise!r}")
+    return replace(analysis_for(profile), noise=noise)
+
+
+def readout_command(name: str, profile: str, label: str, noise: str) -> str:
+    """How the ``noise`` read-out of one run is computed: an analysis of its checkpoints (which must be on disk)."""
+    cfg = experiment(name).runs(profile)[label]
+    sets = f" --set noise={noise}" if noise != "shared" else ""
+    return (f"python -m bumpdiff analyze data/runs/{run_dir(cfg).name} --profile {profile}{sets}   (needs the run's "
+            f"checkpoints: {run_command(name, profile, label)})")
+
+
+def load_readouts(name: str, profile: str = "cpu") -> dict[str, dict]:
+    """Both read-outs of each run of experiment ``name`` that has them, from **one set of weights** per run:
+    ``{label: {"source": folder, "shared": (bundle, arrays), "independent": (bundle, arrays)}}``. The folder is the
+    first of the run's own results folder and its committed retrains (``data/results/retrains/<run folder>-*``)
+    that holds the bundles of both read-outs, so the two are never read from different weights. Runs that have no
+    such folder are left out (:func:`missing_readouts` names them). Reads only."""
+    out = {}
+    for label, cfg in experiment(name).runs(profile).items():
+        folder = run_dir(cfg).name
+        for d in [paths.results_dir() / folder, *sorted((paths.results_dir() / "retrains").glob(f"{folder}-*"))]:
+            dirs = {noise: d / f"analysis-{readout_analysis(profile, noise).key()}" for noise in READOUTS}
+            if not all((b / "bundle.json").exists() for b in dirs.values()):
+                continue
+            pair = {"source": paths.relative(d)}
+            for noise, b in dirs.items():
+                try:
+                    pair[noise] = load_bundle(b)
+                except BundleError as e:
+                    raise MissingResult(f"{e}; recompute with: {readout_command(name, profile, label, noise)}") from e
+                if pair[noise][0].get("run_key") != cfg.key():
+                    raise MissingResult(f"stale bundle {paths.relative(b)} (run {pair[noise][0].get('run_key')}, "
+                                        f"expected {cfg.key()})")
+            out[label] = pair
+            break
+    return out
+
+
+def missing_readouts(name: str, profile: str = "cpu") -> list[str]:
+    """The labels of the runs of ``name`` that :func:`load_readouts` leaves out."""
+    have = load_readouts(name, profile)
+    return [label for label in experiment(name).runs(profile) if label not in have]
+
+
+def atlas_of(bundle: dict, profile: str, arch: str) -> dict | None:
+    """The atlas tracked on the very weights of ``bundle`` (a run's own results folder, not a retrain's), or None
+    when there is none (said, with the command that computes it)."""
+    try:
+        atlas = load_tracked_study("atlas", profile, int(bundle["config"]["seed"]), arch=arch, quiet=True)
+    except MissingResult as e:
+        log.info(f"{arch}: no atlas of this run ({e})")
+        return None
+    return atlas if atlas["source"] == f"data/results/{bundle['run']}" else None

@@ -8,12 +8,10 @@ what it finished, and checkpoints already in the file are never recomputed. Ever
 checkpoints appends its provenance.
 
 Studies: :class:`bumpdiff.analysis.atlas.Atlas` (order parameters at every layer × t),
-:class:`bumpdiff.analysis.commitment.Commitment`
-(when along the reverse process the position is decided), :class:`bumpdiff.analysis.commitment.Spectrum` (PCA spectrum
-and
-effective dimension of chosen layers), :class:`bumpdiff.analysis.topology.Topology` (persistent homology of chosen
-layers
-against two ideal tori; runs on a periodic lattice).
+:class:`bumpdiff.analysis.commitment.Commitment` (when along the reverse process the position is decided),
+:class:`bumpdiff.analysis.commitment.Spectrum` (PCA spectrum and effective dimension of chosen layers),
+:class:`bumpdiff.analysis.topology.Topology` (persistent homology of chosen layers against two ideal tori; runs on a
+periodic lattice).
 """
 from __future__ import annotations
 
