@@ -5,7 +5,17 @@ from pathlib import Path
 import pytest
 import torch
 
-torch.set_num_threads(int(os.environ.get("BUMPDIFF_TEST_THREADS", "2")))
+THREADS = int(os.environ.get("BUMPDIFF_TEST_THREADS", "2"))
+torch.set_num_threads(THREADS)
+
+
+@pytest.fixture(autouse=True)
+def _torch_threads():
+    """Every test starts with the same torch thread count (a job run inline sets its own, and bitwise comparisons
+    between runs trained in different tests need the same reductions)."""
+    torch.set_num_threads(THREADS)
+    yield
+    torch.set_num_threads(THREADS)
 
 
 @pytest.fixture

@@ -104,7 +104,7 @@ def test_run_dir_refuses_a_different_config_but_not_other_execution_settings(hom
 def test_overrides_and_hash():
     cfg = profile("smoke", "lattice.dx=0.1", "steps=7", "model.widths=8,16,16,32")
     assert cfg.lattice.dx == 0.1 and cfg.steps == 7 and cfg.model.widths == (8, 16, 16, 32)
-    assert cfg.hash() != PROFILES["smoke"].hash()
+    assert cfg.key() != PROFILES["smoke"].key()
     assert TrainConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
 
 

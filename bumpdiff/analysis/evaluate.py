@@ -59,9 +59,6 @@ class Detections:
     area: np.ndarray
     peak: np.ndarray
 
-    def bumps_of(self, b: int) -> np.ndarray:
-        return self.centers[self.image == b]
-
 
 def _as_numpy(images) -> np.ndarray:
     if isinstance(images, torch.Tensor):

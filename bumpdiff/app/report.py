@@ -15,6 +15,7 @@ from ..analysis.robustness import ROBUSTNESS, LayerSweep
 from ..common import paths
 from ..common.files import atomic_write_text
 from ..core.diffusion import CPU_INFERENCE_CHUNK
+from ..core.model import LAYER_ALIASES
 from ..experiments.registry import ARCH_EXPERIMENTS, EXPERIMENTS, experiment_seeds, phases_label
 from ..experiments.stats import (
     IMBALANCED_THRESHOLD,
@@ -29,7 +30,8 @@ from ..experiments.stats import (
 from ..store.bundles import BundleError, load_bundle
 from ..store.results import READOUTS, MissingResult, load_experiment, load_readouts, load_study, load_tracked_study
 
-__all__ = ["render_report", "write_report", "phases_table", "checkpoint_table", "sweep_table"]
+__all__ = ["render_report", "write_report", "phases_table", "checkpoint_table", "sweep_table", "lattice_table",
+           "layer_table", "imbalanced_table"]
 
 
 def _table(header: list[str], rows: list[list]) -> str:
@@ -385,6 +387,25 @@ def checkpoint_table(records: list[dict]) -> str:
 def sweep_table(rows: list[dict]) -> str:
     """A layer × timestep sweep's rows (the robustness study) as Markdown."""
     return _sweep_table(rows)
+
+
+def lattice_table(lattices: dict) -> str:
+    """The lattices of centres ({label: Lattice}): cells per axis and images."""
+    return _table(["lattice", "Kx", "Ky", "images"], [[label, lat.kx, lat.ky, f"{len(lat):,}"]
+                                                    for label, lat in lattices.items()])
+
+
+def layer_table(model) -> str:
+    """Every named layer of ``model`` with its alias and output shape, and the parameter count."""
+    shapes = model.layer_shapes()
+    return (f"{model.num_parameters():,} parameters, widths {model.cfg.widths}, attention {model.cfg.attn}\n\n"
+            + _table(["layer", "name", "output (C × H × W)"],
+                     [[k, f"`{name}`", "×".join(map(str, shapes[name]))] for k, name in LAYER_ALIASES.items()]))
+
+
+def imbalanced_table(runs: dict) -> str:
+    """The crossing points and coupling verdicts RESULTS.md gives for the `imbalanced` experiment, as Markdown."""
+    return "\n".join(_imbalanced_section(runs))
 
 
 def _header() -> list[str]:

@@ -124,14 +124,14 @@ class Diffusion(nn.Module):
         reg("betas", betas)
         reg("alphas_cumprod", alphas_cum)
         reg("alphas_cumprod_prev", prev)
-        reg("sqrt_ac", alphas_cum.sqrt())
-        reg("sqrt_1mac", (1 - alphas_cum).sqrt())
-        # posterior q(x_{t-1} | x_t, x0)
-        post_var = betas * (1 - prev) / (1 - alphas_cum)
-        reg("post_var", post_var)
-        reg("post_logvar", torch.log(torch.cat([post_var[1:2], post_var[1:]])))
-        reg("post_c0", betas * prev.sqrt() / (1 - alphas_cum))
-        reg("post_ct", (1 - prev) * (1 - betas).sqrt() / (1 - alphas_cum))
+        reg("sqrt_alphas_cumprod", alphas_cum.sqrt())
+        reg("sqrt_one_minus_alphas_cumprod", (1 - alphas_cum).sqrt())
+        # the posterior q(x_{t-1} | x_t, x0) = N(coef1 x0 + coef2 x_t, β̃_t): DDPM paper (Ho et al. 2020), eq. 6-7
+        posterior_variance = betas * (1 - prev) / (1 - alphas_cum)
+        reg("posterior_variance", posterior_variance)
+        reg("posterior_log_variance_clipped", torch.log(torch.cat([posterior_variance[1:2], posterior_variance[1:]])))
+        reg("posterior_mean_coef1", betas * prev.sqrt() / (1 - alphas_cum))
+        reg("posterior_mean_coef2", (1 - prev) * (1 - betas).sqrt() / (1 - alphas_cum))
 
     @property
     def T(self) -> int:
@@ -143,7 +143,7 @@ class Diffusion(nn.Module):
 
     def q_sample(self, x0, t, noise):
         """x_t = √ᾱ_t x0 + √(1-ᾱ_t) ε."""
-        return self._at(self.sqrt_ac, t) * x0 + self._at(self.sqrt_1mac, t) * noise
+        return self._at(self.sqrt_alphas_cumprod, t) * x0 + self._at(self.sqrt_one_minus_alphas_cumprod, t) * noise
 
     def forward(self, x0, centers, generator: torch.Generator | None = None):
         """ε-prediction MSE loss on a batch, with t ~ U{0..T-1} and ε ~ N(0, I) from ``generator``."""
@@ -154,7 +154,7 @@ class Diffusion(nn.Module):
         return F.mse_loss(pred.float(), noise)
 
     def predict_x0(self, x_t, t, eps):
-        x0 = (x_t - self._at(self.sqrt_1mac, t) * eps) / self._at(self.sqrt_ac, t)
+        x0 = (x_t - self._at(self.sqrt_one_minus_alphas_cumprod, t) * eps) / self._at(self.sqrt_alphas_cumprod, t)
         return x0.clamp(-1, 1) if self.cfg.clip_denoised else x0
 
     def ddpm_step(self, x, t: int, eps, z=None):
@@ -162,10 +162,10 @@ class Diffusion(nn.Module):
         at t = 0)."""
         tt = torch.full((x.shape[0],), t, device=x.device, dtype=torch.long)
         x0 = self.predict_x0(x, tt, eps)
-        mean = self._at(self.post_c0, tt) * x0 + self._at(self.post_ct, tt) * x
+        mean = self._at(self.posterior_mean_coef1, tt) * x0 + self._at(self.posterior_mean_coef2, tt) * x
         if t == 0 or z is None:
             return mean, x0
-        return mean + (0.5 * self._at(self.post_logvar, tt)).exp() * z, x0
+        return mean + (0.5 * self._at(self.posterior_log_variance_clipped, tt)).exp() * z, x0
 
     def ddim_step(self, x, t: int, t_prev: int, eps, eta: float = 0.0, z=None):
         """One DDIM step x_t → x_{t_prev} (t_prev = -1: to the clean image). Returns ``(x_prev, x0_pred)``."""
@@ -181,18 +181,16 @@ class Diffusion(nn.Module):
             x_prev = x_prev + sigma * z
         return x_prev, x0
 
-    def _eps(self, x, t: int, centers, names, autocast_dtype):
-        device = x.device
-        tt = torch.full((x.shape[0],), t, device=device, dtype=torch.long)
-        with self.model.capture(names) as store, torch.autocast(
-                device.type, dtype=autocast_dtype or torch.bfloat16, enabled=autocast_dtype is not None):
+    def _eps(self, x, t: int, centers, names):
+        tt = torch.full((x.shape[0],), t, device=x.device, dtype=torch.long)
+        with self.model.capture(names) as store:
             eps = self.model(x, tt, centers).float()
         return eps, store
 
     @torch.no_grad()
     def sample(self, centers, generator: torch.Generator | None = None, sampler="ddpm", steps: int | None = None,
                eta: float = 0.0, x_T: torch.Tensor | None = None, capture: Capture = Capture(),
-               batch_size: int | None = None, progress: bool = False, autocast_dtype: torch.dtype | None = None,
+               batch_size: int | None = None, progress: bool = False,
                trajectory: bool = False):
         """Generate one image per requested centre.
 
@@ -223,7 +221,7 @@ class Diffusion(nn.Module):
                 z_all = torch.randn(shape, generator=generator) if smp.stochastic and t > 0 else None
                 t_prev = ts[i + 1] if i + 1 < len(ts) else -1
                 for k, (xb, cb) in enumerate(chunks):
-                    eps, store = self._eps(xb, t, cb, names, autocast_dtype)
+                    eps, store = self._eps(xb, t, cb, names)
                     if t in cap_steps:
                         for name in names:
                             captured.setdefault(name, {}).setdefault(t, []).append(store[name].cpu())

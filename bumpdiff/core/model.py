@@ -300,6 +300,15 @@ class UNet(nn.Module):
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
 
+    @torch.no_grad()
+    def layer_shapes(self) -> dict[str, tuple[int, ...]]:
+        """``{layer name: (channels, height, width)}`` of every named layer, from one forward pass on a blank image."""
+        n = self.cfg.image_size
+        with self.capture(LAYER_NAMES) as acts:
+            self(torch.zeros(1, self.cfg.in_channels, n, n), torch.zeros(1, dtype=torch.long),
+                 torch.full((1, 2), n / 2))
+        return {name: tuple(acts[name].shape[1:]) for name in LAYER_NAMES}
+
 
 class FiLMUNet(UNet):
     """``arch="film"``: encodings → MLP → scale-and-shift in every residual block (module docstring)."""

@@ -117,7 +117,6 @@ class TrainConfig:
         neutral value do not enter it."""
         return identity_key("run", self)
 
-    hash = key  # the name used before the identity rules existed
 
     @property
     def images_per_epoch(self) -> int:
@@ -203,7 +202,7 @@ def checkpoint_steps(cfg: TrainConfig) -> list[int]:
 
 
 def run_dir(cfg: TrainConfig) -> Path:
-    return paths.runs_dir() / f"{cfg.name}-{cfg.hash()}"
+    return paths.runs_dir() / f"{cfg.name}-{cfg.key()}"
 
 
 def _lr_at(cfg, step):
