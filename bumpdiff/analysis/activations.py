@@ -52,7 +52,7 @@ def collect_layers(diffusion: Diffusion, centers, layers=("down3",), t: int = 50
     if mode not in MODES:
         raise ValueError(f"mode must be 'noise', 'noised' or 'sampling', got {mode!r}")
     if noise not in NOISE:
-        raise ValueError(f"noise must be 'shared' or 'independent', got {noise!r}")
+        raise ValueError(f"noise must be one of {NOISE}, got {noise!r}")
     check_range("t", t, lo=0, hi=diffusion.T - 1, integer=True)
     names = tuple(dict.fromkeys(resolve_layer(layer) for layer in layers))
     model = diffusion.model

@@ -219,8 +219,9 @@ def _layer4_section(loaded: dict, profile: str, retrains: list[tuple]) -> list[s
         folders = {b["run"]: seed for seed, b, _ in runs}
         keys = {b["analysis_key"] for _, b, _ in runs}
         for path, b in retrains:  # retrains of the same runs, under the same analysis
+            # (a retrain trained only to step 0 is read by the initial-order table, not here)
             if (isinstance(b, dict) and b["run"] in folders and b["analysis_key"] in keys and b["trained_to"] > 0
-                    and path.name == f"analysis-{b['analysis_key']}"):   # a step-0 retrain: the read-out table's
+                    and path.name == f"analysis-{b['analysis_key']}"):
                 runs.append((f"{folders[b['run']]} (retrain `{path.parent.name}`)", b, False))
         for seed, b, counted in runs:
             v = latent_after_generation(b["checkpoints"])

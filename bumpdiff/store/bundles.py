@@ -208,10 +208,9 @@ def step_arrays(arrays: dict, step: int) -> dict:
 def tolerance_curves(bundle: dict, arrays: dict, tols) -> dict[float, list[float]]:
     """Accuracy at each checkpoint of ``bundle`` re-scored from its stored detections at each tolerance of ``tols``
     (pixels): ``{tol: [accuracy per checkpoint, in the bundle's order]}``."""
-    out = {}
-    for tol in tols:
-        out[tol] = []
-        for r in bundle["checkpoints"]:
-            a = step_arrays(arrays, r["step"])
+    out = {tol: [] for tol in tols}
+    for r in bundle["checkpoints"]:
+        a = step_arrays(arrays, r["step"])   # once per checkpoint, scored at every tolerance
+        for tol in tols:
             out[tol].append(breakdown(a["n_bumps"], a["estimated"], a["requested"], tol)["accuracy"])
     return out

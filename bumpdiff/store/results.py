@@ -24,6 +24,7 @@ from pathlib import Path
 
 import torch
 
+from ..analysis.activations import NOISE
 from ..analysis.checkpoint import AnalysisConfig
 from ..analysis.robustness import ROBUSTNESS
 from ..common import paths
@@ -42,8 +43,7 @@ from .tracking import in_training_order
 
 __all__ = ["atlas_of", "READOUTS", "readout_analysis", "load_readouts", "missing_readouts", "MissingResult",
            "load_experiment", "is_available", "compute_experiment", "run_job", "reproduce_command", "index_path",
-           "load_study",
-           "compute_study", "study_command", "study_path"]
+           "load_study", "compute_study", "study_command", "study_path"]
 
 log = get_logger()
 
@@ -475,14 +475,12 @@ def bundle_beside(study: dict, profile: str) -> tuple[dict, dict]:
 
 # ------------------------------------------------------------------------------------- the two read-outs
 
-#: the read-out's noise (:data:`bumpdiff.analysis.activations.NOISE`), each analysed with the profile's analysis
-READOUTS = ("shared", "independent")
+#: the read-outs: every value of the read-out's noise, each analysed with the profile's analysis
+READOUTS = NOISE
 
 
 def readout_analysis(profile: str, noise: str) -> AnalysisConfig:
-    """The profile's analysis with the read-out's noise ``noise``."""
-    if noise not in READOUTS:
-        raise ValueError(f"noise must be one of {READOUTS}, got {noise!r}")
+    """The profile's analysis with the read-out's noise ``noise`` (checked by :class:`AnalysisConfig`)."""
     return replace(analysis_for(profile), noise=noise)
 
 
