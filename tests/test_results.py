@@ -200,7 +200,7 @@ def test_both_read_outs_of_a_run_come_from_one_folder_of_weights(home):
     from bumpdiff.core.train import run_dir
     from bumpdiff.experiments.registry import experiment_runs
     from bumpdiff.store.bundles import analyze
-    from bumpdiff.store.results import load_readouts, missing_readouts, readout_analysis
+    from bumpdiff.store.results import load_readouts, missing_readouts, readout_analysis, readout_bundles
     compute_experiment("phases", "smoke", until=10, progress=False)       # the shared read-out, in the run's folder
     label, cfg = next(iter(experiment_runs("phases", "smoke").items()))
     assert load_readouts("phases", "smoke") == {} and missing_readouts("phases", "smoke") == [label]
@@ -209,6 +209,10 @@ def test_both_read_outs_of_a_run_come_from_one_folder_of_weights(home):
     retrain = home / "data" / "results" / "retrains" / f"{run_dir(cfg).name}-retrain1"
     analyze(run_dir(cfg), independent, progress=False, out=retrain / f"analysis-{independent.key()}")
     assert load_readouts("phases", "smoke") == {}      # the retrain has one read-out only: never mixed with the run's
+    own = f"data/results/{run_dir(cfg).name}"
+    each = readout_bundles("phases", "smoke")[label]   # ... but each read-out alone is read wherever it is
+    assert each["shared"][0] == own and each["independent"][0].endswith("-retrain1")
+    assert each["independent"][1]["analysis"]["noise"] == "independent"
     analyze(run_dir(cfg), readout_analysis("smoke", "shared"), progress=False,
             out=retrain / f"analysis-{readout_analysis('smoke', 'shared').key()}")
     got = load_readouts("phases", "smoke")[label]
@@ -216,4 +220,6 @@ def test_both_read_outs_of_a_run_come_from_one_folder_of_weights(home):
     analyze(run_dir(cfg), independent, progress=False)                  # now the run's own folder holds both
     got = load_readouts("phases", "smoke")[label]
     assert got["source"] == f"data/results/{run_dir(cfg).name}"
+    assert {n: f for n, (f, _) in readout_bundles("phases", "smoke")[label].items()} == {"shared": own,
+                                                                                       "independent": own}
     assert got["shared"][0]["analysis_key"] != got["independent"][0]["analysis_key"]

@@ -3,15 +3,20 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bumpdiff.analysis.phases import PHASE_THRESHOLDS, recall
 from bumpdiff.experiments.registry import EarlyStop
 from bumpdiff.experiments.stats import (
+    SENSITIVITY_DIMS,
+    SENSITIVITY_ORDERS,
     coupling_summary,
     crossing,
     crossing_table,
     initial_order,
     latent_after_generation,
+    order_path,
     phase_summary,
     shows_phase_a,
+    threshold_sensitivity,
 )
 
 
@@ -171,3 +176,51 @@ def test_a_read_out_shows_phase_a_only_if_no_untrained_network_is_ordered():
     assert shows_phase_a(rows("shared", partial), "shared", archs, seeds)["passes"] is None   # not decided yet
     assert shows_phase_a(rows("shared", partial | {("film", 0): 0.9}), "shared", archs, seeds)["passes"] is False
     assert shows_phase_a(rows("shared", low), "independent", archs, seeds)["passes"] is None   # other read-out
+
+
+_orders = st.tuples(st.floats(2.0, 8.0), st.floats(-0.2, 1.0), st.floats(-0.2, 1.0))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(_orders, st.floats(0, 1)), min_size=1, max_size=12))
+def test_threshold_sensitivity_is_monotone_and_its_default_cell_is_the_rule(points):
+    recs = recall([{"step": 100 * i, "epoch": i, "images_seen": 100 * i, "intrinsic_dim": d, "knn_r2_x": x,
+                    "knn_r2_y": y, "accuracy": acc, "frac_single_wrong": 0.0}
+                   for i, ((d, x, y), acc) in enumerate(points)])
+    rows = threshold_sensitivity(recs)
+    assert [(r["knn_r2_c"], r["dim_b"]) for r in rows] == [(o, d) for o in SENSITIVITY_ORDERS for d in SENSITIVITY_DIMS]
+    own = [r for r in rows if r["default"]]
+    th = PHASE_THRESHOLDS
+    assert len(own) == 1 and (own[0]["dim_b"], own[0]["knn_r2_c"]) == (th.dim_b, th.knn_r2_c)
+    v = latent_after_generation(recs)  # the records' own calls are the rule's
+    assert own[0]["verdict"] == v["verdict"]
+    assert own[0]["latent_c_step"] == (None if v["latent_c"] is None else v["latent_c"]["step"])
+    # a looser threshold (higher dimension, lower order) calls C no later: the first-C step never moves later
+    first = {(r["knn_r2_c"], r["dim_b"]): (float("inf") if r["latent_c_step"] is None else r["latent_c_step"])
+             for r in rows}
+    for (o, d), s in first.items():
+        for (o2, d2), s2 in first.items():
+            if o2 <= o and d2 >= d:
+                assert s2 <= s
+
+
+def test_threshold_sensitivity_moves_a_run_across_the_dimension_line():
+    # ordered throughout, generation correct from step 100, the dimension settles at 4.2: the rule's own
+    # threshold (4) never calls it C, 4.5 does from step 100 on
+    recs = recall([{"step": s, "epoch": s, "images_seen": s, "intrinsic_dim": dim, "knn_r2_x": 0.99, "knn_r2_y": 0.95,
+                    "accuracy": acc, "frac_single_wrong": 0.0}
+                   for s, dim, acc in ((0, 12.0, 0.0), (100, 4.2, 0.9), (200, 4.2, 0.9), (300, 4.2, 0.95))])
+    cell = {(r["knn_r2_c"], r["dim_b"]): r for r in threshold_sensitivity(recs)}
+    assert (cell[0.8, 4.0]["latent_c_step"], cell[0.8, 4.0]["verdict"]) == (None, "never ordered")
+    assert (cell[0.8, 4.5]["latent_c_step"], cell[0.8, 4.5]["verdict"]) == (100, "persists")
+    assert cell[0.9, 6.0]["verdict"] == "persists" and cell[0.9, 3.0]["verdict"] == "never ordered"
+    with pytest.raises(ValueError, match="records"):
+        threshold_sensitivity([])
+
+
+def test_order_path_sorts_by_step_and_takes_the_worse_axis():
+    recs = [{"step": 200, "intrinsic_dim": 3.0, "knn_r2_x": 0.9, "knn_r2_y": 0.7, "r2_x": 0.2, "r2_y": 0.6},
+            {"step": 0, "intrinsic_dim": 12.0, "knn_r2_x": 0.1, "knn_r2_y": 0.3, "r2_x": 0.5, "r2_y": 0.4}]
+    p = order_path(recs)
+    assert p["step"].tolist() == [0, 200] and p["intrinsic_dim"].tolist() == [12.0, 3.0]
+    assert p["worse_axis"].tolist() == [0.1, 0.7] and p["umap_worse"].tolist() == [0.4, 0.2]

@@ -19,19 +19,31 @@ from ..core.model import LAYER_ALIASES
 from ..experiments.registry import ARCH_EXPERIMENTS, EXPERIMENTS, experiment_seeds, phases_label
 from ..experiments.stats import (
     IMBALANCED_THRESHOLD,
+    SENSITIVITY_DIMS,
+    SENSITIVITY_ORDERS,
     compare_bundles,
     coupling_summary,
     crossing_table,
     initial_order,
     latent_after_generation,
+    order_path,
     phase_summary,
     shows_phase_a,
+    threshold_sensitivity,
 )
 from ..store.bundles import BundleError, load_bundle
-from ..store.results import READOUTS, MissingResult, load_experiment, load_readouts, load_study, load_tracked_study
+from ..store.results import (
+    READOUTS,
+    MissingResult,
+    load_experiment,
+    load_readouts,
+    load_study,
+    load_tracked_study,
+    readout_bundles,
+)
 
 __all__ = ["render_report", "write_report", "phases_table", "checkpoint_table", "sweep_table", "lattice_table",
-           "layer_table", "imbalanced_table"]
+           "layer_table", "imbalanced_table", "readout_runs", "order_table", "sensitivity_table"]
 
 
 def _table(header: list[str], rows: list[list]) -> str:
@@ -369,6 +381,87 @@ def _initial_order_section(profile: str = "cpu") -> list[str]:
     return parts + [""]
 
 
+def readout_runs(profile: str = "cpu") -> dict[str, dict[str, dict[str, tuple[str, dict]]]]:
+    """``{arch: {label: {noise: (folder, bundle)}}}``: every read-out computed for the runs of both architectures'
+    experiments (the paper's architecture first), each from the folder that analysed it furthest
+    (:func:`bumpdiff.store.results.readout_bundles`)."""
+    return {arch: readout_bundles(ARCH_EXPERIMENTS[arch], profile) for arch in ("additive", "film")}
+
+
+def _readout_rows(runs: dict):
+    for arch, by_label in runs.items():
+        for noise in READOUTS:
+            for label, per in by_label.items():
+                if noise in per:
+                    folder, bundle = per[noise]
+                    yield arch, noise, bundle["config"]["seed"], folder, bundle
+
+
+def _analysed(bundle: dict) -> str:
+    steps = sorted(r["step"] for r in bundle["checkpoints"])
+    return f"{steps[0]:,}" if len(steps) == 1 else f"{steps[0]:,}–{steps[-1]:,} ({len(steps)})"
+
+
+def order_table(runs: dict) -> str:
+    """Per architecture, read-out and seed (``runs``: :func:`readout_runs`): the paper's order metric (linear R² of
+    the centres from a 3-D UMAP, worse axis) and the project's (kNN R², worse axis) with the intrinsic dimension at
+    the first and last analysed checkpoint, and the project's latent call over training."""
+    rows = []
+    for arch, noise, seed, folder, b in _readout_rows(runs):
+        p = order_path(b["checkpoints"])
+        rows.append([f"`{arch}`", noise, seed, f"`{folder}`", _analysed(b),
+                     f"{p['umap_worse'][0]:.2f} → {p['umap_worse'][-1]:.2f}",
+                     f"{p['worse_axis'][0]:.2f} → {p['worse_axis'][-1]:.2f}",
+                     f"{p['intrinsic_dim'][0]:.1f} → {p['intrinsic_dim'][-1]:.1f}",
+                     describe_sequence(phase_sequence(b["checkpoints"], "phase_representation"))])
+    return _table(["arch", "read-out", "seed", "weights from", "analysed steps (checkpoints)",
+                   "UMAP R², worse axis: first → last", "kNN R², worse axis: first → last",
+                   "intrinsic dim.: first → last", "latent call over training"], rows)
+
+
+_SHORT = {"persists": "persists", "settles": "settles", "transient": "transient", "never ordered": "never",
+          "generation never reaches C": "gen. not C"}
+
+
+def sensitivity_table(runs: dict, order: float) -> str:
+    """The layer-4 answer of every run (``runs``: :func:`readout_runs`) as the latent rule's dimension threshold
+    runs over :data:`~bumpdiff.experiments.stats.SENSITIVITY_DIMS` at order threshold ``order``: each cell is the
+    step latent C is first called (— for never) and the verdict of
+    :func:`~bumpdiff.experiments.stats.latent_after_generation`; the rule's own column is in bold."""
+    rows = []
+    for arch, noise, seed, _, b in _readout_rows(runs):
+        cells = {r["dim_b"]: r for r in threshold_sensitivity(b["checkpoints"], orders=(order,))}
+        rows.append([f"`{arch}`", noise, seed, _analysed(b),
+                     *(("—" if c["latent_c_step"] is None else f"{c['latent_c_step']:,}") + f" · {_SHORT[c['verdict']]}"
+                       for c in cells.values())])
+    head = [f"**dim ≤ {d:g}**" if d == PHASE_THRESHOLDS.dim_b and order == PHASE_THRESHOLDS.knn_r2_c else f"dim ≤ {d:g}"
+            for d in SENSITIVITY_DIMS]
+    return _table(["arch", "read-out", "seed", "analysed steps", *head], rows)
+
+
+def _thresholds_section(profile: str = "cpu") -> list[str]:
+    """The paper's metric, the project's rule and how its layer-4 answer moves with the thresholds, for both
+    architectures under every read-out computed."""
+    runs = readout_runs(profile)
+    if not any(runs.values()):
+        return []
+    th = PHASE_THRESHOLDS
+    parts = [f"## The layer-4 call against its thresholds, profile `{profile}`", "",
+             "Layer 4 (`down3`), t = 500, for each architecture, read-out and seed, each read from the folder that "
+             "analysed it furthest (a read-out computed so far only at step 0 has one checkpoint). First the paper's "
+             "order metric beside the project's, at the first and last analysed checkpoint, and the project's latent "
+             f"call (C: min kNN R² ≥ {th.knn_r2_c:g} and intrinsic dimension ≤ {th.dim_b:g}; B: dimension ≤ "
+             f"{th.dim_b:g}; else A) over training:", "", order_table(runs), "",
+             "Then the same bundles called again with other thresholds: in each cell, the step at which layer 4 is "
+             "first called C (— for never) and the verdict from the generation-C onset on (*persists*, *settles*, "
+             "*transient*, *never* ordered; *gen. not C* where generation never reaches C in the analysed "
+             "checkpoints). The rule's own thresholds are the bold column of the second table; the thresholds are "
+             "not changed by this table.", ""]
+    for order in SENSITIVITY_ORDERS:
+        parts += [f"Order threshold: min kNN R² ≥ {order:g}.", "", sensitivity_table(runs, order), ""]
+    return parts
+
+
 def phases_table(runs: dict, profile: str) -> str:
     """The tables RESULTS.md gives for a `phases` experiment (``runs``: ``load_experiment``), as Markdown."""
     return "\n".join(_phases_section(profile, runs))
@@ -476,6 +569,7 @@ def _experiment_sections(loaded: dict, retrains: dict) -> list[str]:
         parts += [f"## `phases-additive`, profile `cpu` ({_count(len(runs), n, 'seeds')})", "",
                   *_phases_section("cpu", runs), ""]
     parts += _initial_order_section("cpu")
+    parts += _thresholds_section("cpu")
     layer4 = _layer4_section(loaded, "cpu", retrains)
     if layer4:
         parts += ["## The layer-4 question, profile `cpu`: `film` vs `additive`", "", *layer4]

@@ -1,14 +1,21 @@
 """Statistics over the runs of an experiment: crossings of per-axis accuracy, coupling verdicts, phase onsets."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
-from ..analysis.phases import PHASE_THRESHOLDS, phase_onsets, representatives
+from ..analysis.phases import PHASE_THRESHOLDS, PhaseThresholds, phase_onsets, recall, representatives
 
 __all__ = ["IMBALANCED_THRESHOLD", "crossing", "crossing_table", "coupling_summary", "phase_summary", "compare_bundles",
-           "COMPARED_FIELDS", "representative_run", "latent_after_generation", "initial_order", "shows_phase_a"]
+           "COMPARED_FIELDS", "representative_run", "latent_after_generation", "initial_order", "shows_phase_a",
+           "SENSITIVITY_DIMS", "SENSITIVITY_ORDERS", "threshold_sensitivity", "order_path"]
 
 IMBALANCED_THRESHOLD = 0.5   # an axis counts as learned when its per-axis accuracy reaches this
+
+#: the thresholds the sensitivity table runs the latent rule over (the rule's own: dim_b = 4, knn_r2_c = 0.8)
+SENSITIVITY_DIMS = (3.0, 3.5, 4.0, 4.5, 5.0, 6.0)
+SENSITIVITY_ORDERS = (0.7, 0.8, 0.9)
 
 
 def crossing(records: list[dict], key: str, threshold: float) -> dict | None:
@@ -151,7 +158,7 @@ def representative_run(runs: dict) -> str:
     return max(cover, key=lambda label: (cover[label], -list(cover).index(label)))
 
 
-def latent_after_generation(records: list[dict]) -> dict:
+def latent_after_generation(records: list[dict], thresholds: PhaseThresholds = PHASE_THRESHOLDS) -> dict:
     """Does the latent call (the read-out layer's order parameters) say C once generation is correct, and does it
     stay so? Over one run's checkpoint records (in training order):
 
@@ -164,7 +171,8 @@ def latent_after_generation(records: list[dict]) -> dict:
     Which half of the latent rule (:data:`~bumpdiff.analysis.phases.PHASE_THRESHOLDS`) keeps those checkpoints out of C:
     ``not_low_dim`` counts the ones whose intrinsic dimension is above ``dim_b`` (or NaN), ``not_ordered`` the ones
     whose worse axis has kNN R² below ``knn_r2_c`` (a checkpoint can fail both); ``dims`` and ``worse_axis`` are
-    their intrinsic dimensions and min(kNN R² x, kNN R² y), in training order."""
+    their intrinsic dimensions and min(kNN R² x, kNN R² y), in training order. The calls are the records' own;
+    ``thresholds`` is what the two counts compare with (:func:`threshold_sensitivity` recalls the records first)."""
     if not records:
         raise ValueError("records must hold at least one checkpoint")
     gen_c = phase_onsets(records, "phase_generation")["C"]
@@ -182,7 +190,7 @@ def latent_after_generation(records: list[dict]) -> dict:
         verdict = "settles"
     else:
         verdict = "transient"
-    th = PHASE_THRESHOLDS
+    th = thresholds
     dims = [float(r["intrinsic_dim"]) for r in after]
     worse = [min(float(r["knn_r2_x"]), float(r["knn_r2_y"])) for r in after]
     return {"generation_c": gen_c, "latent_c": latent_c, "after": len(after), "latent_c_after": n_c,
@@ -227,3 +235,33 @@ def shows_phase_a(rows: list[dict], noise: str, archs, seeds) -> dict:
     complete = {(r["arch"], r["seed"]) for r in mine} == {(a, s) for a in archs for s in seeds}
     return {"passes": (not ordered) if complete else (False if ordered else None), "ordered": ordered,
             "runs": len(mine), "expected": expected}
+
+
+def threshold_sensitivity(records: list[dict], dims=SENSITIVITY_DIMS, orders=SENSITIVITY_ORDERS) -> list[dict]:
+    """How the layer-4 answer of one run moves with the latent rule's two thresholds: for every order threshold
+    ``knn_r2_c`` in ``orders`` and dimension threshold ``dim_b`` in ``dims`` (the other thresholds as in
+    :data:`~bumpdiff.analysis.phases.PHASE_THRESHOLDS`), the records are called again under those thresholds and
+    the row says where the latent call is first C (``latent_c_step``, None for never) and the
+    :func:`latent_after_generation` verdict. One row per pair, orders outer; ``default`` marks the rule's own."""
+    if not records:
+        raise ValueError("records must hold at least one checkpoint")
+    rows = []
+    for order in orders:
+        for dim in dims:
+            th = replace(PHASE_THRESHOLDS, dim_b=float(dim), knn_r2_c=float(order))
+            v = latent_after_generation(recall(records, th), th)
+            rows.append({"knn_r2_c": float(order), "dim_b": float(dim),
+                         "latent_c_step": None if v["latent_c"] is None else v["latent_c"]["step"],
+                         "verdict": v["verdict"],
+                         "default": th.dim_b == PHASE_THRESHOLDS.dim_b and th.knn_r2_c == PHASE_THRESHOLDS.knn_r2_c})
+    return rows
+
+
+def order_path(records: list[dict]) -> dict[str, np.ndarray]:
+    """One run's path through the phase portrait, in training order: ``step``, ``intrinsic_dim``, ``worse_axis`` =
+    min(kNN R² x, y) (the project's order parameter) and ``umap_worse`` = min(UMAP R² x, y) (the paper's)."""
+    recs = sorted(records, key=lambda r: r["step"])
+    return {"step": np.array([r["step"] for r in recs], dtype=np.int64),
+            "intrinsic_dim": np.array([float(r["intrinsic_dim"]) for r in recs]),
+            "worse_axis": np.array([min(float(r["knn_r2_x"]), float(r["knn_r2_y"])) for r in recs]),
+            "umap_worse": np.array([min(float(r["r2_x"]), float(r["r2_y"])) for r in recs])}

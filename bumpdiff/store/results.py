@@ -41,7 +41,8 @@ from .bundles import BundleError, analyze, load_bundle
 from .executors import run_jobs
 from .tracking import in_training_order
 
-__all__ = ["atlas_of", "READOUTS", "readout_analysis", "load_readouts", "missing_readouts", "MissingResult",
+__all__ = ["atlas_of", "READOUTS", "readout_analysis", "load_readouts", "missing_readouts",
+           "readout_bundles", "MissingResult",
            "load_experiment", "is_available", "compute_experiment", "run_job", "reproduce_command", "index_path",
            "load_study", "compute_study", "study_command", "study_path"]
 
@@ -516,6 +517,40 @@ def load_readouts(name: str, profile: str = "cpu") -> dict[str, dict]:
                                         f"expected {cfg.key()})")
             out[label] = pair
             break
+    return out
+
+
+def _last_step(bundle: dict) -> int:
+    return max((r["step"] for r in bundle["checkpoints"]), default=-1)
+
+
+def readout_bundles(name: str, profile: str = "cpu") -> dict[str, dict[str, tuple[str, dict]]]:
+    """Every read-out of every run of experiment ``name`` that has one, each from the folder that analysed it
+    furthest (the latest analysed checkpoint): ``{label: {noise: (folder, bundle)}}``, the run's own results
+    folder winning a tie with its committed retrains. Each bundle is one set of weights (its folder); unlike
+    :func:`load_readouts`, the two read-outs of a run may come from different folders, which the folder says. Reads
+    only; read-outs nowhere computed are left out."""
+    out: dict[str, dict[str, tuple[str, dict]]] = {}
+    for label, cfg in experiment(name).runs(profile).items():
+        folder = run_dir(cfg).name
+        candidates = [paths.results_dir() / folder, *sorted((paths.results_dir() / "retrains").glob(f"{folder}-*"))]
+        for noise in READOUTS:
+            sub = f"analysis-{readout_analysis(profile, noise).key()}"
+            best = None
+            for d in candidates:
+                if not (d / sub / "bundle.json").exists():
+                    continue
+                try:
+                    bundle = load_bundle(d / sub)[0]
+                except BundleError as e:
+                    raise MissingResult(f"{e}; recompute with: {readout_command(name, profile, label, noise)}") from e
+                if bundle.get("run_key") != cfg.key():
+                    raise MissingResult(f"stale bundle {paths.relative(d / sub)} (run {bundle.get('run_key')}, "
+                                        f"expected {cfg.key()})")
+                if best is None or _last_step(bundle) > _last_step(best[1]):
+                    best = (paths.relative(d), bundle)
+            if best is not None:
+                out.setdefault(label, {})[noise] = best
     return out
 
 
