@@ -20,11 +20,13 @@ endif
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 EXECUTED := $(patsubst notebooks/%.ipynb,build/$(PROFILE)/%.ipynb,$(NOTEBOOKS))
 
-.PHONY: help env figures lab test test-fast lint smoke-results reproduce report bench clean-figures
+.PHONY: help env figures site lab test test-fast test-notebooks lint smoke-results smoke-figures reproduce report \
+        bench clean-figures
 
 help:
 	@echo "make figures [PROFILE=cpu|smoke|paper]  regenerate every figure into figures/"
 	@echo "make test                               run the test suite (unit tests + notebook smoke runs)"
+	@echo "make site [PROFILE=cpu|smoke]            the report website from the executed notebooks (after make figures)"
 	@echo "make lab                                JupyterLab on this environment, with the project's kernel"
 	@echo "make reproduce PROFILE=cpu              compute what is missing (train, analyse, studies), then figures"
 	@echo "make report                             regenerate docs/RESULTS.md from data/results"
@@ -39,12 +41,15 @@ $(VENV)/.installed: pyproject.toml requirements/lock.txt
 	$(VENV)/bin/python -m pip install --quiet --upgrade pip && \
 	$(VENV)/bin/python -m pip install --quiet "$(TORCH_SPEC)" && \
 	LOCK=$$($(VENV)/bin/python -c 'import sys; print("-c requirements/lock.txt" if sys.version_info[:2] == (3, 11) else "")'); \
-	$(VENV)/bin/python -m pip install --quiet $$LOCK -e ".[dev,bench]" && \
+	$(VENV)/bin/python -m pip install --quiet $$LOCK -e ".[dev,bench,site]" && \
 	$(VENV)/bin/python -c "from bumpdiff.app.lab import ensure_kernelspec; ensure_kernelspec()" && \
 	touch $@ && echo ">>> environment ready in $$(( $$(date +%s) - t0 )) s"
 
 figures: $(ENV_STAMP)
 	@$(PY) -m bumpdiff figures --profile $(PROFILE)
+
+site: $(ENV_STAMP)
+	@$(PY) -m bumpdiff site --profile $(PROFILE)
 
 lab: $(ENV_STAMP)
 	@$(PY) -m bumpdiff.app.lab
@@ -66,8 +71,17 @@ smoke-results: $(ENV_STAMP)
 	@$(PY) -m bumpdiff track atlas --profile smoke --arch additive --quiet > /dev/null
 	@$(PY) -m bumpdiff track topology --profile smoke --experiment torus --quiet > /dev/null
 
-test: lint smoke-results
-	@$(PY) -m pytest tests --nbval-lax notebooks -p no:cacheprovider --durations=15
+# every notebook executed headless on the smoke profile, in parallel (papermill; an error in any cell fails), into
+# build/smoke/: the site's browser test publishes these executed copies
+smoke-figures: smoke-results
+	@$(PY) -m bumpdiff figures --profile smoke
+
+test: lint smoke-figures
+	@$(PY) -m pytest tests -p no:cacheprovider --durations=15
+
+# the same notebooks under nbval, one after the other (slower; make test executes them with papermill instead)
+test-notebooks: smoke-results
+	@$(PY) -m pytest --nbval-lax notebooks -p no:cacheprovider
 
 test-fast: lint
 	@$(PY) -m pytest tests -p no:cacheprovider -m "not slow"

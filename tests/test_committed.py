@@ -76,6 +76,12 @@ def test_generated_results_document_is_up_to_date():
         "docs/RESULTS.md is out of date: run `python -m bumpdiff report`"
 
 
+def test_the_readme_findings_are_what_the_committed_bundles_give():
+    from bumpdiff.app.findings import update_readme
+    path, changed = update_readme(check=True)
+    assert not changed, f"{path}'s findings table is out of date: run `python -m bumpdiff report`"
+
+
 def test_no_tracked_file_points_outside_the_repository():
     # the brief beside the checkout, its specification file, and issue numbers of a tracker a clone does not have
     outside = re.compile(r"\.\./shared|PAPER\.md|[Ii]ssue [0-9]+")

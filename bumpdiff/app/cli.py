@@ -1,4 +1,4 @@
-"""Command line: ``python -m bumpdiff {train,analyze,reproduce,robustness,sample,figures,report} ...``.
+"""Command line: ``python -m bumpdiff {train,analyze,reproduce,robustness,sample,figures,report,site} ...``.
 
 Computing happens here (and in ``make reproduce``); notebooks and ``figures`` only read results.
 """
@@ -30,8 +30,10 @@ from ..store.results import MissingResult, compute_experiment, compute_study, st
 from ..store.tracking import track
 from ..store.weights import export
 from .figures import make_figures
+from .findings import update_readme
 from .plotting import sample_grid
 from .report import write_report
+from .site import build_site
 
 PROFILE_CHOICES = ["smoke", "cpu", "paper"]
 
@@ -162,11 +164,16 @@ def _cmd_figures(a):
 
 
 def _cmd_report(a):
-    path, changed = write_report(check=a.check)
-    if a.check and changed:
-        raise ValueError(f"{path} is out of date with the committed results; regenerate it with: "
-                         "python -m bumpdiff report")
-    print(f"{path} {'updated' if changed else 'up to date'}")
+    for write in (write_report, update_readme):
+        path, changed = write(check=a.check)
+        if a.check and changed:
+            raise ValueError(f"{path} is out of date with the committed results; regenerate it with: "
+                             "python -m bumpdiff report")
+        print(f"{path} {'updated' if changed else 'up to date'}")
+
+
+def _cmd_site(a):
+    build_site(a.profile, quiet=not a.verbose)
 
 
 def _common(sp, device=True) -> None:
@@ -303,13 +310,21 @@ def _add_figures(sub) -> None:
 
 def _add_report(sub) -> None:
     """The ``report`` sub-command."""
-    rp = sub.add_parser("report", help="regenerate docs/RESULTS.md from the committed results")
-    rp.add_argument("--check", action="store_true", help="fail if docs/RESULTS.md is out of date")
+    rp = sub.add_parser("report", help="regenerate docs/RESULTS.md and the README's findings from the results")
+    rp.add_argument("--check", action="store_true", help="fail if docs/RESULTS.md or the README is out of date")
     rp.set_defaults(func=_cmd_report)
 
 
+def _add_site(sub) -> None:
+    """The ``site`` sub-command."""
+    st = sub.add_parser("site", help="build the report website from the executed notebooks (make figures first)")
+    st.add_argument("--profile", default="cpu", choices=PROFILE_CHOICES)
+    st.add_argument("--verbose", action="store_true", help="show Sphinx's messages")
+    st.set_defaults(func=_cmd_site)
+
+
 SUBCOMMANDS = (_add_train, _add_analyze, _add_reproduce, _add_robustness, _add_atlas, _add_track, _add_ship,
-               _add_sample, _add_figures, _add_report)
+               _add_sample, _add_figures, _add_report, _add_site)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,162 @@
+"""The report website (``make site``): a static Sphinx site built from what ``make figures`` executed.
+
+Sources are staged under ``build/site-src/<profile>/`` and the site is written to ``build/site/<profile>/``:
+
+- ``index`` — the landing page: the paper's three claims, the project's answer to each from the committed bundles
+  (:mod:`bumpdiff.app.findings`), the figure that shows it and links into the generated results;
+- ``notebooks/NN_*`` — the executed notebooks of ``build/<profile>/``, published as they were executed (myst-nb with
+  execution off: the site never runs a notebook);
+- ``docs/SPEC``, ``docs/RESULTS``, ``docs/RERUN`` — the specification, the generated results, how to rerun.
+
+Nothing on a page is fetched from the network: MathJax comes from the ``sphinx-mathjax-offline`` package, widget
+scripts are not loaded, and the theme's assets are its own. Warnings are errors, so a broken link or a missing
+figure fails the build. Every page carries a banner with the profile and commit that produced it.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+
+from ..common import paths
+from ..common.log import get_logger
+from ..core.provenance import commit_stamp
+from .figures import notebooks
+from .findings import findings, slug
+from .plotting import figure_dir
+
+__all__ = ["build_site", "site_dir", "sphinx_config", "landing_page"]
+
+log = get_logger()
+
+#: the committed pages the site publishes beside the notebooks (paths relative to the repository root)
+PAGES = ("docs/SPEC.md", "docs/RESULTS.md", "docs/RERUN.md")
+
+
+def site_dir(profile: str) -> Path:
+    return paths.build_dir() / "site" / profile
+
+
+def _source_dir(profile: str) -> Path:
+    return paths.build_dir() / "site-src" / profile
+
+
+def _stamp(profile: str, executed: list[Path]) -> str:
+    """The banner: which profile the notebook pages were executed with, at which commit (their own stamps), and the
+    commit the site was built at."""
+    made = sorted({_executed_commit(nb) or "unknown" for nb in executed})
+    return (f"bumpdiff {commit_stamp()} · notebook pages: profile <b>{profile}</b>, executed at "
+            f"{', '.join(made)} · findings and results: the committed <b>cpu</b> bundles")
+
+
+def _executed_commit(nb: Path) -> str | None:
+    """The commit a notebook says it was executed at: the ``bumpdiff <commit> · profile …`` line its setup cell
+    prints."""
+    for cell in json.loads(nb.read_text())["cells"]:
+        for out in cell.get("outputs", []):
+            text = "".join(out.get("text", ""))
+            if text.startswith("bumpdiff "):
+                return text.split()[1]
+    return None
+
+
+def sphinx_config(profile: str, stamp: str) -> dict:
+    """Every Sphinx setting the site uses, explicit (nothing left to a default that can drift)."""
+    return {
+        "project": "bumpdiff",
+        "author": "the bumpdiff authors",
+        "copyright": "the bumpdiff authors",
+        "extensions": ["myst_nb", "sphinx-mathjax-offline"],
+        "root_doc": "index",
+        "source_suffix": {".md": "myst-nb", ".ipynb": "myst-nb"},
+        "exclude_patterns": ["_build", "_doctrees", "**.ipynb_checkpoints"],
+        "nb_execution_mode": "off",           # publish what `make figures` executed; never run a notebook
+        "nb_ipywidgets_js": {},               # widget state would load the widget manager from a CDN
+        "nb_merge_streams": True,
+        "nb_execution_cache_path": "_jupyter_cache",   # unused with execution off, but kept inside the staging
+        "myst_enable_extensions": ["dollarmath", "amsmath"],
+        "myst_heading_anchors": 3,            # `RESULTS.md#section` links resolve, and are checked
+        "html_theme": "sphinx_book_theme",
+        "html_title": f"bumpdiff · profile {profile}",
+        "html_theme_options": {"announcement": stamp, "use_download_button": True, "use_fullscreen_button": False,
+                               "use_repository_button": False, "show_toc_level": 2},
+        "html_show_sourcelink": False,
+        "html_copy_source": True,             # the download button offers the executed notebook
+        "html_last_updated_fmt": None,
+        "html_static_path": [],
+        "suppress_warnings": [],
+    }
+
+
+def landing_page(profile: str) -> str:
+    """The landing page's Markdown: the three claims with their answers, figures and the tables behind them."""
+    lines = ["# bumpdiff", "",
+             "A reproducible companion to Liang, Liu & Fiete, *Do Diffusion Models Learn Semantically Meaningful "
+             "and Efficient Representations?* (arXiv 2402.03305).", "",
+             "A conditional DDPM learns 32 × 32 images of one Gaussian bump conditioned on its centre (μx, μy). The "
+             "paper finds that its hidden representation passes through three phases tied to what it generates, and "
+             "that it learns x and y together even when one is sampled far more finely. bumpdiff reruns the study "
+             "from scratch; below, each of the paper's claims with what the committed `cpu` results say (generated "
+             "from the bundles), the figure that shows it and the tables behind it.", ""]
+    for i, f in enumerate(findings("cpu"), 1):
+        links = ", ".join(f"[{text}](docs/RESULTS.md#{slug(head)})" for text, head in f.evidence)
+        lines += [f"## {i}. {f.claim}", "", f.answer, "", f"![{f.claim}](figures/{f.figure})", "",
+                  f"Tables: {links}." if links else "", ""]
+    lines += ["## Pages", "", f"The figure notebooks below were executed with the `{profile}` profile; each "
+              "starts with the commit it was executed at.", "",
+              "```{toctree}", ":maxdepth: 1", ":caption: Figures", ":glob:", "", "notebooks/*", "```", "",
+              "```{toctree}", ":maxdepth: 1", ":caption: Reference", "", *[p[:-3] for p in PAGES], "```", ""]
+    return "\n".join(lines)
+
+
+def _stage(profile: str, executed: list[Path]) -> Path:
+    src = _source_dir(profile)
+    if src.exists():
+        shutil.rmtree(src)
+    (src / "notebooks").mkdir(parents=True)
+    (src / "docs").mkdir()
+    (src / "figures").mkdir()
+    for nb in executed:
+        shutil.copy2(nb, src / "notebooks" / nb.name)
+    for page in PAGES:
+        shutil.copy2(paths.root() / page, src / page)
+    for f in findings("cpu"):   # a figure not drawn is left out here, and Sphinx's warning then fails the build
+        if (figure_dir("cpu") / f.figure).exists():
+            shutil.copy2(figure_dir("cpu") / f.figure, src / "figures" / f.figure)
+    (src / "index.md").write_text(landing_page(profile))
+    conf = sphinx_config(profile, _stamp(profile, executed))
+    (src / "conf.py").write_text("# written by bumpdiff.app.site: edit sphinx_config() there, not this file\n"
+                                 + "".join(f"{k} = {v!r}\n" for k, v in conf.items()))
+    return src
+
+
+def build_site(profile: str = "cpu", quiet: bool = True) -> Path:
+    """Build the site from ``build/<profile>/``'s executed notebooks into ``build/site/<profile>/`` and return that
+    folder. Every numbered notebook must have an executed copy (else SystemExit naming the command that makes them);
+    any Sphinx warning fails the build (SystemExit with Sphinx's messages)."""
+    from sphinx.cmd.build import build_main  # imported here: Sphinx and its extensions take a second to import
+
+    t0 = time.time()
+    executed = [paths.build_dir() / profile / nb.name for nb in notebooks()]
+    missing = [p.name for p in executed if not p.exists()]
+    if missing:
+        raise SystemExit(f"bumpdiff: site ({profile}): no executed copy of {', '.join(missing)} in "
+                         f"{paths.relative(paths.build_dir() / profile)}; make them with: "
+                         f"make figures PROFILE={profile}")
+    src = _stage(profile, executed)
+    out = site_dir(profile)
+    tmp = out.with_name(out.name + ".partial")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    args = ["-b", "html", "-W", "--keep-going", "-E", "-d", str(src / "_doctrees"), str(src), str(tmp)]
+    rc = build_main(args + (["-q"] if quiet else []))
+    if rc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise SystemExit(f"bumpdiff: site ({profile}): Sphinx failed (warnings are errors); see its messages above")
+    if out.exists():
+        shutil.rmtree(out)
+    tmp.rename(out)   # a finished site replaces the old one whole; a failed build leaves the old one
+    log.info(f"site ({profile}): {len(executed)} notebooks + {len(PAGES) + 1} pages in {time.time() - t0:.1f} s: "
+             f"{paths.relative(out / 'index.html')}")
+    return out

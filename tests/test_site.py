@@ -1,0 +1,228 @@
+"""The report site in a real browser: built from the smoke profile's executed notebooks, served on localhost and
+crawled by headless Chromium (Playwright, with the system's Chromium: no browser is downloaded).
+
+Every page must load with status 200, every image must have loaded, no internal link (or its #fragment) may be
+broken, math must be typeset, no JavaScript error may be thrown and no request may leave localhost. Without a
+Chromium the test skips with one line; with ``BUMPDIFF_REQUIRE_BROWSER=1`` (CI sets it) it fails instead.
+"""
+import functools
+import http.server
+import os
+import shutil
+import threading
+import urllib.request
+from urllib.parse import urldefrag, urljoin, urlparse
+
+import pytest
+
+from bumpdiff.app.figures import make_figures, notebooks
+from bumpdiff.app.site import build_site
+from bumpdiff.common import paths
+
+pytestmark = pytest.mark.slow
+
+BROWSER_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+
+
+def _chromium() -> str:
+    """The system's Chromium, or skip (fail where ``BUMPDIFF_REQUIRE_BROWSER=1``)."""
+    exe = shutil.which("chromium") or shutil.which("chromium-browser")
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        exe = None
+    if exe is None:
+        why = "no Chromium (apt-get install chromium) or no playwright package"
+        if os.environ.get("BUMPDIFF_REQUIRE_BROWSER") == "1":
+            pytest.fail(f"{why}, and BUMPDIFF_REQUIRE_BROWSER=1 says the browser must be there")
+        pytest.skip(why)
+    return exe
+
+
+@pytest.fixture(scope="module")
+def smoke_site():
+    """The site built from build/smoke/; notebooks with no executed copy (or an older one) are executed first."""
+    stale = [nb.name[:2] for nb in notebooks()
+             if not (paths.build_dir() / "smoke" / nb.name).exists()
+             or (paths.build_dir() / "smoke" / nb.name).stat().st_mtime < nb.stat().st_mtime]
+    if stale:
+        make_figures("smoke", only=stale)
+    return build_site("smoke")
+
+
+@pytest.fixture(scope="module")
+def served(smoke_site):
+    handler = functools.partial(_QuietHandler, directory=str(smoke_site))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)   # port 0: a free one
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/"
+    server.shutdown()
+    server.server_close()
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+_IMAGES_LOADED = """async () => {
+    const imgs = [...document.images];
+    imgs.forEach(i => { i.loading = "eager"; });
+    await Promise.all(imgs.map(i => i.complete ? null : new Promise(r => { i.onload = i.onerror = r; })));
+    return imgs.filter(i => !(i.naturalWidth > 0)).map(i => i.getAttribute("src"));
+}"""
+
+
+def _crawl(page, root: str):
+    """Visit every internal page reachable from ``root``; returns ({url: status}, {url: [unloaded images]},
+    {page url: [hrefs]}, {url: set of element ids})."""
+    status, unloaded, links, ids = {}, {}, {}, {}
+    todo = [root + "index.html"]
+    while todo:
+        url = todo.pop()
+        if url in status:
+            continue
+        resp = page.goto(url, wait_until="load")
+        status[url] = resp.status if resp else None
+        unloaded[url] = page.evaluate(_IMAGES_LOADED)
+        ids[url] = set(page.eval_on_selector_all("[id]", "els => els.map(e => e.id)"))
+        hrefs = page.eval_on_selector_all("a[href]", "els => els.map(e => e.getAttribute('href'))")
+        links[url] = [h for h in hrefs if not urlparse(h).scheme or urljoin(url, h).startswith(root)]
+        for h in links[url]:
+            target = urldefrag(urljoin(url, h))[0]
+            if target.endswith(".html") and target not in status:
+                todo.append(target)
+    return status, unloaded, links, ids
+
+
+def _inspect(root: str, math_page: str | None = None) -> dict:
+    """Crawl the site served at ``root`` in headless Chromium; returns what the checks read: ``pages`` (paths),
+    ``bad_status``, ``unloaded`` images, ``broken`` links, ``errors`` (JavaScript), ``outside`` (requests to any
+    host but 127.0.0.1, refused) and ``math`` (typeset formulas on ``math_page``)."""
+    exe = _chromium()
+    from playwright.sync_api import sync_playwright
+
+    outside, errors = [], []
+
+    def only_localhost(route):
+        if urlparse(route.request.url).hostname == "127.0.0.1":
+            route.continue_()
+        else:
+            outside.append(route.request.url)
+            route.abort()
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=exe, args=BROWSER_FLAGS)
+        page = browser.new_page()
+        page.route("**/*", only_localhost)
+        page.on("pageerror", lambda e: errors.append(f"{page.url}: {e}"))
+        status, unloaded, links, ids = _crawl(page, root)
+        math = None
+        if math_page is not None:
+            page.goto(root + math_page, wait_until="load")
+            page.wait_for_function("window.MathJax && MathJax.startup && MathJax.startup.promise")
+            page.evaluate("MathJax.startup.promise")
+            math = page.eval_on_selector_all("mjx-container", "els => els.length")
+        browser.close()
+    return {"pages": {u[len(root):] for u in status}, "bad_status": {u: s for u, s in status.items() if s != 200},
+            "unloaded": {u[len(root):]: i for u, i in unloaded.items() if i}, "broken": _broken(links, status, ids),
+            "errors": errors, "outside": outside, "math": math}
+
+
+def _broken(links: dict, status: dict, ids: dict) -> list[str]:
+    broken = []
+    for url, hrefs in links.items():
+        for h in hrefs:
+            target, frag = urldefrag(urljoin(url, h))
+            if target.endswith("/"):
+                broken.append(f"{url}: {h} (a folder: a static host has no listing)")
+            elif target in status:
+                if status[target] == 200 and frag and frag not in ids[target]:
+                    broken.append(f"{url}: {h} (no #{frag})")
+            else:
+                try:
+                    with urllib.request.urlopen(target) as r:
+                        r.read(1)
+                except Exception as e:  # noqa: BLE001
+                    broken.append(f"{url}: {h} ({e})")
+    return broken
+
+
+def test_the_site_works_in_a_real_browser(served):
+    got = _inspect(served, math_page="docs/SPEC.html")
+    assert {"index.html", "docs/SPEC.html", "docs/RESULTS.html", "docs/RERUN.html"} <= got["pages"]
+    assert {f"notebooks/{nb.stem}.html" for nb in notebooks()} <= got["pages"]
+    assert got["bad_status"] == {}
+    assert got["unloaded"] == {}
+    assert got["broken"] == []
+    assert got["math"] > 0, "no typeset math on the spec page"
+    assert got["errors"] == []
+    assert got["outside"] == []
+
+
+def test_the_browser_checks_catch_what_they_look_for(tmp_path):
+    # a two-page site with one fault of each kind: the crawl must report every one of them
+    (tmp_path / "index.html").write_text(
+        '<html><body><a href="b.html#there">b</a> <a href="b.html#nowhere">x</a> <a href="gone.html">g</a> '
+        '<a href="sub/">folder</a> <img src="missing.png"> <script>undefinedFunction()</script></body></html>')
+    (tmp_path / "b.html").write_text('<html><body><p id="there">b</p><img src="https://example.org/x.png">'
+                                     '</body></html>')
+    (tmp_path / "sub").mkdir()
+    handler = functools.partial(_QuietHandler, directory=str(tmp_path))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        got = _inspect(f"http://127.0.0.1:{server.server_address[1]}/")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert got["pages"] == {"index.html", "b.html", "gone.html"}
+    assert list(got["bad_status"].values()) == [404]
+    assert got["unloaded"]["index.html"] == ["missing.png"] and got["unloaded"]["b.html"] == ["https://example.org/x.png"]
+    assert sorted(b.split(": ", 1)[1].split(" ")[0] for b in got["broken"]) == ["b.html#nowhere", "sub/"]
+    assert len(got["errors"]) == 1 and "undefinedFunction" in got["errors"][0]
+    assert got["outside"] == ["https://example.org/x.png"]
+
+
+def test_every_page_says_its_profile_and_commit(smoke_site):
+    for page in [smoke_site / "index.html", *sorted((smoke_site / "notebooks").glob("*.html"))]:
+        text = page.read_text()
+        assert "notebook pages: profile <b>smoke</b>" in text and "bumpdiff " in text, page.name
+
+
+def _tiny_project(root, link: str = "[the spec](SPEC.md)"):
+    """A project with one executed notebook, the three pages and the landing page's figures (1-pixel PNGs)."""
+    import nbformat
+    (root / "data").mkdir()
+    (root / "pyproject.toml").write_text("")
+    for d in ("notebooks", "build/smoke", "docs", "figures"):
+        (root / d).mkdir(parents=True)
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# Figure 1\n\nA caption, $x^2$.")])
+    for where in ("notebooks", "build/smoke"):
+        nbformat.write(nb, root / where / "01_tiny.ipynb")
+    (root / "docs" / "SPEC.md").write_text("# Spec\n\n$I(x) = e^{-x^2}$\n")
+    (root / "docs" / "RESULTS.md").write_text("# Results\n")
+    (root / "docs" / "RERUN.md").write_text(f"# Rerun\n\nSee {link}.\n")
+    png = bytes.fromhex("89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c4890000000d49444154789c6360"
+                        "000002000154a24f5d0000000049454e44ae426082")
+    for name in ("fig4c_seeds.png", "fig12_phase_portrait.png", "fig5_imbalanced.png"):
+        (root / "figures" / name).write_bytes(png)
+
+
+def test_a_broken_link_or_a_missing_figure_fails_the_build(home):
+    _tiny_project(home)
+    site = build_site("smoke")                          # the project as it is builds
+    assert (site / "notebooks" / "01_tiny.html").exists()
+    (home / "docs" / "RERUN.md").write_text("# Rerun\n\nSee [nothing](NOWHERE.md).\n")
+    with pytest.raises(SystemExit, match="Sphinx failed"):
+        build_site("smoke")
+    assert (site / "index.html").exists()               # the failed build left the last good site whole
+    (home / "docs" / "RERUN.md").write_text("# Rerun\n")
+    (home / "figures" / "fig5_imbalanced.png").unlink()
+    with pytest.raises(SystemExit, match="Sphinx failed"):
+        build_site("smoke")
+    (home / "build" / "smoke" / "01_tiny.ipynb").unlink()
+    with pytest.raises(SystemExit, match="make figures PROFILE=smoke"):
+        build_site("smoke")
