@@ -62,7 +62,7 @@ report: $(ENV_STAMP)
 	@$(PY) -m bumpdiff report
 
 lint: $(ENV_STAMP)
-	@$(PY) -m ruff check bumpdiff tests benchmarks conftest.py
+	@$(PY) -m ruff check bumpdiff tests benchmarks tools conftest.py
 
 # the notebooks only read results: their smoke runs under nbval read the smoke profile's, computed here (seconds)
 smoke-results: $(ENV_STAMP)

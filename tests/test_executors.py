@@ -38,7 +38,7 @@ def test_local_executor_in_subprocesses_matches_inline(tmp_path, monkeypatch, ca
 @pytest.mark.slow
 def test_a_failed_job_is_reported_with_its_log_and_changes_no_index(home):
     idx = index_path("phases", "smoke")
-    with pytest.raises(RuntimeError, match=r"1 of 1 runs of phases/smoke failed: .*\(log: .*_log\.err\)"):
+    with pytest.raises(RuntimeError, match=r"1 of 1 runs of phases/smoke failed: .*\(\w+; log: .*_log\.err\)"):
         compute_experiment("phases", "smoke", until=999, executor="local", progress=False)   # past the budget
     assert not idx.exists()
     compute_experiment("phases", "smoke", until=10, executor="local", progress=False)

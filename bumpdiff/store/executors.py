@@ -52,6 +52,7 @@ class SlurmOptions:
     qos: str | None = None
     setup: tuple = ()
     wait: bool = True             # wait for the jobs and write the index (else: submit and return)
+    poll_s: float = 10.0          # how often the jobs' states are asked of Slurm (sacct) while waiting
 
     def __post_init__(self):
         object.__setattr__(self, "setup", tuple(self.setup))
@@ -59,6 +60,7 @@ class SlurmOptions:
         check_range("cpus", self.cpus, lo=1, integer=True)
         check_range("mem_gb", self.mem_gb, lo=1, integer=True)
         check_range("time_min", self.time_min, lo=1, integer=True)
+        check_range("poll_s", self.poll_s, lo=0.1)
 
     @classmethod
     def from_file(cls, path, **overrides) -> SlurmOptions:
@@ -101,6 +103,79 @@ def submission_script(options: SlurmOptions, folder: Path | None = None) -> str:
     return _make_sbatch_string(command=command, folder=folder, **_slurm_params(options))
 
 
+def _collect(running: list, failed: list, on_done, slurm: bool) -> int:
+    """Move the finished jobs out of ``running``: successes to ``on_done``, failures (with their log and state) to
+    ``failed``; returns how many succeeded."""
+    done = 0
+    for job, sj in list(running):
+        if not sj.done():
+            continue
+        running.remove((job, sj))
+        # a job Slurm stopped wrote no result: say so now, rather than wait for one (submitit waits 15 s)
+        state = str(sj.state).split()[0] if slurm else ""
+        try:
+            if state in _STOPPED:
+                raise RuntimeError(state)
+            entry = sj.result()
+        except Exception:  # noqa: BLE001 — any failure of the job is reported with its log
+            state = state if state in _STOPPED else _final_state(sj, slurm)
+            failed.append((job, str(sj.paths.stderr), state))
+            log.info(f"job {sj.job_id} ('{job['label']}') {state.lower()}; log: {sj.paths.stderr}")
+        else:
+            done += 1
+            on_done(job, entry)
+    return done
+
+
+class _UntilKilled:
+    """A Slurm job's work, run through to its time limit: submitit's warning signal (SIGUSR2, sent up to a minute
+    early at Slurm's resolution) would end a job that cannot requeue itself at once; the project's resume makes
+    that unnecessary: the job trains until Slurm stops it (``TIMEOUT``), and the same command resumes it from its
+    last resume point."""
+
+    def __init__(self, work: Callable[..., dict]):
+        self.work = work
+
+    def __call__(self, **job) -> dict:
+        import signal
+        signal.signal(signal.SIGUSR2, signal.SIG_IGN)
+        return self.work(**job)
+
+
+def _submit(ex, work, job: dict, executor: str):
+    try:
+        return ex.submit(_UntilKilled(work) if executor == "slurm" else work, **job)
+    except Exception as e:  # noqa: BLE001 — submitit's FailedJobError carries sbatch's message
+        if executor != "slurm":
+            raise
+        raise RuntimeError(f"Slurm refused the job for '{job.get('label', job)}': {e} (ask for fewer CPUs, less "
+                           "memory or a shorter time, or another partition: --cpus, --mem-gb, --time-min, "
+                           "--partition)") from None
+
+
+_STOPPED = ("CANCELLED", "TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL", "PREEMPTED", "BOOT_FAIL", "DEADLINE")
+_TERMINAL = ("FAILED", "CANCELLED", "TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL", "PREEMPTED", "BOOT_FAIL", "DEADLINE",
+             "COMPLETED", "FINISHED", "INTERRUPTED")
+
+
+def _final_state(sj, slurm: bool, patience_s: float = 15.0) -> str:
+    """How a job that did not succeed ended, as its executor says: for Slurm, the accounting's final state (asked
+    again for up to ``patience_s`` while it still says the job runs: the job writes its result before Slurm records
+    the end). A job that completed with an error, or whose state cannot be read, is ``FAILED``."""
+    t0 = time.time()
+    while True:
+        try:
+            if slurm:
+                sj.get_info(mode="force")
+            state = str(sj.state).split()[0]
+        except Exception:  # noqa: BLE001
+            return "FAILED"
+        if not slurm or state in _TERMINAL or time.time() - t0 > patience_s:
+            break
+        time.sleep(0.5)
+    return "FAILED" if state in ("COMPLETED", "FINISHED", "DONE", "UNKNOWN", "RUNNING", "COMPLETING") else state
+
+
 def _threads_per_job(n_jobs: int, threads: int | None) -> int:
     cores = os.cpu_count() or 1
     return int(threads) if threads else max(1, cores // max(1, min(n_jobs, cores)))
@@ -109,10 +184,12 @@ def _threads_per_job(n_jobs: int, threads: int | None) -> int:
 def run_jobs(work: Callable[..., dict], jobs: list[dict], executor: str = "inline",
              options: dict | SlurmOptions | None = None,
              on_done: Callable[[dict, dict], None] = lambda job, entry: None,
-             poll_s: float = 1.0) -> list[tuple[dict, str]]:
+             poll_s: float = 1.0) -> list[tuple[dict, str, str]]:
     """Run ``work(**job)`` for each job with ``executor`` (``work`` must be importable by name, so that a
     subprocess or a Slurm job can unpickle it); call ``on_done(job, entry)`` in this process as each succeeds.
-    Returns ``[(job, log path)]`` of the jobs that failed (inline: an exception propagates)."""
+    Returns ``[(job, log path, state)]`` of the jobs that did not succeed — ``state`` as the executor says it
+    (Slurm: ``FAILED``, ``CANCELLED``, ``TIMEOUT``, ``OUT_OF_MEMORY``, …) — (inline: an exception propagates). A job
+    that Slurm refuses at submission (e.g. more CPUs than a node has) raises RuntimeError with sbatch's reason."""
     if executor not in EXECUTORS:
         raise ValueError(f"executor must be one of {EXECUTORS}, got {executor!r}")
     if not jobs:
@@ -134,28 +211,20 @@ def run_jobs(work: Callable[..., dict], jobs: list[dict], executor: str = "inlin
     else:
         opts = options if isinstance(options, SlurmOptions) else SlurmOptions(**(options or {}))
         ex = slurm_executor(opts, folder)
-        at_once, wait = len(jobs), opts.wait  # Slurm schedules them
+        at_once, wait, poll_s = len(jobs), opts.wait, opts.poll_s  # Slurm schedules them
     waiting, running, failed, done = list(jobs), [], [], 0
     last = None
     while waiting or running:
         while waiting and len(running) < at_once:
             job = waiting.pop(0)
-            running.append((job, ex.submit(work, **job)))
+            running.append((job, _submit(ex, work, job, executor)))
         if not wait:
             log.info(f"submitted {len(running)} Slurm jobs ({', '.join(j.job_id for _, j in running)}); "
                   "run the same command again once they finish to record them in the index")
             return []
-        for job, sj in list(running):
-            if sj.done():
-                running.remove((job, sj))
-                try:
-                    entry = sj.result()
-                except Exception:  # noqa: BLE001 — any failure of the job is reported with its log
-                    failed.append((job, str(sj.paths.stderr)))
-                    log.info(f"job {sj.job_id} ('{job['label']}') failed; log: {sj.paths.stderr}")
-                else:
-                    done += 1
-                    on_done(job, entry)
+        if executor == "slurm" and running:  # one sacct call for all jobs, at the pace asked for
+            running[0][1].get_info(mode="force")
+        done += _collect(running, failed, on_done, executor == "slurm")
         state = (done, len(running), len(failed), len(waiting))
         if state != last:
             log.info(f"jobs ({executor}): {done} done, {len(running)} running, {len(failed)} failed, "

@@ -322,12 +322,13 @@ def compute_experiment(name: str, profile: str = "cpu", seeds=None, until: int |
     jobs = [dict(name=name, profile=profile, label=label, until=until, steps=steps, every=every, device=dev,
                  threads=threads, progress=progress and executor == "inline") for label in todo]
     failed = run_jobs(run_job, jobs, executor, options or {},
-                      on_done=lambda job, entry: (_record(name, profile, index, job["label"], entry, dev),
+                      # the device a run was computed on is the job's own (a Slurm job resolves "auto" on its node)
+                      on_done=lambda job, entry: (_record(name, profile, index, job["label"], entry, entry["device"]),
                                                   _say(f"{name}/{profile}: '{job['label']}' done in "
                                                        f"{entry['seconds']:.0f} s")))
     if failed:
         raise RuntimeError(f"{len(failed)} of {len(jobs)} runs of {name}/{profile} failed: "
-                           + "; ".join(f"'{j['label']}' (log: {log})" for j, log in failed)
+                           + "; ".join(f"'{j['label']}' ({state.lower()}; log: {log})" for j, log, state in failed)
                            + ". Finished runs are in the index; run the same command again to retry the others.")
     return load_experiment(name, profile, allow_partial=True)
 
