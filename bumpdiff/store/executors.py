@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import signal
 import sys
 import time
 from collections.abc import Callable
@@ -137,7 +138,6 @@ class _UntilKilled:
         self.work = work
 
     def __call__(self, **job) -> dict:
-        import signal
         signal.signal(signal.SIGUSR2, signal.SIG_IGN)
         return self.work(**job)
 
