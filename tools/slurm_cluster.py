@@ -29,8 +29,13 @@ BINARIES = ("munged", "mariadb-install-db", "mariadbd", "slurmdbd", "slurmctld",
 STATE = "cluster.json"
 
 
+def _path() -> str:
+    """PATH with the system folders the daemons live in (a non-login root shell may lack /usr/sbin)."""
+    return ":".join(dict.fromkeys([*os.environ.get("PATH", "").split(":"), "/usr/sbin", "/sbin", "/usr/bin"]))
+
+
 def missing_binaries() -> list[str]:
-    return [b for b in BINARIES if shutil.which(b) is None]
+    return [b for b in BINARIES if shutil.which(b, path=_path()) is None]
 
 
 def _free_port() -> int:
@@ -51,8 +56,9 @@ def _alive(pid: int) -> bool:
 
 
 def _node_line() -> str:
-    """The node as slurmd sees it (CPUs, sockets, cores, threads, memory), named localhost-free."""
-    out = subprocess.run(["slurmd", "-C"], capture_output=True, text=True, check=True).stdout
+    """The node as slurmd sees it: name, CPUs, sockets, cores, threads, memory."""
+    out = subprocess.run(["slurmd", "-C"], capture_output=True, text=True, check=True,
+                         env=dict(os.environ, PATH=_path())).stdout
     return out.splitlines()[0]
 
 
@@ -124,7 +130,7 @@ def _accounting(env: dict) -> bool:
 
 
 def environment(d: Path) -> dict:
-    return dict(os.environ, SLURM_CONF=str(d / "slurm.conf"))
+    return dict(os.environ, SLURM_CONF=str(d / "slurm.conf"), PATH=_path())
 
 
 def status(d: Path) -> dict | None:
@@ -176,7 +182,7 @@ def _launch(d: Path, ports: dict) -> None:
                          f"--log-file={d / 'log' / 'munged.log'}"], env)
     _wait_for("munged", (d / "munge" / "munge.sock").exists, 10, d)
     subprocess.run(["mariadb-install-db", f"--datadir={d / 'db'}", "--user=root", "--skip-test-db",
-                    "--auth-root-authentication-method=normal"], check=True, capture_output=True)
+                    "--auth-root-authentication-method=normal"], check=True, capture_output=True, env=env)
     _spawn(d, "mariadbd", ["mariadbd", "--no-defaults", f"--datadir={d / 'db'}", "--user=root",
                            "--bind-address=127.0.0.1", f"--port={ports['mariadb']}", "--skip-grant-tables",
                            f"--socket={d / 'db' / 'mysql.sock'}", f"--pid-file={d / 'db' / 'mariadbd.pid'}"], env)
