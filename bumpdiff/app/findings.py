@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from ..analysis.phases import PHASE_THRESHOLDS, phase_onsets
 from ..common import paths
 from ..common.files import atomic_write_text
-from ..experiments.registry import ARCH_EXPERIMENTS, experiment_seeds
+from ..experiments.registry import ARCH_EXPERIMENTS, experiment, experiment_seeds
 from ..experiments.stats import (
     IMBALANCED_THRESHOLD,
     coupling_summary,
@@ -23,8 +23,9 @@ from ..experiments.stats import (
     threshold_sensitivity,
 )
 from ..store.results import READOUTS, MissingResult, load_experiment, load_readouts
+from .report import experiment_heading, imbalanced_heading, initial_order_heading, layer4_heading, thresholds_heading
 
-__all__ = ["Finding", "findings", "findings_table", "slug", "README_MARKERS", "update_readme"]
+__all__ = ["Finding", "findings", "findings_table", "evidence_links", "slug", "README_MARKERS", "update_readme"]
 
 #: the paper's architecture first
 ARCHS = ("additive", "film")
@@ -57,11 +58,6 @@ def _tally(verdicts: list[str]) -> str:
     return ", ".join(f"{v} in {verdicts.count(v)}" for v in dict.fromkeys(verdicts)) + f" of {len(verdicts)} seeds"
 
 
-def _section(name: str, profile: str, n: int) -> str:
-    """The heading of an experiment's section in docs/RESULTS.md (:mod:`bumpdiff.app.report`)."""
-    return f"`{name}`, profile `{profile}` ({n} seeds)"
-
-
 def _generation(profile: str) -> Finding:
     parts, finals, through, heads = [], [], True, []
     for arch in ARCHS:
@@ -75,7 +71,8 @@ def _generation(profile: str) -> Finding:
             finals.append(b["checkpoints"][-1]["accuracy"])
         through &= ok == len(runs)
         parts.append(f"{ok} of {len(runs)} `{arch}` seeds")
-        heads.append((f"`{ARCH_EXPERIMENTS[arch]}`", _section(ARCH_EXPERIMENTS[arch], profile, len(runs))))
+        name = ARCH_EXPERIMENTS[arch]
+        heads.append((f"`{name}`", experiment_heading(name, profile, len(runs), len(experiment(name).runs(profile)))))
     if not parts:
         return Finding("Generation goes A → B → C over training", "not computed yet", "fig4c_seeds.png", ())
     answer = (f"{'Yes' if through else 'Not everywhere'}: generation reaches B (one bump) and then C (the right place) "
@@ -102,9 +99,8 @@ def _layer4(profile: str) -> Finding:
               f"{th.dim_b:g}): {'; '.join(parts)}. With the dimension threshold at {looser:g}: {'; '.join(loose)}. "
               f"{_phase_a(profile)}")
     return Finding("An ordered 2-D latent at layer 4 accompanies phase C", answer, "fig12_phase_portrait.png",
-                   (("the layer-4 question", f"The layer-4 question, profile `{profile}`: `film` vs `additive`"),
-                    ("thresholds", f"The layer-4 call against its thresholds, profile `{profile}`"),
-                    ("phase A", f"Order at initialisation: which read-out can show phase A, profile `{profile}`")))
+                   (("the layer-4 question", layer4_heading(profile)), ("thresholds", thresholds_heading(profile)),
+                    ("phase A", initial_order_heading(profile))))
 
 
 def _phase_a(profile: str) -> str:
@@ -130,7 +126,7 @@ def _imbalanced(profile: str) -> Finding:
     answer = (f"{'Yes' if together else 'Not in every lattice'}: both axes cross {IMBALANCED_THRESHOLD:g} accuracy "
               f"within one checkpoint of each other — {per}.")
     return Finding("On imbalanced data x and y are learned together", answer, "fig5_imbalanced.png",
-                   (("`imbalanced`", f"`imbalanced`, profile `{profile}`"),))
+                   (("`imbalanced`", imbalanced_heading(profile)),))
 
 
 def findings(profile: str = "cpu") -> list[Finding]:
@@ -138,11 +134,16 @@ def findings(profile: str = "cpu") -> list[Finding]:
     return [_generation(profile), _layer4(profile), _imbalanced(profile)]
 
 
+def evidence_links(f: Finding, results_link: str = "docs/RESULTS.md") -> str:
+    """The Markdown links from a finding to the sections of ``results_link`` behind it, comma-separated."""
+    return ", ".join(f"[{text}]({results_link}#{slug(head)})" for text, head in f.evidence)
+
+
 def findings_table(rows: list[Finding], results_link: str = "docs/RESULTS.md", figures_link: str = "figures") -> str:
     """The findings as a three-row Markdown table; evidence links point into ``results_link``."""
     lines = ["| the paper's claim | what we find | evidence |", "|---|---|---|"]
     for f in rows:
-        links = ", ".join(f"[{text}]({results_link}#{slug(head)})" for text, head in f.evidence)
+        links = evidence_links(f, results_link)
         lines.append(f"| {f.claim} | {f.answer} | [figure]({figures_link}/{f.figure}); {links or '—'} |")
     return "\n".join(lines)
 

@@ -760,7 +760,8 @@ _SEED_MARKERS = "osD^v<>"
 
 def _readout_grid(runs: dict, title: str, sharey: bool = True):
     """One panel per architecture (rows) × read-out (columns) of ``runs`` = ``{arch: {label: {noise: (folder,
-    bundle)}}}`` (:func:`bumpdiff.app.report.readout_runs`); yields (axis, arch, noise, [(seed, records), ...])."""
+    bundle)}}}`` (:func:`bumpdiff.app.report.readout_runs`); returns (figure, axes, cells), each cell (axis, arch,
+    noise, [(seed, path), ...]) with each seed's :func:`~bumpdiff.experiments.stats.order_path`, sorted by seed."""
     archs = list(runs)
     noises = list(dict.fromkeys(n for by_label in runs.values() for per in by_label.values() for n in per))
     noises = noises or ["shared"]
@@ -771,8 +772,8 @@ def _readout_grid(runs: dict, title: str, sharey: bool = True):
     cells = []
     for i, arch in enumerate(archs):
         for j, noise in enumerate(noises):
-            seeds = [(per[noise][1]["config"]["seed"], per[noise][1]["checkpoints"])
-                     for per in runs[arch].values() if noise in per]
+            seeds = sorted(((per[noise][1]["config"]["seed"], order_path(per[noise][1]["checkpoints"]))
+                            for per in runs[arch].values() if noise in per), key=lambda sp: sp[0])
             axes[i, j].set_title(f"{arch} · {noise} read-out", fontsize=9)
             if not seeds:
                 axes[i, j].text(0.5, 0.5, "not computed", ha="center", va="center", transform=axes[i, j].transAxes,
@@ -789,10 +790,9 @@ def phase_portrait(runs: dict, title: str = "", max_step: int | None = None):
     :func:`bumpdiff.app.report.readout_runs`)."""
     th = PHASE_THRESHOLDS
     fig, axes, cells = _readout_grid(runs, title)
-    top = max_step or max((int(order_path(recs)["step"].max()) for *_, seeds in cells for _, recs in seeds),
-                          default=1) or 1
+    top = max_step or max((int(p["step"].max()) for *_, seeds in cells for _, p in seeds), default=1) or 1
     norm = plt.Normalize(0, top)
-    dims = [d for *_, seeds in cells for _, recs in seeds for d in order_path(recs)["intrinsic_dim"] if np.isfinite(d)]
+    dims = [d for *_, seeds in cells for _, p in seeds for d in p["intrinsic_dim"] if np.isfinite(d)]
     lo, hi = (min(dims + [th.dim_b]) / 1.3, max(dims + [th.dim_b]) * 1.3) if dims else (1, 100)
     for ax, _, _, seeds in cells:
         ax.set_xscale("log")
@@ -801,8 +801,7 @@ def phase_portrait(runs: dict, title: str = "", max_step: int | None = None):
         ax.fill_between([lo, th.dim_b], th.knn_r2_c, 1.05, color=PHASE_COLORS["C"], lw=0, zorder=0)
         ax.axvline(th.dim_b, color="#555555", ls=":", lw=0.9)
         ax.axhline(th.knn_r2_c, color="#555555", ls=":", lw=0.9)
-        for k, (seed, recs) in enumerate(sorted(seeds)):
-            p = order_path(recs)
+        for k, (seed, p) in enumerate(seeds):
             ax.plot(p["intrinsic_dim"], p["worse_axis"], "-", color="#999999", lw=0.7, zorder=1)
             ax.scatter(p["intrinsic_dim"], p["worse_axis"], c=p["step"], cmap="viridis", norm=norm, s=16,
                             marker=_SEED_MARKERS[k % len(_SEED_MARKERS)], zorder=2, label=f"seed {seed}")
@@ -827,12 +826,11 @@ def order_over_training(runs: dict, title: str = ""):
     min(kNN R² x, y) (dashed), per seed, one panel per architecture × read-out (as :func:`phase_portrait`)."""
     th = PHASE_THRESHOLDS
     fig, axes, cells = _readout_grid(runs, title)
-    top = max((int(order_path(recs)["step"].max()) for *_, seeds in cells for _, recs in seeds), default=1) or 1
+    top = max((int(p["step"].max()) for *_, seeds in cells for _, p in seeds), default=1) or 1
     for n, (ax, _, _, seeds) in enumerate(cells):
         ax.set_xlim(-0.03 * top, 1.03 * top)
         ax.axhline(th.knn_r2_c, color="#555555", ls=":", lw=0.9)
-        for k, (seed, recs) in enumerate(sorted(seeds)):
-            p = order_path(recs)
+        for k, (seed, p) in enumerate(seeds):
             m = _SEED_MARKERS[k % len(_SEED_MARKERS)]
             ax.plot(p["step"], p["umap_worse"], "-", marker=m, ms=3, color=f"C{k}", lw=1.1,
                     label=f"seed {seed}: UMAP R² (paper)")

@@ -212,6 +212,27 @@ def _retrain_sections(retrains: list[tuple]) -> list[str]:
     return parts
 
 
+def experiment_heading(name: str, profile: str, done: int, n: int) -> str:
+    """The heading of an experiment's section (the findings link to it by its anchor)."""
+    return f"`{name}`, profile `{profile}` ({_count(done, n, 'seeds')})"
+
+
+def initial_order_heading(profile: str) -> str:
+    return f"Order at initialisation: which read-out can show phase A, profile `{profile}`"
+
+
+def thresholds_heading(profile: str) -> str:
+    return f"The layer-4 call against its thresholds, profile `{profile}`"
+
+
+def layer4_heading(profile: str) -> str:
+    return f"The layer-4 question, profile `{profile}`: `film` vs `additive`"
+
+
+def imbalanced_heading(profile: str) -> str:
+    return f"`imbalanced`, profile `{profile}`"
+
+
 def _count(done: int, n: int, what: str) -> str:
     """A section heading's run count: "3 seeds" when all are there, "2 of 3 seeds so far" otherwise."""
     return f"{n} {what}" if done == n else f"{done} of {n} {what} so far"
@@ -360,7 +381,7 @@ def _initial_order_section(profile: str = "cpu") -> list[str]:
         return []
     seeds = experiment_seeds(ARCH_EXPERIMENTS["film"], profile)
     th = PHASE_THRESHOLDS.knn_r2_c
-    parts = [f"## Order at initialisation: which read-out can show phase A, profile `{profile}`", "",
+    parts = [f"## {initial_order_heading(profile)}", "",
              "Layer 4 (`down3`), t = 500, at step 0 (the untrained network), under the shared read-out (one noise "
              "image for every condition) and the independent one (each condition its own noise image); both "
              "read-outs of a run come from one set of weights, named in the last column. The specification's test "
@@ -446,7 +467,7 @@ def _thresholds_section(profile: str = "cpu") -> list[str]:
     if not any(runs.values()):
         return []
     th = PHASE_THRESHOLDS
-    parts = [f"## The layer-4 call against its thresholds, profile `{profile}`", "",
+    parts = [f"## {thresholds_heading(profile)}", "",
              "Layer 4 (`down3`), t = 500, for each architecture, read-out and seed, each read from the folder that "
              "analysed it furthest (a read-out computed so far only at step 0 has one checkpoint). First the paper's "
              "order metric beside the project's, at the first and last analysed checkpoint, and the project's latent "
@@ -562,19 +583,21 @@ def _robustness_section() -> list[str]:
 def _experiment_sections(loaded: dict, retrains: dict) -> list[str]:
     parts = []
     if ("phases", "cpu") in loaded:
-        parts += ["## `phases`, profile `cpu` (3 seeds)", "", *_phases_section("cpu", loaded[("phases", "cpu")]), ""]
+        runs = loaded[("phases", "cpu")]
+        parts += [f"## {experiment_heading('phases', 'cpu', len(runs), len(runs))}", "", *_phases_section("cpu", runs),
+                  ""]
     if ("phases-additive", "cpu") in loaded:
         runs = loaded[("phases-additive", "cpu")]
         n = len(EXPERIMENTS["phases-additive"].runs("cpu"))
-        parts += [f"## `phases-additive`, profile `cpu` ({_count(len(runs), n, 'seeds')})", "",
+        parts += [f"## {experiment_heading('phases-additive', 'cpu', len(runs), n)}", "",
                   *_phases_section("cpu", runs), ""]
     parts += _initial_order_section("cpu")
     parts += _thresholds_section("cpu")
     layer4 = _layer4_section(loaded, "cpu", retrains)
     if layer4:
-        parts += ["## The layer-4 question, profile `cpu`: `film` vs `additive`", "", *layer4]
+        parts += [f"## {layer4_heading('cpu')}", "", *layer4]
     if ("imbalanced", "cpu") in loaded:
-        parts += ["## `imbalanced`, profile `cpu`", "",
+        parts += [f"## {imbalanced_heading('cpu')}", "",
                   "An axis is learned at the first checkpoint where its per-axis accuracy reaches "
                   f"{IMBALANCED_THRESHOLD}; two axes are learned *together* in a seed when their crossings are at "
                   "most one checkpoint apart.", "",

@@ -23,7 +23,7 @@ from ..common import paths
 from ..common.log import get_logger
 from ..core.provenance import commit_stamp
 from .figures import notebooks
-from .findings import findings, slug
+from .findings import Finding, evidence_links, findings
 from .plotting import figure_dir
 
 __all__ = ["build_site", "site_dir", "sphinx_config", "landing_page"]
@@ -89,8 +89,9 @@ def sphinx_config(profile: str, stamp: str) -> dict:
     }
 
 
-def landing_page(profile: str) -> str:
-    """The landing page's Markdown: the three claims with their answers, figures and the tables behind them."""
+def landing_page(profile: str, found: list[Finding]) -> str:
+    """The landing page's Markdown: the three claims (``found``: :func:`~bumpdiff.app.findings.findings` of the
+    committed `cpu` bundles) with their answers, figures and the tables behind them."""
     lines = ["# bumpdiff", "",
              "A reproducible companion to Liang, Liu & Fiete, *Do Diffusion Models Learn Semantically Meaningful "
              "and Efficient Representations?* (arXiv 2402.03305).", "",
@@ -99,8 +100,8 @@ def landing_page(profile: str) -> str:
              "that it learns x and y together even when one is sampled far more finely. bumpdiff reruns the study "
              "from scratch; below, each of the paper's claims with what the committed `cpu` results say (generated "
              "from the bundles), the figure that shows it and the tables behind it.", ""]
-    for i, f in enumerate(findings("cpu"), 1):
-        links = ", ".join(f"[{text}](docs/RESULTS.md#{slug(head)})" for text, head in f.evidence)
+    for i, f in enumerate(found, 1):
+        links = evidence_links(f)
         lines += [f"## {i}. {f.claim}", "", f.answer, "", f"![{f.claim}](figures/{f.figure})", "",
                   f"Tables: {links}." if links else "", ""]
     lines += ["## Pages", "", f"The figure notebooks below were executed with the `{profile}` profile; each "
@@ -121,10 +122,11 @@ def _stage(profile: str, executed: list[Path]) -> Path:
         shutil.copy2(nb, src / "notebooks" / nb.name)
     for page in PAGES:
         shutil.copy2(paths.root() / page, src / page)
-    for f in findings("cpu"):   # a figure not drawn is left out here, and Sphinx's warning then fails the build
+    found = findings("cpu")   # reads every committed experiment: once per build
+    for f in found:   # a figure not drawn is left out here, and Sphinx's warning then fails the build
         if (figure_dir("cpu") / f.figure).exists():
             shutil.copy2(figure_dir("cpu") / f.figure, src / "figures" / f.figure)
-    (src / "index.md").write_text(landing_page(profile))
+    (src / "index.md").write_text(landing_page(profile, found))
     conf = sphinx_config(profile, _stamp(profile, executed))
     (src / "conf.py").write_text("# written by bumpdiff.app.site: edit sphinx_config() there, not this file\n"
                                  + "".join(f"{k} = {v!r}\n" for k, v in conf.items()))

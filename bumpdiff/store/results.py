@@ -502,23 +502,38 @@ def load_readouts(name: str, profile: str = "cpu") -> dict[str, dict]:
     such folder are left out (:func:`missing_readouts` names them). Reads only."""
     out = {}
     for label, cfg in experiment(name).runs(profile).items():
-        folder = run_dir(cfg).name
-        for d in [paths.results_dir() / folder, *sorted((paths.results_dir() / "retrains").glob(f"{folder}-*"))]:
-            dirs = {noise: d / f"analysis-{readout_analysis(profile, noise).key()}" for noise in READOUTS}
-            if not all((b / "bundle.json").exists() for b in dirs.values()):
+        for d in _readout_folders(cfg):
+            subs = {noise: _readout_dir(d, profile, noise) for noise in READOUTS}
+            if not all((b / "bundle.json").exists() for b in subs.values()):
                 continue
-            pair = {"source": paths.relative(d)}
-            for noise, b in dirs.items():
-                try:
-                    pair[noise] = load_bundle(b)
-                except BundleError as e:
-                    raise MissingResult(f"{e}; recompute with: {readout_command(name, profile, label, noise)}") from e
-                if pair[noise][0].get("run_key") != cfg.key():
-                    raise MissingResult(f"stale bundle {paths.relative(b)} (run {pair[noise][0].get('run_key')}, "
-                                        f"expected {cfg.key()})")
-            out[label] = pair
+            out[label] = {"source": paths.relative(d),
+                          **{noise: _read_readout(b, name, profile, label, noise, cfg)
+                             for noise, b in subs.items()}}
             break
     return out
+
+
+def _readout_folders(cfg: TrainConfig) -> list[Path]:
+    """Where a run's read-outs may be: its own results folder, then its committed retrains."""
+    folder = run_dir(cfg).name
+    return [paths.results_dir() / folder, *sorted((paths.results_dir() / "retrains").glob(f"{folder}-*"))]
+
+
+def _readout_dir(folder: Path, profile: str, noise: str) -> Path:
+    return folder / f"analysis-{readout_analysis(profile, noise).key()}"
+
+
+def _read_readout(path: Path, name: str, profile: str, label: str, noise: str, cfg: TrainConfig) -> tuple[dict, dict]:
+    """One read-out's ``(bundle, arrays)`` of a run, checked against the run's key; a corrupt or stale one raises
+    MissingResult with the command that recomputes it."""
+    try:
+        bundle, arrays = load_bundle(path)
+    except BundleError as e:
+        raise MissingResult(f"{e}; recompute with: {readout_command(name, profile, label, noise)}") from e
+    if bundle.get("run_key") != cfg.key():
+        raise MissingResult(f"stale bundle {paths.relative(path)} (run {bundle.get('run_key')}, "
+                            f"expected {cfg.key()})")
+    return bundle, arrays
 
 
 def _last_step(bundle: dict) -> int:
@@ -533,21 +548,12 @@ def readout_bundles(name: str, profile: str = "cpu") -> dict[str, dict[str, tupl
     only; read-outs nowhere computed are left out."""
     out: dict[str, dict[str, tuple[str, dict]]] = {}
     for label, cfg in experiment(name).runs(profile).items():
-        folder = run_dir(cfg).name
-        candidates = [paths.results_dir() / folder, *sorted((paths.results_dir() / "retrains").glob(f"{folder}-*"))]
         for noise in READOUTS:
-            sub = f"analysis-{readout_analysis(profile, noise).key()}"
             best = None
-            for d in candidates:
-                if not (d / sub / "bundle.json").exists():
+            for d in _readout_folders(cfg):
+                if not (_readout_dir(d, profile, noise) / "bundle.json").exists():
                     continue
-                try:
-                    bundle = load_bundle(d / sub)[0]
-                except BundleError as e:
-                    raise MissingResult(f"{e}; recompute with: {readout_command(name, profile, label, noise)}") from e
-                if bundle.get("run_key") != cfg.key():
-                    raise MissingResult(f"stale bundle {paths.relative(d / sub)} (run {bundle.get('run_key')}, "
-                                        f"expected {cfg.key()})")
+                bundle = _read_readout(_readout_dir(d, profile, noise), name, profile, label, noise, cfg)[0]
                 if best is None or _last_step(bundle) > _last_step(best[1]):
                     best = (paths.relative(d), bundle)
             if best is not None:
