@@ -12,7 +12,9 @@ import os
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
+from contextlib import contextmanager
 from pathlib import Path
 
 from jupyter_client.manager import KernelManager
@@ -34,6 +36,24 @@ class LocalKernelManager(KernelManager):
         kw.setdefault("transport", "ipc")
         kw.setdefault("ip", os.path.join(tempfile.gettempdir(), f"bumpdiff-kernel-{uuid.uuid4().hex[:12]}"))
         super().__init__(**kw)
+
+
+#: the thread-count variables a kernel's libraries read at start (torch's OpenMP and MKL pools, numba's, for UMAP)
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
+
+
+@contextmanager
+def kernel_threads(threads: int) -> Iterator[None]:
+    """Kernels started inside this context use ``threads`` threads each (they inherit the environment): with several
+    notebooks at a time, each kernel taking every core oversubscribes the machine and all of them run slower.
+    Variables the user set are left as they are."""
+    set_here = [v for v in THREAD_VARIABLES if v not in os.environ]
+    os.environ.update({v: str(threads) for v in set_here})
+    try:
+        yield
+    finally:
+        for v in set_here:
+            os.environ.pop(v, None)
 
 
 def notebooks(only: list[str] | None = None) -> list[Path]:
@@ -62,7 +82,8 @@ def _execute(nb: Path, out: Path, profile: str, seed: int) -> tuple[str | None, 
 
 def make_figures(profile: str = "cpu", only: list[str] | None = None, seed: int = 0, jobs: int | None = None) -> None:
     """Execute the numbered notebooks with papermill (executed copies to build/<profile>/), ``jobs`` at a time
-    (default: one per core, at most 4; each notebook runs in its own kernel). Every notebook whose results exist is
+    (default: one per core, at most 4; each notebook runs in its own kernel, with the cores shared out
+    between the kernels: :func:`kernel_threads`). Every notebook whose results exist is
     drawn; then, if any was not, SystemExit lists each with the command that computes its results (the exit status
     of ``make figures`` is then non-zero). Any other error stops at once."""
     for name in ("papermill", "traitlets", "nbclient"):  # their INFO chatter is not ours to show
@@ -73,9 +94,11 @@ def make_figures(profile: str = "cpu", only: list[str] | None = None, seed: int 
     total = time.time()
     nbs = notebooks(only)
     jobs = max(1, min(jobs or min(os.cpu_count() or 1, 4), len(nbs) or 1))
-    log.info(f"figures ({profile}): {len(nbs)} notebooks, {jobs} at a time")
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+    log.info(f"figures ({profile}): {len(nbs)} notebooks, {jobs} at a time, {threads} thread(s) each")
     missing = {}
-    with ThreadPoolExecutor(max_workers=jobs) as pool:   # threads only wait: each notebook runs in its own kernel
+    # the pool's threads only wait: each notebook runs in its own kernel
+    with kernel_threads(threads), ThreadPoolExecutor(max_workers=jobs) as pool:
         running = {pool.submit(_execute, nb, outdir / nb.name, profile, seed): nb for nb in nbs}
         try:
             for done in as_completed(running):
