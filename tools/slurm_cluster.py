@@ -125,6 +125,11 @@ def _answers(env: dict) -> bool:
     return r.returncode == 0 and state in ("idle", "mixed", "allocated", "completing")
 
 
+def _controller_answers(env: dict) -> bool:
+    """slurmctld answers, whatever state its node is in (a job's end can leave it completing or draining)."""
+    return subprocess.run(["sinfo", "-h", "-o", "%T"], capture_output=True, env=env).returncode == 0
+
+
 def _accounting(env: dict) -> bool:
     return subprocess.run(["sacct", "-n", "-X", "-o", "JobID"], capture_output=True, env=env).returncode == 0
 
@@ -134,12 +139,13 @@ def environment(d: Path) -> dict:
 
 
 def status(d: Path) -> dict | None:
-    """The running cluster's state (its process ids and ports) when every one of its daemons is alive and Slurm
-    answers, else None."""
+    """The running cluster's state (its process ids and ports) when every one of its daemons is alive and the
+    controller answers, else None (the node's state is not asked: a cluster with a busy or draining node is
+    still this cluster, and starting another beside it would be wrong)."""
     state = _read_state(d)
     if not state or "slurm_conf" not in state or not all(_alive(pid) for pid in state["pids"].values()):
         return None
-    return state if _answers(environment(d)) else None
+    return state if _controller_answers(environment(d)) else None
 
 
 def start(d: Path = DEFAULT_DIR, timeout: float = 60.0) -> dict:
