@@ -24,7 +24,7 @@ from bumpdiff.common.files import atomic_write_json
 from bumpdiff.common.runtime import resolve_device
 from bumpdiff.core.model import UNet
 from bumpdiff.core.provenance import provenance
-from bumpdiff.core.train import profile as train_profile
+from bumpdiff.experiments.profiles import get_profile
 
 
 @torch.inference_mode()
@@ -53,7 +53,7 @@ def main(argv=None) -> dict:
     rows = []
     for prof in a.profiles:
         for arch in a.archs:
-            cfg = train_profile(prof)
+            cfg = get_profile(prof).train
             torch.manual_seed(0)
             model = UNet(replace(cfg.model, arch=arch)).to(device).eval()
             n, g = cfg.model.image_size, torch.Generator().manual_seed(0)

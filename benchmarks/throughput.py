@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from bumpdiff.common.runtime import resolve_device
 from bumpdiff.core.model import UNet
 from bumpdiff.core.provenance import provenance
-from bumpdiff.core.train import profile as train_profile
+from bumpdiff.experiments.profiles import get_profile
 
 
 def peer_unet(cfg, target_params):
@@ -112,7 +112,7 @@ def main():
     where = torch.cuda.get_device_name() if device.type == "cuda" else f"{torch.get_num_threads()} CPU threads"
     print(f"device: {device} ({where}), torch {torch.__version__}")
     for prof, arch in [(p, arch) for p in a.profiles for arch in a.archs]:
-        cfg = train_profile(prof)
+        cfg = get_profile(prof).train
         cfg = replace(cfg, model=replace(cfg.model, arch=arch))
         if a.precision != "profile":
             cfg = replace(cfg, precision=a.precision)

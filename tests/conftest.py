@@ -29,16 +29,18 @@ def home(tmp_path, monkeypatch):
 def trained_smoke(tmp_path_factory):
     """One `smoke`-profile run trained to its end, once per test session. Read it, never change it: tests that
     work on a run take :func:`smoke_run`, their own copy."""
-    from bumpdiff.core.train import profile, train  # after the thread count above is set
-    return train(profile("smoke"), tmp_path_factory.mktemp("trained") / "smoke-run", progress=False)
+    from bumpdiff.core.train import train  # after the thread count above is set
+    from bumpdiff.experiments.profiles import get_profile
+    return train(get_profile("smoke").train, tmp_path_factory.mktemp("trained") / "smoke-run", progress=False)
 
 
 @pytest.fixture
 def smoke_run(home, trained_smoke):
-    """This test's own copy of the session's smoke run, where ``train(profile("smoke"))`` would have put it under
-    the throw-away root (training is deterministic: the copy is the run that training here would write)."""
-    from bumpdiff.core.train import profile, run_dir
-    return Path(shutil.copytree(trained_smoke, run_dir(profile("smoke"))))
+    """This test's own copy of the session's smoke run, where ``train(get_profile("smoke").train)`` would have put it
+    under the throw-away root (training is deterministic: the copy is the run that training here would write)."""
+    from bumpdiff.core.train import run_dir
+    from bumpdiff.experiments.profiles import get_profile
+    return Path(shutil.copytree(trained_smoke, run_dir(get_profile("smoke").train)))
 
 
 def _slurm_tools():

@@ -50,10 +50,10 @@ def test_participation_ratio_counts_equal_directions():
 
 @pytest.mark.slow
 def test_tracked_studies_of_a_smoke_run_and_reading_them_from_a_retrain(home, smoke_run):
-    from bumpdiff.experiments.studies import tracked_studies
-    from bumpdiff.store.results import MissingResult, load_tracked_study
-    from bumpdiff.store.tracking import track
-    specs = tracked_studies("smoke")
+    from bumpdiff.experiments.profiles import get_profile
+    from bumpdiff.store.reading import MissingResult
+    from bumpdiff.store.tracking import load_tracked_study, track
+    specs = get_profile("smoke").studies
     rdir = smoke_run
     with pytest.raises(MissingResult, match="python -m bumpdiff track commitment --profile smoke"):
         load_tracked_study("commitment", "smoke", quiet=True)

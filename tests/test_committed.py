@@ -8,14 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from bumpdiff.analysis.robustness import ROBUSTNESS, LayerSweep
+from bumpdiff.analysis.robustness import LayerSweep
 from bumpdiff.common import paths
 from bumpdiff.common.identity import added
 from bumpdiff.core.model import ModelConfig
 from bumpdiff.core.train import TrainConfig
 from bumpdiff.experiments import registry as experiments
+from bumpdiff.experiments.profiles import get_profile
 from bumpdiff.experiments.registry import EXPERIMENTS, phases_label
-from bumpdiff.store.results import load_experiment, load_study
+from bumpdiff.store.results import load_experiment
+from bumpdiff.store.robustness_cache import load_study
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMITTED = [("phases", "cpu", False), ("phases-additive", "cpu", True), ("imbalanced", "cpu", False),
@@ -26,7 +28,7 @@ def _load_all():
     out = {}
     for name, profile, partial in COMMITTED:
         out[(name, profile)] = load_experiment(name, profile, allow_partial=partial, quiet=True)
-    studies = [load_study(s, "cpu", quiet=True) for s in ROBUSTNESS["cpu"]]
+    studies = [load_study(s, "cpu", quiet=True) for s in get_profile("cpu").robustness]
     studies.append(load_study(LayerSweep(timesteps=(100, 300, 500, 700)), "paper", step=8600, quiet=True))
     return out, studies
 
@@ -97,7 +99,7 @@ def test_committed_tracked_studies_and_retrain_load_with_provenance():
     the same weights, and the retrain is comparable with the committed run it repeats."""
     from bumpdiff.experiments.stats import compare_bundles
     from bumpdiff.store.bundles import load_bundle
-    from bumpdiff.store.results import bundle_beside, load_tracked_study
+    from bumpdiff.store.tracking import bundle_beside, load_tracked_study
     for kind, arch in (("commitment", "film"), ("spectrum", "film"), ("atlas", "film"), ("atlas", "additive")):
         data = load_tracked_study(kind, "cpu", quiet=True, arch=arch)
         assert data["provenance"] and all(p["commit"] and p["versions"]["torch"] for p in data["provenance"])
@@ -120,7 +122,7 @@ def test_committed_tracked_studies_and_retrain_load_with_provenance():
 def test_the_specs_phase_a_outcome_is_what_the_committed_read_outs_give():
     from bumpdiff.experiments.registry import ARCH_EXPERIMENTS, experiment_seeds
     from bumpdiff.experiments.stats import initial_order, shows_phase_a
-    from bumpdiff.store.results import READOUTS, load_readouts
+    from bumpdiff.store.readouts import READOUTS, load_readouts
     archs = ("additive", "film")
     rows = initial_order({arch: load_readouts(ARCH_EXPERIMENTS[arch], "cpu") for arch in archs})
     seeds = experiment_seeds("phases", "cpu")

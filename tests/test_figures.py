@@ -18,7 +18,7 @@ def _notebook(path, body):
 def test_missing_results_skip_a_figure_and_other_errors_stop(home, capsys):
     (home / "notebooks").mkdir()
     _notebook(home / "notebooks" / "01_missing.ipynb",
-              "from bumpdiff.store.results import MissingResult\nraise MissingResult('compute it with: make it')")
+              "from bumpdiff.store.reading import MissingResult\nraise MissingResult('compute it with: make it')")
     _notebook(home / "notebooks" / "02_fine.ipynb", "open('ran.txt', 'w').write('yes')")
     _notebook(home / "notebooks" / "03_broken.ipynb", "raise ValueError('a real bug')")
     with pytest.raises(SystemExit, match="1 of 2 notebooks not drawn.*\n  01_missing.ipynb — compute it with: make it"):

@@ -6,7 +6,7 @@ from dataclasses import replace
 import pytest
 
 from bumpdiff.analysis.atlas import Atlas
-from bumpdiff.analysis.checkpoint import ANALYSIS_PROFILES, AnalysisConfig
+from bumpdiff.analysis.checkpoint import AnalysisConfig
 from bumpdiff.analysis.commitment import Commitment, Spectrum
 from bumpdiff.analysis.robustness import LayerSweep, SamplerComparison
 from bumpdiff.analysis.topology import Topology
@@ -14,28 +14,29 @@ from bumpdiff.common.identity import SCHEMA_FIELDS, added, identity, key
 from bumpdiff.core.data import Lattice
 from bumpdiff.core.diffusion import DiffusionConfig
 from bumpdiff.core.model import ModelConfig
-from bumpdiff.core.train import PROFILES, TrainConfig
-from bumpdiff.experiments.registry import EarlyStop
+from bumpdiff.core.train import TrainConfig
+from bumpdiff.experiments.profiles import PROFILE_NAMES, get_profile
+from bumpdiff.experiments.registry import EXPERIMENTS, EarlyStop, RunSpec
 
 CONFIGS = [TrainConfig, Lattice, ModelConfig, DiffusionConfig, AnalysisConfig, EarlyStop, LayerSweep, SamplerComparison,
            Atlas, Commitment, Spectrum, Topology]
 
 
 def test_execution_fields_do_not_change_a_key():
-    cfg = PROFILES["cpu"]
+    cfg = get_profile("cpu").train
     for change in (dict(device="cuda"), dict(threads=7), dict(log_every=3), dict(save_every=9), dict(name="other")):
         assert replace(cfg, **change).key() == cfg.key(), change
-    a = ANALYSIS_PROFILES["cpu"]
+    a = get_profile("cpu").analysis
     assert replace(a, every=5).key() == a.key()
 
 
 def test_every_result_changing_field_changes_a_key():
-    cfg = PROFILES["cpu"]
+    cfg = get_profile("cpu").train
     for change in (dict(seed=1), dict(lr=3e-4), dict(steps=10), dict(precision="fp32"),
                    dict(lattice=replace(cfg.lattice, dx=0.5)), dict(model=replace(cfg.model, arch="additive")),
                    dict(lattice=replace(cfg.lattice, periodic=True))):
         assert replace(cfg, **change).key() != cfg.key(), change
-    a = ANALYSIS_PROFILES["cpu"]
+    a = get_profile("cpu").analysis
     assert replace(a, t=300).key() != a.key() and replace(a, n_samples=8).key() != a.key()
     assert replace(a, noise="independent").key() != a.key()
     assert replace(Atlas(), noise="independent").key() != Atlas().key()
@@ -43,8 +44,8 @@ def test_every_result_changing_field_changes_a_key():
 
 def test_the_shared_read_out_keeps_the_committed_keys():
     # the noise field was added with the shared read-out as its neutral value: the committed cpu analysis and atlas
-    assert ANALYSIS_PROFILES["cpu"].noise == "shared" and ANALYSIS_PROFILES["cpu"].key() == "05a7935b01"
-    assert replace(ANALYSIS_PROFILES["cpu"], noise="shared").key() == "05a7935b01"
+    assert get_profile("cpu").analysis.noise == "shared" and get_profile("cpu").analysis.key() == "05a7935b01"
+    assert replace(get_profile("cpu").analysis, noise="shared").key() == "05a7935b01"
     with pytest.raises(ValueError, match="noise"):
         AnalysisConfig(noise="per-row")
 
@@ -97,4 +98,26 @@ def test_the_torus_experiment_is_the_first_phases_run_with_only_the_canvas_wrapp
         assert label == TORUS_LABEL and cfg.lattice.periodic
         assert replace(cfg, lattice=replace(cfg.lattice, periodic=False), name=first.name) == first
         assert cfg.key() != first.key()
-    assert "periodic" not in identity(PROFILES["cpu"].lattice)   # the field at its neutral value changes no key
+    assert "periodic" not in identity(get_profile("cpu").train.lattice)  # at its neutral value: no key changes
+
+
+def test_every_run_is_a_value_whose_label_is_derived_from_it():
+    for exp in EXPERIMENTS.values():
+        for profile in PROFILE_NAMES:
+            for label, spec in exp.specs(profile).items():
+                assert label == spec.label == f"{spec.group} seed {spec.seed}" and spec.config.seed == spec.seed
+                assert exp.runs(profile)[label] == spec.config
+    with pytest.raises(ValueError, match="seed must be the config's training seed"):
+        RunSpec("balanced (dx=dy=1)", 1, get_profile("smoke").train)
+
+
+def test_one_profile_per_name_holds_every_size_and_unknown_names_are_errors():
+    for name in PROFILE_NAMES:
+        prof = get_profile(name)
+        assert prof.name == name == prof.train.name and prof.seeds and set(prof.studies) >= {"atlas", "topology"}
+        assert EXPERIMENTS["phases"].analysis(name) == prof.analysis
+        assert [cfg.seed for cfg in EXPERIMENTS["phases"].runs(name).values()] == list(prof.seeds)
+    with pytest.raises(ValueError, match=r"profile must be one of \['smoke', 'cpu', 'paper'\], got 'gpu'"):
+        EXPERIMENTS["phases"].runs("gpu")
+    assert get_profile("smoke").train_config("steps=7", seed=2) == replace(get_profile("smoke").train, steps=7, seed=2)
+

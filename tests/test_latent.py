@@ -139,9 +139,10 @@ def test_phase_sequence_reads_the_changes_of_a_call():
 
 @pytest.mark.slow
 def test_analyze_smoke_run_end_to_end(home, monkeypatch):
-    from bumpdiff.core.train import checkpoint_steps, profile, train
+    from bumpdiff.core.train import checkpoint_steps, train
+    from bumpdiff.experiments.profiles import get_profile
     from bumpdiff.store.bundles import analyze
-    cfg = profile("smoke")
+    cfg = get_profile("smoke").train
     rdir = train(cfg, progress=False)
     out = analyze(rdir, "smoke", progress=False)
     bundle, arrays = load_bundle(out)
@@ -169,10 +170,10 @@ def test_analyze_smoke_run_end_to_end(home, monkeypatch):
 def test_analysing_more_checkpoints_extends_one_bundle(home, smoke_run):
     from dataclasses import replace
 
-    from bumpdiff.analysis.checkpoint import ANALYSIS_PROFILES
+    from bumpdiff.experiments.profiles import get_profile
     from bumpdiff.store.bundles import analyze
     rdir = smoke_run
-    coarse = analyze(rdir, replace(ANALYSIS_PROFILES["smoke"], every=2), progress=False)   # steps 0, 20, 30
+    coarse = analyze(rdir, replace(get_profile("smoke").analysis, every=2), progress=False)   # steps 0, 20, 30
     b1, a1 = load_bundle(coarse)
     assert [r["step"] for r in b1["checkpoints"]] == [0, 20, 30]
     fine = analyze(rdir, "smoke", progress=False, steps=[10])

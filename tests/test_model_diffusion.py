@@ -6,12 +6,12 @@ import torch
 from bumpdiff.analysis.activations import collect_layers, condition_noise
 from bumpdiff.core.diffusion import DDIM, Capture, Diffusion, DiffusionConfig
 from bumpdiff.core.model import LAYER_ALIASES, ModelConfig, UNet, resolve_layer
-from bumpdiff.core.train import PROFILES
+from bumpdiff.experiments.profiles import get_profile
 
 
 def smoke_model():
     torch.manual_seed(0)
-    return UNet(PROFILES["smoke"].model)
+    return UNet(get_profile("smoke").train.model)
 
 
 def inputs():
@@ -33,7 +33,7 @@ def test_golden_forward():
 
 def test_golden_loss_and_samplers():
     m = smoke_model()
-    d = Diffusion(m, PROFILES["smoke"].diffusion)
+    d = Diffusion(m, get_profile("smoke").train.diffusion)
     x, _, c = inputs()
     assert d(x.clamp(-1, 1), c, torch.Generator().manual_seed(1)).item() == pytest.approx(1.1378509998321533, rel=1e-4)
     s, _ = d.sample(c, torch.Generator().manual_seed(2))
@@ -79,7 +79,7 @@ def test_layer_names_and_capture():
 
 
 def test_sampler_seed_determinism_and_batch_independence():
-    d = Diffusion(smoke_model(), PROFILES["smoke"].diffusion)
+    d = Diffusion(smoke_model(), get_profile("smoke").train.diffusion)
     c = torch.tensor([[4.5, 7.5], [20.0, 30.0], [10.0, 10.0]])
     a, _ = d.sample(c, torch.Generator().manual_seed(5))
     b, _ = d.sample(c, torch.Generator().manual_seed(5), batch_size=1)
@@ -92,7 +92,7 @@ def test_sampler_seed_determinism_and_batch_independence():
 @pytest.mark.parametrize("noise", ["shared", "independent"])
 @pytest.mark.parametrize("mode", ["noise", "sampling"])
 def test_latent_read_out_does_not_depend_on_the_inference_chunk(mode, noise):
-    d = Diffusion(smoke_model(), PROFILES["smoke"].diffusion)
+    d = Diffusion(smoke_model(), get_profile("smoke").train.diffusion)
     grid = np.array([[x + 0.5, y + 0.5] for x in range(0, 32, 8) for y in range(0, 32, 16)], dtype=np.float32)
     kw = dict(layers=("stem", "down3", "up3"), t=30, mode=mode, seed=1, sampler_steps=2, noise=noise)
     default = collect_layers(d, grid, **kw)                  # the device's inference chunk
@@ -107,7 +107,7 @@ def test_latent_read_out_does_not_depend_on_the_inference_chunk(mode, noise):
 
 @pytest.mark.parametrize("mode", ["noise", "noised", "sampling"])
 def test_independent_noise_is_each_conditions_own(mode):
-    d = Diffusion(smoke_model(), PROFILES["smoke"].diffusion)
+    d = Diffusion(smoke_model(), get_profile("smoke").train.diffusion)
     grid = np.array([[x + 0.5, y + 0.5] for x in range(0, 32, 8) for y in range(0, 32, 16)], dtype=np.float32)
     kw = dict(layers=("stem",), t=30, mode=mode, seed=1, sampler_steps=2, noise="independent")
     whole = collect_layers(d, grid, **kw)["stem"]
@@ -133,7 +133,7 @@ def test_condition_noise_is_a_function_of_seed_and_condition():
 
 
 def test_sampler_capture_steps():
-    d = Diffusion(smoke_model(), PROFILES["smoke"].diffusion)
+    d = Diffusion(smoke_model(), get_profile("smoke").train.diffusion)
     c = torch.tensor([[4.5, 7.5], [20.0, 30.0]])
     _, cap = d.sample(c, torch.Generator().manual_seed(0), sampler=DDIM(5), capture=Capture((4, "mid"), (49, 0)),
                       trajectory=True)
@@ -201,7 +201,7 @@ def test_bad_model_config(kw, name):
 
 
 def test_bad_sampler_arguments():
-    d = Diffusion(smoke_model(), PROFILES["smoke"].diffusion)
+    d = Diffusion(smoke_model(), get_profile("smoke").train.diffusion)
     with pytest.raises(ValueError, match="sampler"):
         d.sample(torch.zeros(1, 2), sampler="euler")
     with pytest.raises(ValueError, match="steps"):

@@ -9,17 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from bumpdiff.analysis.robustness import ROBUSTNESS
 from bumpdiff.experiments import registry as experiments
+from bumpdiff.experiments.profiles import get_profile
 from bumpdiff.experiments.registry import EarlyStop, phases_label
-from bumpdiff.store.results import (
-    MissingResult,
-    compute_experiment,
-    compute_study,
-    is_available,
-    load_experiment,
-    load_study,
-)
+from bumpdiff.store.reading import MissingResult
+from bumpdiff.store.results import compute_experiment, is_available, load_experiment
+from bumpdiff.store.robustness_cache import compute_study, load_study
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
@@ -29,7 +24,7 @@ def test_readers_never_compute(home):
     with pytest.raises(MissingResult, match=r"python -m bumpdiff reproduce phases --profile smoke"):
         load_experiment("phases", "smoke")
     with pytest.raises(MissingResult, match="reproduce phases --profile smoke"):
-        load_study(ROBUSTNESS["smoke"][0], "smoke")
+        load_study(get_profile("smoke").robustness[0], "smoke")
     assert not is_available("phases", "smoke")
     assert not (home / "data" / "runs").exists()          # nothing was trained
 
@@ -62,6 +57,7 @@ def test_partial_run_is_said_and_finished_later(home, capsys):
     compute_experiment("phases", "smoke", until=20, progress=False)
     got = load_experiment("phases", "smoke")[phases_label(0)][0]
     assert got["trained_to"] == 20 and [r["step"] for r in got["checkpoints"]] == [0, 10, 20]
+    assert (got["group"], got["seed"]) == ("balanced (dx=dy=1)", 0)                # its RunSpec, not its label
     assert "partial run, analysed up to step 20 of 30" in capsys.readouterr().out
     compute_experiment("phases", "smoke", progress=False)                      # resumes, extends the bundle
     done = load_experiment("phases", "smoke")[phases_label(0)][0]
@@ -83,7 +79,7 @@ def test_early_stop_trains_only_until_the_rule_is_met(home, capsys, monkeypatch)
 
 def test_robustness_studies_are_keyed_by_their_settings(home, capsys):
     compute_experiment("phases", "smoke", progress=False)
-    sweep, samplers = ROBUSTNESS["smoke"]
+    sweep, samplers = get_profile("smoke").robustness
     res = compute_study(sweep, "smoke", progress=False)
     want = {(l, t) for l in sweep.layers for t in sweep.timesteps}
     assert {(r["layer"], r["t"]) for r in res["result"]["rows"]} == want
@@ -163,7 +159,8 @@ def test_runs_are_chosen_by_label_from_the_command_line(home, capsys):
     one); the command recorded for it, and offered to resume it, names it the same way; a label or seed that names
     no run is refused with the ones there are, before anything is trained."""
     from bumpdiff.app.cli import main
-    from bumpdiff.store.results import index_path, run_command
+    from bumpdiff.store.commands import run_command
+    from bumpdiff.store.results import index_path
     label = "balanced (dx=dy=1) seed 0"
     main(["reproduce", "imbalanced", "--profile", "smoke", "--quiet", "--runs", label])
     runs = json.loads(index_path("imbalanced", "smoke").read_text())["runs"]
@@ -200,7 +197,7 @@ def test_both_read_outs_of_a_run_come_from_one_folder_of_weights(home):
     from bumpdiff.core.train import run_dir
     from bumpdiff.experiments.registry import experiment_runs
     from bumpdiff.store.bundles import analyze
-    from bumpdiff.store.results import load_readouts, missing_readouts, readout_analysis, readout_bundles
+    from bumpdiff.store.readouts import load_readouts, missing_readouts, readout_analysis, readout_bundles
     compute_experiment("phases", "smoke", until=10, progress=False)       # the shared read-out, in the run's folder
     label, cfg = next(iter(experiment_runs("phases", "smoke").items()))
     assert load_readouts("phases", "smoke") == {} and missing_readouts("phases", "smoke") == [label]

@@ -42,7 +42,7 @@ def _fake_results(crossings: dict[str, list[tuple[int, int]]], every: int = 100,
             recs = [{"step": s, "epoch": s / 10, "images_seen": s * batch, "accuracy": 0.0,
                      "acc_x": float(s >= sx), "acc_y": float(s >= sy), "r2_x": 0.5, "r2_y": 0.5,
                      "knn_r2_x": 0.9, "knn_r2_y": 0.9} for s in range(0, 2001, every)]
-            out[f"{group} seed {seed}"] = ({"checkpoints": recs}, {})
+            out[f"{group} seed {seed}"] = ({"checkpoints": recs, "group": group, "seed": seed}, {})
     return out
 
 

@@ -9,22 +9,21 @@ import pytest
 import torch
 
 from bumpdiff.core.train import (
-    PROFILES,
     TrainConfig,
     checkpoint_steps,
     list_checkpoints,
     load_checkpoint,
     load_model,
-    profile,
     run_dir,
     train,
 )
+from bumpdiff.experiments.profiles import get_profile
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_checkpoint_schedule_dense_then_sparse():
-    cfg = profile("cpu")
+    cfg = get_profile("cpu").train
     s = checkpoint_steps(cfg)
     assert s[0] == 0 and s[-1] == cfg.steps
     gaps = [b - a for a, b in zip(s, s[1:])]
@@ -34,7 +33,7 @@ def test_checkpoint_schedule_dense_then_sparse():
 
 @pytest.mark.slow
 def test_smoke_run_writes_checkpoints_that_load_weights_only(home):
-    cfg = profile("smoke")
+    cfg = get_profile("smoke").train
     rdir = train(cfg, progress=False)
     assert rdir == run_dir(cfg) and (rdir / "DONE").exists()
     assert json.loads((rdir / "config.json").read_text()) == json.loads(json.dumps(cfg.to_dict()))
@@ -58,7 +57,7 @@ def test_smoke_run_writes_checkpoints_that_load_weights_only(home):
 
 
 def test_resume_is_bitwise_identical(home, trained_smoke):
-    cfg = profile("smoke")
+    cfg = get_profile("smoke").train
     a = trained_smoke                                   # one uninterrupted run
     b = home / "b"
     train(cfg, b, progress=False, stop_after=13)       # interrupted between resume points
@@ -75,7 +74,7 @@ def test_resume_is_bitwise_identical(home, trained_smoke):
 
 
 def test_training_in_chunks_is_bitwise_identical(home, trained_smoke):
-    cfg = profile("smoke")
+    cfg = get_profile("smoke").train
     a = trained_smoke
     b = home / "b"
     for until in (0, 7, 10, 23):                        # 7 and 23 are not resume points
@@ -93,18 +92,18 @@ def test_training_in_chunks_is_bitwise_identical(home, trained_smoke):
 
 
 def test_run_dir_refuses_a_different_config_but_not_other_execution_settings(home):
-    cfg = profile("smoke")
+    cfg = get_profile("smoke").train
     rdir = train(cfg, home / "r", progress=False, stop_after=1)
     with pytest.raises(ValueError, match="different config"):
-        train(profile("smoke", "lr=0.5"), rdir, progress=False)
+        train(get_profile("smoke").train_config("lr=0.5"), rdir, progress=False)
     train(replace(cfg, log_every=1, threads=2, device="cpu"), rdir, progress=False, stop_after=1)  # same run
     assert load_checkpoint(rdir / "last.pt")["step"] == 2
 
 
 def test_overrides_and_hash():
-    cfg = profile("smoke", "lattice.dx=0.1", "steps=7", "model.widths=8,16,16,32")
+    cfg = get_profile("smoke").train_config("lattice.dx=0.1", "steps=7", "model.widths=8,16,16,32")
     assert cfg.lattice.dx == 0.1 and cfg.steps == 7 and cfg.model.widths == (8, 16, 16, 32)
-    assert cfg.key() != PROFILES["smoke"].key()
+    assert cfg.key() != get_profile("smoke").train.key()
     assert TrainConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
 
 
@@ -113,7 +112,7 @@ def test_overrides_and_hash():
                                             ("precision=fp8", "precision"), ("nosuchkey=1", "nosuchkey")])
 def test_bad_config_values_raise_named_errors(override, name):
     with pytest.raises(ValueError, match=name):
-        profile("smoke", override)
+        get_profile("smoke").train_config(override)
 
 
 @pytest.mark.slow

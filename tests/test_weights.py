@@ -47,10 +47,11 @@ def test_export_and_load_round_trip(home, smoke_run):
     from safetensors.torch import load_file
 
     import bumpdiff
-    from bumpdiff.core.train import load_model, profile
+    from bumpdiff.core.train import load_model
+    from bumpdiff.experiments.profiles import get_profile
     from bumpdiff.store.bundles import analyze
     from bumpdiff.store.weights import export, reference_check, shipped
-    cfg = profile("smoke")
+    cfg = get_profile("smoke").train
     rdir = smoke_run
     bundle = analyze(rdir, "smoke", progress=False)
     dest = export(rdir, bundle)

@@ -20,7 +20,7 @@ from .evaluate import LABELS, sample_and_score
 from .order import heldout_error, order_parameters
 from .phases import call_phase
 
-__all__ = ["AnalysisConfig", "ANALYSIS_PROFILES", "analyze_checkpoint"]
+__all__ = ["AnalysisConfig", "analyze_checkpoint"]
 
 
 @dataclass(frozen=True)
@@ -61,14 +61,6 @@ class AnalysisConfig:
 
     def key(self) -> str:
         return identity_key("analysis", self)
-
-
-ANALYSIS_PROFILES = {
-    "smoke": AnalysisConfig(n_samples=16, sampler="ddim", sampler_steps=5, t=25, max_conditions=64, keep_samples=4),
-    # CPU: DDIM (deterministic, 50 steps) over learning, to keep one checkpoint's analysis near a minute
-    "cpu": AnalysisConfig(n_samples=256, sampler="ddim", sampler_steps=50, t=500, max_conditions=1024),
-    "paper": AnalysisConfig(n_samples=512, sampler="ddpm", t=500, max_conditions=1024),
-}
 
 
 def analyze_checkpoint(diffusion: Diffusion, cfg: TrainConfig, acfg: AnalysisConfig) -> tuple[dict, dict]:

@@ -1,7 +1,8 @@
 """Robustness of the read-outs (Figure 6): other layers and timesteps, other samplers, at one checkpoint.
 
 Each study is a frozen dataclass whose identity, with the run's key and the step, is the cache key of its
-result; :mod:`bumpdiff.store.results` stores and reads them. Per-profile defaults: :data:`ROBUSTNESS`.
+result; :mod:`bumpdiff.store.robustness_cache` stores and reads them. Per-profile settings:
+:mod:`bumpdiff.experiments.profiles`.
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from .activations import MODES, collect_layers, latent_grid
 from .evaluate import sample_and_score
 from .order import order_parameters
 
-__all__ = ["LayerSweep", "SamplerComparison", "ROBUSTNESS", "layer_timestep_sweep"]
+__all__ = ["LayerSweep", "SamplerComparison", "layer_timestep_sweep"]
 
 
 @dataclass(frozen=True)
@@ -73,13 +74,6 @@ class SamplerComparison:
                                      periodic=lattice.periodic)
             out[label] = sc.summary()
         return {"samplers": out, "n": self.n}
-
-
-ROBUSTNESS = {
-    "smoke": (LayerSweep(timesteps=(5, 15, 25, 35, 45), max_conditions=64), SamplerComparison(n=16)),
-    "cpu": (LayerSweep(), SamplerComparison(n=256)),
-    "paper": (LayerSweep(), SamplerComparison(n=512)),
-}
 
 
 def layer_timestep_sweep(diffusion: Diffusion, grid, layers=("down1", "down2", "down3", "mid", "up1"),

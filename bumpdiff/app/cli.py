@@ -14,19 +14,19 @@ import numpy as np
 import torch
 
 from ..analysis.atlas import Atlas
-from ..analysis.checkpoint import ANALYSIS_PROFILES
 from ..analysis.evaluate import score
-from ..analysis.robustness import ROBUSTNESS
 from ..common.files import atomic_savez
 from ..common.paths import NoProjectRoot
 from ..common.runtime import resolve_device
 from ..core.diffusion import as_sampler
-from ..core.train import apply_overrides, list_checkpoints, load_model, profile, run_dir, train
-from ..experiments.registry import EXPERIMENTS, phases_experiment
-from ..experiments.studies import tracked_studies
+from ..core.train import apply_overrides, list_checkpoints, load_model, run_dir, train
+from ..experiments.profiles import PROFILE_NAMES, get_profile
+from ..experiments.registry import EXPERIMENTS, phases_experiment, study_run
 from ..store.bundles import analyze
 from ..store.executors import SlurmOptions
-from ..store.results import MissingResult, compute_experiment, compute_study, study_run
+from ..store.reading import MissingResult
+from ..store.results import compute_experiment
+from ..store.robustness_cache import compute_study
 from ..store.tracking import track
 from ..store.weights import export
 from .figures import make_figures
@@ -35,11 +35,11 @@ from .plotting import sample_grid
 from .report import write_report
 from .site import build_site
 
-PROFILE_CHOICES = ["smoke", "cpu", "paper"]
+PROFILE_CHOICES = list(PROFILE_NAMES)
 
 
 def _cmd_train(a):
-    cfg = replace(profile(a.profile, *a.set), device=a.device)
+    cfg = replace(get_profile(a.profile).train_config(*a.set), device=a.device)
     rdir = Path(a.run_dir) if a.run_dir else run_dir(cfg)
     print(f"training {cfg.name} (key {cfg.key()}) into {rdir}", flush=True)
     train(cfg, rdir, progress=not a.quiet, until=a.until)
@@ -85,7 +85,7 @@ def _cmd_sample(a):
 
 
 def _cmd_analyze(a):
-    acfg = apply_overrides(ANALYSIS_PROFILES[a.profile], a.set)
+    acfg = apply_overrides(get_profile(a.profile).analysis, a.set)
     if a.every:
         acfg = replace(acfg, every=a.every)
     print(analyze(a.run, acfg, progress=not a.quiet, device=resolve_device(a.device), steps=a.steps, out=a.out))
@@ -107,7 +107,7 @@ def _cmd_reproduce(a):
 
 
 def _robustness(profile, run_seed, step, only, device, force, progress, layers=None, timesteps=None, n=None):
-    sweep, samplers = ROBUSTNESS[profile]
+    sweep, samplers = get_profile(profile).robustness
     if layers:
         sweep = replace(sweep, layers=tuple(layers))
     if timesteps:
@@ -138,7 +138,7 @@ def _over_checkpoints(p) -> None:
 
 
 def _cmd_track(a):
-    specs = tracked_studies(a.profile)
+    specs = get_profile(a.profile).studies
     unknown = sorted(set(a.kinds) - set(specs))
     if unknown:
         raise SystemExit(f"bumpdiff: error: study must be one of {sorted(specs)}, got {unknown}")

@@ -22,7 +22,9 @@ from ..experiments.stats import (
     shows_phase_a,
     threshold_sensitivity,
 )
-from ..store.results import READOUTS, MissingResult, load_experiment, load_readouts
+from ..store.reading import MissingResult
+from ..store.readouts import READOUTS, load_readouts
+from ..store.results import load_experiment
 from .report import experiment_heading, imbalanced_heading, initial_order_heading, layer4_heading, thresholds_heading
 
 __all__ = ["Finding", "findings", "findings_table", "evidence_links", "slug", "README_MARKERS", "update_readme"]

@@ -187,13 +187,13 @@ def per_axis_curves(results: dict, groups: list[str], threshold: float, x: str =
     """Figure 5: per-axis accuracy (top) and per-axis order parameters (bottom) against training, one column
     per group of runs (e.g. lattice), every seed drawn, its crossings of ``threshold`` marked.
 
-    ``results`` maps "<group> seed <k>" to (bundle, arrays); a group without runs gets an explicit "not run"
+    ``results`` maps run labels to (bundle, arrays) as loaded (each bundle with its ``group`` and ``seed``); a group
+    without runs gets an explicit "not run"
     panel; a run stopped by an early-stop rule ends in a marker and says so in its panel."""
     scale = 1e3 if x == "images_seen" else 1.0
     fig, axes = plt.subplots(2, len(groups), figsize=(3.9 * len(groups) + 1.2, 5.6), sharey="row", squeeze=False)
     for j, group in enumerate(groups):
-        runs = {int(k.rpartition(" seed ")[2]): b for k, (b, _) in results.items()
-                if k.rpartition(" seed ")[0] == group}
+        runs = {b["seed"]: b for b, _ in results.values() if b["group"] == group}
         top, bottom = axes[0, j], axes[1, j]
         top.set_title(group, fontsize=8)
         if not runs:
@@ -547,14 +547,13 @@ def _persistence_diagram(ax, r: dict, j: int) -> None:
 
 @styled
 def holdout_curves(runs: dict, x: str = "step"):
-    """The held-out-square study, one column per square (runs labelled ``"<square> seed <s>"``): top, accuracy on
+    """The held-out-square study, one column per square (the runs' group): top, accuracy on
     the seen centres (dashed) and on the held-out ones (solid) over training, one line per seed; middle, the
     held-out samples' failure breakdown at the last checkpoint of each seed; bottom, where the latent puts the
     held-out conditions (kNN error from the seen ones, px) against the error of a perfectly ordered latent."""
     groups: dict = {}
-    for label, (bundle, _) in runs.items():
-        square, _, seed = label.rpartition(" seed ")
-        groups.setdefault(square, []).append((int(seed), bundle))
+    for bundle, _ in runs.values():
+        groups.setdefault(bundle["group"], []).append((bundle["seed"], bundle))
     fig, axes = plt.subplots(3, len(groups), figsize=(4.2 * len(groups), 8.2), squeeze=False,
                              gridspec_kw={"height_ratios": [1.2, 0.8, 1.0]})
     xlabel = {"epoch": "training epochs", "images_seen": "training images seen", "step": "optimiser steps"}[x]

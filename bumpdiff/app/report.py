@@ -11,11 +11,12 @@ import numpy as np
 
 from ..analysis.atlas import latent_calls
 from ..analysis.phases import PHASE_THRESHOLDS, describe_sequence, phase_onsets, phase_sequence
-from ..analysis.robustness import ROBUSTNESS, LayerSweep
+from ..analysis.robustness import LayerSweep
 from ..common import paths
 from ..common.files import atomic_write_text
 from ..core.diffusion import CPU_INFERENCE_CHUNK
 from ..core.model import LAYER_ALIASES
+from ..experiments.profiles import get_profile
 from ..experiments.registry import ARCH_EXPERIMENTS, EXPERIMENTS, experiment_seeds, phases_label
 from ..experiments.stats import (
     IMBALANCED_THRESHOLD,
@@ -32,15 +33,11 @@ from ..experiments.stats import (
     threshold_sensitivity,
 )
 from ..store.bundles import BundleError, load_bundle
-from ..store.results import (
-    READOUTS,
-    MissingResult,
-    load_experiment,
-    load_readouts,
-    load_study,
-    load_tracked_study,
-    readout_bundles,
-)
+from ..store.reading import MissingResult
+from ..store.readouts import READOUTS, load_readouts, readout_bundles
+from ..store.results import load_experiment
+from ..store.robustness_cache import load_study
+from ..store.tracking import load_tracked_study
 
 __all__ = ["render_report", "write_report", "phases_table", "checkpoint_table", "sweep_table", "lattice_table",
            "layer_table", "imbalanced_table", "readout_runs", "order_table", "sensitivity_table"]
@@ -248,7 +245,7 @@ def _layer4_section(loaded: dict, profile: str, retrains: list[tuple]) -> list[s
     the same rule calls C at the last atlas checkpoint."""
     rows, failing, tally = [], [], {}
     for arch, name in ARCH_EXPERIMENTS.items():
-        runs = [(label.rpartition(" seed ")[2], b, True) for label, (b, _) in loaded.get((name, profile), {}).items()]
+        runs = [(str(b["seed"]), b, True) for b, _ in loaded.get((name, profile), {}).values()]
         folders = {b["run"]: seed for seed, b, _ in runs}
         keys = {b["analysis_key"] for _, b, _ in runs}
         for path, b in retrains:  # retrains of the same runs, under the same analysis
@@ -320,7 +317,7 @@ def _holdout_section(runs: dict) -> list[str]:
                      _f(h["accuracy"]),
                      _f(h["frac_none"]), _f(h["frac_multiple"]), _f(h["frac_single_wrong"]),
                      f"{h['latent_error_x']:.2f} / {h['latent_error_y']:.2f}", f"{h['latent_error_ordered']:.2f}"])
-        by_square.setdefault(label.rpartition(" seed ")[0], []).append((last["accuracy"], h["accuracy"]))
+        by_square.setdefault(bundle["group"], []).append((last["accuracy"], h["accuracy"]))
     out = ["Last analysed checkpoint of each run; held-out accuracy from samples requested only at held-out "
            "centres (same detector and tolerance); latent error: kNN (fitted on the seen conditions) error of the "
            "held-out conditions' centres from their layer-4 activations, beside that of a perfectly ordered latent.",
@@ -405,7 +402,7 @@ def _initial_order_section(profile: str = "cpu") -> list[str]:
 def readout_runs(profile: str = "cpu") -> dict[str, dict[str, dict[str, tuple[str, dict]]]]:
     """``{arch: {label: {noise: (folder, bundle)}}}``: every read-out computed for the runs of both architectures'
     experiments (the paper's architecture first), each from the folder that analysed it furthest
-    (:func:`bumpdiff.store.results.readout_bundles`)."""
+    (:func:`bumpdiff.store.readouts.readout_bundles`)."""
     return {arch: readout_bundles(ARCH_EXPERIMENTS[arch], profile) for arch in ("additive", "film")}
 
 
@@ -566,7 +563,7 @@ def _paper_section(runs: dict) -> list[str]:
 
 def _robustness_section() -> list[str]:
     parts = ["## Robustness, profile `cpu` (seed 0, last checkpoint)", ""]
-    sweep, samplers = ROBUSTNESS["cpu"]
+    sweep, samplers = get_profile("cpu").robustness
     try:
         sm = load_study(samplers, "cpu", quiet=True)
         parts += [f"Samplers at step {sm['step']:,} ({sm['result']['n']} samples each, tolerance {samplers.tol} px):",

@@ -1,4 +1,4 @@
-"""Training over learning: config, named profiles, a dense-early checkpoint schedule, resume.
+"""Training over learning: config and overrides, a dense-early checkpoint schedule, resume.
 
 A run lives in ``data/runs/<name>-<key>`` where the key is the identity of its :class:`TrainConfig`
 (:mod:`bumpdiff.common.identity`: execution fields such as device, threads and logging do not enter it). It holds
@@ -35,7 +35,7 @@ from .diffusion import Diffusion, DiffusionConfig
 from .model import ModelConfig, UNet, bf16_conv_mode
 from .provenance import provenance
 
-__all__ = ["TrainConfig", "PROFILES", "profile", "apply_overrides", "train", "run_dir", "load_checkpoint",
+__all__ = ["TrainConfig", "apply_overrides", "train", "run_dir", "load_checkpoint",
            "list_checkpoints", "load_model", "checkpoint_steps"]
 
 log = get_logger()
@@ -43,7 +43,8 @@ log = get_logger()
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Every hyper-parameter of a training run, explicit. Named profiles (:data:`PROFILES`) set sizes."""
+    """Every hyper-parameter of a training run, explicit. The defaults are the paper's; a profile
+    (:mod:`bumpdiff.experiments.profiles`) sets sizes."""
 
     name: str = execution("run")   # a label for the run folder; never part of the identity
     seed: int = 0
@@ -123,31 +124,6 @@ class TrainConfig:
         return len(self.lattice)
 
 
-PROFILES: dict[str, TrainConfig] = {
-    # seconds on a laptop: CI and the notebooks' smoke runs
-    "smoke": TrainConfig(
-        name="smoke", model=ModelConfig(widths=(8, 16, 16, 16), attn=(False, False, True), heads=2,
-                                        embed_dim=16, cond_dim=32, groups=4),
-        diffusion=DiffusionConfig(timesteps=50), lattice=Lattice(dx=4.0, dy=4.0),
-        lr=1e-3, batch_size=16, steps=30, ema_decay=0.9, ckpt_every_early=10, ckpt_early_until=20,
-        ckpt_every_late=10, save_every=10, log_every=5, precision="fp32"),
-    # this 2-core machine: reaches the ordered phase within an hour (README, "Results")
-    "cpu": TrainConfig(
-        name="cpu", model=ModelConfig(widths=(32, 48, 64, 64), attn=(False, True, True), heads=4,
-                                      embed_dim=128, cond_dim=256, groups=8),
-        lr=1e-3, warmup_steps=100, batch_size=128, steps=4000, ema_decay=0.995,
-        ckpt_every_early=100, ckpt_early_until=2000, ckpt_every_late=250, save_every=50, log_every=10,
-        precision="bf16"),
-    # the paper-size model (13.4 M parameters), meant for a GPU
-    "paper": TrainConfig(
-        name="paper", model=ModelConfig(widths=(64, 128, 256, 256), attn=(True, True, True), heads=4,
-                                        embed_dim=256, cond_dim=512, groups=8),
-        lr=2e-4, warmup_steps=500, batch_size=128, steps=40000, ema_decay=0.999,
-        ckpt_every_early=200, ckpt_early_until=10000, ckpt_every_late=2000, save_every=500, log_every=50,
-        precision="bf16"),
-}
-
-
 def _parse_value(text: str, current):
     if isinstance(current, bool):
         if text.lower() in ("1", "true", "yes"):
@@ -183,14 +159,6 @@ def _set(obj, keys, text):
     if len(keys) > 1:
         return replace(obj, **{keys[0]: _set(cur, keys[1:], text)})
     return replace(obj, **{keys[0]: _parse_value(text, cur)})
-
-
-def profile(name: str, *overrides: str, **kw) -> TrainConfig:
-    """A named profile's config with ``key=value`` overrides and/or keyword replacements."""
-    if name not in PROFILES:
-        raise ValueError(f"profile must be one of {sorted(PROFILES)}, got {name!r}")
-    cfg = apply_overrides(PROFILES[name], overrides)
-    return replace(cfg, **kw) if kw else cfg
 
 
 def checkpoint_steps(cfg: TrainConfig) -> list[int]:

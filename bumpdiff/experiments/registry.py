@@ -1,7 +1,7 @@
 """The study's named experiments: which training runs each one is, per profile, and how each run is analysed.
 
-An :class:`Experiment` is a value: a name, a one-line description, the runs of a profile (``{label:
-TrainConfig}``) and, per profile, an optional early-stop rule. Computing and reading their results is
+An :class:`Experiment` is a value: a name, a one-line description, the runs of a profile (each a :class:`RunSpec`:
+its group, seed and config) and, per profile, an optional early-stop rule. Computing and reading their results is
 :mod:`bumpdiff.store.results`; statistics over their runs, :mod:`bumpdiff.experiments.stats`.
 """
 from __future__ import annotations
@@ -9,28 +9,54 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 
-from ..analysis.checkpoint import ANALYSIS_PROFILES, AnalysisConfig
+from ..analysis.checkpoint import AnalysisConfig
 from ..common.identity import key as identity_key
 from ..core.train import TrainConfig
-from ..core.train import profile as train_profile
+from .profiles import get_profile
 from .stats import IMBALANCED_THRESHOLD, crossing
 
-__all__ = ["Experiment", "EXPERIMENTS", "experiment", "experiment_runs", "EarlyStop", "SEEDS", "PHASES_LABEL",
-           "phases_label", "IMBALANCED_LATTICES", "PROFILES", "ARCH_EXPERIMENTS", "phases_experiment", "TORUS_LABEL",
-           "HOLDOUT_SQUARES"]
+__all__ = ["RunSpec", "Experiment", "EXPERIMENTS", "experiment", "experiment_runs", "EarlyStop", "PHASES_GROUP",
+           "phases_label", "IMBALANCED_LATTICES", "ARCH_EXPERIMENTS", "phases_experiment", "TORUS_GROUP", "TORUS_LABEL",
+           "HOLDOUT_SQUARES", "train_profile", "select_runs", "study_run", "experiment_seeds"]
 
-PROFILES = ("smoke", "cpu", "paper")
-SEEDS = {"smoke": (0,), "cpu": (0, 1, 2), "paper": (0, 1, 2)}  # smoke: one seed keeps CI fast
 # dx = dy ≈ √(32·32/10,240) ≈ 0.316 gives round(32/0.316)² = 101² = 10,201 images, size-matched to 10,240
 IMBALANCED_LATTICES = {
     "imbalanced (dx=0.1, dy=1)": dict(dx=0.1, dy=1.0),
     "balanced (dx=dy=1)": dict(dx=1.0, dy=1.0),
     "balanced, size-matched (dx=dy=0.316)": dict(dx=0.316, dy=0.316),
 }
-PHASES_LABEL = "balanced (dx=dy=1)"  # `phases` runs are labelled f"{PHASES_LABEL} seed {seed}"
-# CPU runs of the imbalanced experiment are shorter: at most this many steps, and each stops at the first
-# checkpoint at which both axes have crossed IMBALANCED_THRESHOLD
-IMBALANCED_STEPS = {"smoke": None, "cpu": 3000, "paper": None}
+PHASES_GROUP = "balanced (dx=dy=1)"  # the group of the `phases` runs
+
+
+def train_profile(profile: str) -> TrainConfig:
+    """The base training run of ``profile``, which every experiment's runs vary."""
+    return get_profile(profile).train
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One run of an experiment: its ``group`` (what it varies, e.g. a lattice or a held-out square), its training
+    ``seed`` and its ``config``. Its label, ``"<group> seed <seed>"``, names it in indexes and tables."""
+
+    group: str
+    seed: int
+    config: TrainConfig
+
+    def __post_init__(self):
+        if self.seed != self.config.seed:
+            raise ValueError(f"seed must be the config's training seed ({self.config.seed}), got {self.seed}")
+
+    @staticmethod
+    def label_for(group: str, seed: int) -> str:
+        return f"{group} seed {seed}"
+
+    @property
+    def label(self) -> str:
+        return self.label_for(self.group, self.seed)
+
+    @classmethod
+    def of(cls, group: str, config: TrainConfig) -> RunSpec:
+        return cls(group, config.seed, config)
 
 
 @dataclass(frozen=True)
@@ -54,23 +80,27 @@ class EarlyStop:
 
 @dataclass(frozen=True)
 class Experiment:
-    """A named set of training runs per profile, analysed with the profile's :data:`ANALYSIS_PROFILES` entry."""
+    """A named set of training runs per profile, analysed with the profile's analysis."""
 
     name: str
     description: str
-    make_runs: Callable[[str], dict[str, TrainConfig]]
+    make_runs: Callable[[str], list[RunSpec]]
     early_stop: Mapping[str, EarlyStop] = field(default_factory=dict)
 
+    def specs(self, profile: str) -> dict[str, RunSpec]:
+        """``{label: RunSpec}`` of the runs of ``profile``, in the experiment's order."""
+        get_profile(profile)   # an unknown profile is an error naming the profiles
+        return {spec.label: spec for spec in self.make_runs(profile)}
+
     def runs(self, profile: str) -> dict[str, TrainConfig]:
-        if profile not in PROFILES:
-            raise ValueError(f"profile must be one of {PROFILES}, got {profile!r}")
-        return self.make_runs(profile)
+        """``{label: config}`` of the runs of ``profile``."""
+        return {label: spec.config for label, spec in self.specs(profile).items()}
 
     def stop_rule(self, profile: str) -> EarlyStop | None:
         return self.early_stop.get(profile)
 
     def analysis(self, profile: str) -> AnalysisConfig:
-        return ANALYSIS_PROFILES[profile]
+        return get_profile(profile).analysis
 
     def key(self, profile: str, analysis: AnalysisConfig | None = None) -> str:
         """The identity of the experiment's results: its runs' keys, the analysis key and the stop rule."""
@@ -81,28 +111,31 @@ class Experiment:
 
 def phases_label(seed: int = 0) -> str:
     """The label of the `phases` run with training seed ``seed``."""
-    return f"{PHASES_LABEL} seed {seed}"
+    return RunSpec.label_for(PHASES_GROUP, seed)
 
 
-def _phases(profile: str) -> dict[str, TrainConfig]:
+def _phases(profile: str) -> list[RunSpec]:
     # one run per seed; these runs are also the balanced dx = dy = 1 control of `imbalanced` (trained once)
     base = train_profile(profile)
-    return {phases_label(seed): replace(base, seed=seed) for seed in SEEDS[profile]}
+    return [RunSpec(PHASES_GROUP, seed, replace(base, seed=seed)) for seed in get_profile(profile).seeds]
 
 
-def _phases_additive(profile: str) -> dict[str, TrainConfig]:
+def _phases_additive(profile: str) -> list[RunSpec]:
     # the same runs with the additive-embedding UNet (model module docstring): data, budget, seeds and analysis equal
-    return {label: replace(cfg, model=replace(cfg.model, arch="additive")) for label, cfg in _phases(profile).items()}
+    return [replace(spec, config=replace(spec.config, model=replace(spec.config.model, arch="additive")))
+            for spec in _phases(profile)]
 
 
-TORUS_LABEL = "periodic (torus) seed 0"
+TORUS_GROUP = "periodic (torus)"
+TORUS_LABEL = RunSpec.label_for(TORUS_GROUP, 0)
 
 
-def _torus(profile: str) -> dict[str, TrainConfig]:
+def _torus(profile: str) -> list[RunSpec]:
     # one run: the first `phases` run with the canvas wrapped into a torus (data.Lattice.periodic); all else equal
     base = train_profile(profile)
-    return {TORUS_LABEL: replace(base, name=f"{base.name}-torus", seed=SEEDS[profile][0],
-                                 lattice=replace(base.lattice, periodic=True))}
+    cfg = replace(base, name=f"{base.name}-torus", seed=get_profile(profile).seeds[0],
+                  lattice=replace(base.lattice, periodic=True))
+    return [RunSpec.of(TORUS_GROUP, cfg)]
 
 
 # held-out squares (x0, y0, w) of centres, in pixels, on the 32-px canvas: two interior widths (interpolation) and a
@@ -110,30 +143,33 @@ def _torus(profile: str) -> dict[str, TrainConfig]:
 HOLDOUT_SQUARES = {"interior W=8": (12.0, 12.0, 8.0), "interior W=4": (14.0, 14.0, 4.0), "corner W=8": (0.0, 0.0, 8.0)}
 
 
-def _holdout(profile: str) -> dict[str, TrainConfig]:
+def _holdout(profile: str) -> list[RunSpec]:
     base = train_profile(profile)
-    out = {}
-    for i, (label, square) in enumerate(HOLDOUT_SQUARES.items()):
+    seeds = get_profile(profile).seeds
+    out = []
+    for i, (group, square) in enumerate(HOLDOUT_SQUARES.items()):
         if profile == "smoke" and i:
             break
-        for seed in SEEDS[profile] if i == 0 else SEEDS[profile][:1]:
-            out[f"{label} seed {seed}"] = replace(base, name=f"{base.name}-holdout", seed=seed,
-                                                  lattice=replace(base.lattice, holdout=square))
+        for seed in seeds if i == 0 else seeds[:1]:
+            out.append(RunSpec(group, seed, replace(base, name=f"{base.name}-holdout", seed=seed,
+                                                    lattice=replace(base.lattice, holdout=square))))
     return out
 
 
-def _imbalanced(profile: str) -> dict[str, TrainConfig]:
-    base = train_profile(profile)
-    out = {}
-    for label, lat in IMBALANCED_LATTICES.items():
-        for seed in SEEDS[profile]:
+def _imbalanced(profile: str) -> list[RunSpec]:
+    # CPU runs of the imbalanced lattices are capped (Profile.imbalanced_steps), and each stops at the first
+    # checkpoint at which both axes have crossed IMBALANCED_THRESHOLD (the experiment's early stop)
+    base, prof = train_profile(profile), get_profile(profile)
+    out = []
+    for group, lat in IMBALANCED_LATTICES.items():
+        for seed in prof.seeds:
             if replace(base.lattice, **lat) == base.lattice:
                 cfg = replace(base, seed=seed)  # the `phases` configuration itself: its runs are shared
             else:
                 cfg = replace(base, name=f"{base.name}-imb", seed=seed, lattice=replace(base.lattice, **lat))
-                if IMBALANCED_STEPS[profile]:
-                    cfg = replace(cfg, steps=IMBALANCED_STEPS[profile])
-            out[f"{label} seed {seed}"] = cfg
+                if prof.imbalanced_steps:
+                    cfg = replace(cfg, steps=prof.imbalanced_steps)
+            out.append(RunSpec(group, seed, cfg))
     return out
 
 
@@ -174,3 +210,31 @@ def experiment_runs(name: str, profile: str) -> dict[str, TrainConfig]:
 def experiment_seeds(name: str, profile: str) -> list[int]:
     """The training seeds of experiment ``name``'s runs under ``profile``, ascending, each once."""
     return sorted({cfg.seed for cfg in experiment(name).runs(profile).values()})
+
+
+def select_runs(name: str, profile: str, seeds=None, runs=None) -> list[str]:
+    """The labels of the runs of ``name``/``profile`` that ``seeds`` and ``runs`` (labels) both allow; a seed or label
+    that names no run is an error listing the ones there are."""
+    specs = experiment(name).specs(profile)
+    labels = list(specs)
+    if seeds is not None:
+        have = sorted({spec.seed for spec in specs.values()})
+        bad = [s for s in seeds if s not in have]
+        if bad or not seeds:
+            raise ValueError(f"seeds must name runs of {name}/{profile} (seeds {have}), got {list(seeds)}")
+    if runs is not None:
+        bad = [r for r in runs if r not in labels]
+        if bad or not runs:
+            raise ValueError(f"runs must be labels of {name}/{profile} ({'; '.join(labels)}), got {list(runs)}")
+    return [x for x, spec in specs.items()
+            if (seeds is None or spec.seed in set(seeds)) and (runs is None or x in runs)]
+
+
+def study_run(name: str, profile: str, run_seed: int = 0) -> TrainConfig:
+    """The run of experiment ``name`` (profile ``profile``) with training seed ``run_seed`` that tracked studies
+    read; its experiment must hold exactly one such run."""
+    runs = [cfg for cfg in experiment(name).runs(profile).values() if cfg.seed == run_seed]
+    if len(runs) != 1:
+        raise ValueError(f"run_seed must pick one run of {name}/{profile} (its seeds: "
+                         f"{experiment_seeds(name, profile)}), got {run_seed}")
+    return runs[0]

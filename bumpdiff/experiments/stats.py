@@ -25,11 +25,11 @@ def crossing(records: list[dict], key: str, threshold: float) -> dict | None:
 
 def crossing_table(results: dict, threshold: float = IMBALANCED_THRESHOLD, keys=("acc_x", "acc_y")) -> list[dict]:
     """One row per run of an experiment: the step, epoch and images seen at which each key first reaches
-    ``threshold`` (None when it does not), with the order parameters there, the run's group and seed."""
+    ``threshold`` (None when it does not), with the order parameters there, the run's group and seed (the bundles'
+    own, as :func:`bumpdiff.store.results.load_experiment` gives them)."""
     rows = []
     for label, (bundle, _) in results.items():
-        group, _, seed = label.rpartition(" seed ")
-        row = {"run": label, "group": group or label, "seed": int(seed) if seed.isdigit() else None,
+        row = {"run": label, "group": bundle["group"], "seed": bundle["seed"],
                "last_step": bundle["checkpoints"][-1]["step"], "early_stop": bundle.get("early_stop")}
         recs = bundle["checkpoints"]
         for k in keys:

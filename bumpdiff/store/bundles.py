@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ..analysis.checkpoint import ANALYSIS_PROFILES, AnalysisConfig, analyze_checkpoint
+from ..analysis.checkpoint import AnalysisConfig, analyze_checkpoint
 from ..analysis.evaluate import breakdown
 from ..analysis.order import UMAP_PARAMS
 from ..analysis.phases import PHASE_THRESHOLDS, recall
@@ -29,6 +29,7 @@ from ..common.identity import SCHEMA, canonical_json, identity
 from ..common.log import get_logger
 from ..core.provenance import provenance
 from ..core.train import TrainConfig, list_checkpoints, load_checkpoint, load_model
+from ..experiments.profiles import get_profile
 
 __all__ = ["analyze", "load_bundle", "bundle_dir", "select_checkpoints", "BundleError", "step_arrays",
            "tolerance_curves"]
@@ -101,9 +102,7 @@ def analyze(run_dir, acfg: AnalysisConfig | str = "cpu", progress: bool = True, 
     somewhere other than its place under ``data/results`` (e.g. a retrain compared with a committed bundle);
     the scratch space of finished steps is then kept apart as well."""
     if isinstance(acfg, str):
-        if acfg not in ANALYSIS_PROFILES:
-            raise ValueError(f"analysis profile must be one of {sorted(ANALYSIS_PROFILES)}, got {acfg!r}")
-        acfg = ANALYSIS_PROFILES[acfg]
+        acfg = get_profile(acfg).analysis
     run_dir = Path(run_dir)
     if not (run_dir / "config.json").exists():
         raise ValueError(f"run_dir must be a training run folder (with config.json), got {run_dir}")

@@ -1,4 +1,5 @@
-"""Studies tracked over training: one computation per checkpoint of a run, stored in one file per (run, study).
+"""Studies tracked over training: one computation per checkpoint of a run, stored in one file per (run, study),
+and read back (:func:`load_tracked_study`, which never computes).
 
 A study is a frozen dataclass (its identity is the key) with a ``kind`` and a ``compute(diffusion, cfg)``
 method returning the plain-JSON entry of one checkpoint. :func:`track` computes it for the chosen checkpoints of
@@ -24,10 +25,19 @@ from tqdm.auto import tqdm
 from ..common import paths
 from ..common.files import atomic_write_json
 from ..common.identity import SCHEMA, identity
+from ..common.log import get_logger
 from ..core.provenance import provenance
-from ..core.train import TrainConfig, list_checkpoints, load_model
+from ..core.train import TrainConfig, list_checkpoints, load_model, run_dir
+from ..experiments.profiles import get_profile
+from ..experiments.registry import phases_experiment, study_run
+from .bundles import BundleError, load_bundle
+from .commands import reproduce_command, study_experiment, track_command
+from .reading import MissingResult, read_json
 
-__all__ = ["track", "tracked_path", "load_tracked", "in_training_order"]
+__all__ = ["track", "tracked_path", "load_tracked", "in_training_order", "load_tracked_study", "bundle_beside",
+           "atlas_of"]
+
+log = get_logger()
 
 
 def tracked_path(run_dir, spec, out_dir=None) -> Path:
@@ -79,3 +89,53 @@ def track(run_dir, spec, steps=None, device="cpu", progress: bool = True, out_di
         data["provenance"].append(provenance(device, out) | {"steps": todo})
         atomic_write_json(out, data)
     return out
+
+
+# ------------------------------------------------------------------------- reading a tracked study back
+
+def load_tracked_study(kind: str, profile: str = "cpu", run_seed: int = 0, quiet: bool = False,
+                       arch: str = "film", experiment_name: str | None = None) -> dict:
+    """A study tracked over training (:mod:`bumpdiff.store.tracking`) of the run of ``run_seed`` of experiment
+    ``experiment_name`` (default: the `phases` experiment of architecture ``arch``), read-only: from beside the
+    run's bundle, else from beside a committed retrain of the same run (``data/results/retrains/<run folder>-*/``).
+    The returned dict has ``"source"``: the folder it came from. Raises :class:`MissingResult` naming the command
+    when there is none."""
+    spec = get_profile(profile).studies[kind]
+    name = study_experiment(arch, experiment_name)
+    cfg = study_run(name, profile, run_seed)
+    folder = run_dir(cfg).name
+    fname = f"{spec.kind}-{spec.key()}.json"
+    cmd = track_command(kind, profile, run_seed, arch, experiment_name)
+    for d in [paths.results_dir() / folder, *sorted((paths.results_dir() / "retrains").glob(f"{folder}-*"))]:
+        p = d / fname
+        if p.exists():
+            data = read_json(p, f"the {kind} study", cmd)
+            if data.get("run_key") != cfg.key() or data.get("key") != spec.key():
+                raise MissingResult(f"{paths.relative(p)} is stale (another run or study); recompute it with: {cmd}")
+            if not quiet:
+                log.info(f"{kind} study of {folder} (from {paths.relative(d)}): {len(data['checkpoints'])} checkpoints")
+            return in_training_order(data) | {"source": paths.relative(d), "arch": arch, "experiment": name}
+    raise MissingResult(f"no {kind} study of the {name}/{profile} run of seed {run_seed}; compute it with: {cmd}")
+
+
+def bundle_beside(study: dict, profile: str) -> tuple[dict, dict]:
+    """The analysis bundle of the very run a tracked study (:func:`load_tracked_study`) was computed from: the one
+    in the same folder (the run's own, or its retrain's), so that its phase calls belong to the same weights."""
+    d = paths.root() / study["source"] / f"analysis-{get_profile(profile).analysis.key()}"
+    try:
+        return load_bundle(d)
+    except BundleError as e:
+        name = study.get("experiment") or phases_experiment(study.get("arch", "film"))
+        raise MissingResult(f"no analysis bundle beside {study['source']} ({e}); compute it with: "
+                            f"{reproduce_command(name, profile)}") from e
+
+
+def atlas_of(bundle: dict, profile: str, arch: str) -> dict | None:
+    """The atlas tracked on the very weights of ``bundle`` (a run's own results folder, not a retrain's), or None
+    when there is none (said, with the command that computes it)."""
+    try:
+        atlas = load_tracked_study("atlas", profile, int(bundle["config"]["seed"]), arch=arch, quiet=True)
+    except MissingResult as e:
+        log.info(f"{arch}: no atlas of this run ({e})")
+        return None
+    return atlas if atlas["source"] == f"data/results/{bundle['run']}" else None

@@ -7,8 +7,8 @@ from dataclasses import replace
 
 
 def long_smoke_config(steps: int):
-    from bumpdiff.core.train import profile
-    return replace(profile("smoke"), steps=steps, save_every=5, ckpt_every_early=50, ckpt_early_until=50,
+    from bumpdiff.experiments.profiles import get_profile
+    return replace(get_profile("smoke").train, steps=steps, save_every=5, ckpt_every_early=50, ckpt_early_until=50,
                    ckpt_every_late=50)
 
 

@@ -1,0 +1,133 @@
+"""The three profiles, each one value in one place: everything a profile sizes, and nothing else.
+
+A :class:`Profile` holds the base training run, the analysis of every checkpoint, the seeds, the studies tracked
+over training and the robustness studies of that profile. Every other setting is shared: it is the dataclasses'
+default, and those defaults are the paper's where it states them and the study's adopted ones where it does not
+(its model and schedule; AdamW at lr 2e-4, batch 128, with an EMA). Each value below that differs from the paper's
+default says why, on its line.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+
+from ..analysis.atlas import Atlas
+from ..analysis.checkpoint import AnalysisConfig
+from ..analysis.commitment import Commitment, Spectrum
+from ..analysis.robustness import LayerSweep, SamplerComparison
+from ..analysis.topology import Topology
+from ..core.data import Lattice
+from ..core.diffusion import DiffusionConfig
+from ..core.model import ModelConfig
+from ..core.train import TrainConfig, apply_overrides
+
+__all__ = ["Profile", "PROFILES", "PROFILE_NAMES", "get_profile", "TRACKED_KINDS"]
+
+#: the studies every profile tracks over training, in this order
+TRACKED_KINDS = ("atlas", "commitment", "spectrum", "topology")
+
+
+@dataclass(frozen=True)
+class Profile:
+    """What one profile name means: the sizes of its runs, analyses and studies."""
+
+    name: str
+    purpose: str                         # one line: what the profile is for
+    train: TrainConfig                   # the base run; experiments vary it (experiments.registry)
+    analysis: AnalysisConfig             # the analysis of every analysed checkpoint
+    seeds: tuple[int, ...]               # the training seeds of every experiment with one run per seed
+    imbalanced_steps: int | None         # the imbalanced experiment's step cap (None: the base run's steps)
+    layer_sweep: LayerSweep              # Figure 6, left
+    samplers: SamplerComparison          # Figure 6, right
+    studies: Mapping[str, object]        # the tracked studies, {kind: spec} for every kind of TRACKED_KINDS
+
+    def __post_init__(self):
+        if tuple(self.studies) != TRACKED_KINDS:
+            raise ValueError(f"studies must give {TRACKED_KINDS} in this order, got {tuple(self.studies)}")
+
+    def train_config(self, *overrides: str, **kw) -> TrainConfig:
+        """The base run with ``key=value`` overrides (``lattice.dx=0.1``) and/or keyword replacements."""
+        cfg = apply_overrides(self.train, overrides)
+        return replace(cfg, **kw) if kw else cfg
+
+    @property
+    def robustness(self) -> tuple[LayerSweep, SamplerComparison]:
+        return self.layer_sweep, self.samplers
+
+
+SMOKE = Profile(
+    name="smoke", purpose="seconds on a laptop: CI and the notebooks' smoke runs",
+    train=TrainConfig(
+        name="smoke",
+        # every size below is the smallest that still runs each code path (attention, GroupNorm, the mid block)
+        model=ModelConfig(widths=(8, 16, 16, 16), attn=(False, False, True), heads=2, embed_dim=16, cond_dim=32,
+                          groups=4),
+        diffusion=DiffusionConfig(timesteps=50),   # 50 steps: sampling in a blink; studies read t ≤ 45
+        lattice=Lattice(dx=4.0, dy=4.0),           # 64 images: an epoch is four batches
+        lr=1e-3,                                   # a few dozen steps must move the weights visibly
+        batch_size=16, steps=30,                   # 30 steps: checkpoints 0, 10, 20, 30
+        ema_decay=0.9,                             # an EMA that follows 30 steps
+        ckpt_every_early=10, ckpt_early_until=20, ckpt_every_late=10, save_every=10, log_every=5,
+        precision="fp32"),                         # bf16 is emulated, hence slower, on CPUs without it
+    analysis=AnalysisConfig(n_samples=16, sampler="ddim", sampler_steps=5,   # a blink per checkpoint
+                            t=25,                                            # the middle of 50 steps, as 500 of 1000
+                            max_conditions=64, keep_samples=4),              # the whole 64-centre lattice
+    seeds=(0,),                                    # one seed keeps CI fast
+    imbalanced_steps=None,
+    layer_sweep=LayerSweep(timesteps=(5, 15, 25, 35, 45), max_conditions=64),  # the paper's t, scaled to 50 steps
+    samplers=SamplerComparison(n=16),
+    studies={"atlas": Atlas(timesteps=(5, 25, 45), max_conditions=64, sampling_steps=5, sampling_conditions=36),
+             "commitment": Commitment(n_samples=16, sampler_steps=5),
+             "spectrum": Spectrum(t=25, max_conditions=64),
+             "topology": Topology(t=25, max_conditions=64, n_landmarks=64)},   # all: small enough for CI, t ≤ 45
+)
+
+CPU = Profile(
+    name="cpu", purpose="this 2-core machine: the committed results, each run reaching the ordered phase in hours",
+    train=TrainConfig(
+        name="cpu",
+        # 1.6 M parameters instead of 13.4 M: ~120 images/s on 2 cores; attention kept where the map is ≤ 16 px
+        model=ModelConfig(widths=(32, 48, 64, 64), attn=(False, True, True), heads=4, embed_dim=128, cond_dim=256,
+                          groups=8),
+        lr=1e-3, warmup_steps=100,                 # the small model trains stably at a higher rate, after a warm-up
+        batch_size=128, steps=4000,                # 4,000 steps (512k images): every phase is passed by then
+        ema_decay=0.995,                           # an EMA that follows 4,000 steps, not 40,000
+        ckpt_every_early=100, ckpt_early_until=2000, ckpt_every_late=250,   # dense while the phases change
+        save_every=50, log_every=10, precision="bf16"),
+    analysis=AnalysisConfig(n_samples=256, sampler="ddim", sampler_steps=50,  # DDIM: about a minute a checkpoint
+                            t=500, max_conditions=1024),
+    seeds=(0, 1, 2),
+    imbalanced_steps=3000,                         # the imbalanced runs stop once both axes are learned
+    layer_sweep=LayerSweep(),
+    samplers=SamplerComparison(n=256),             # 256 samples per sampler: minutes on 2 cores
+    studies={"atlas": Atlas(), "commitment": Commitment(), "spectrum": Spectrum(), "topology": Topology()},
+)
+
+PAPER = Profile(
+    name="paper", purpose="the paper-size model (13.4 M parameters), meant for a GPU",
+    train=TrainConfig(
+        name="paper",
+        model=ModelConfig(widths=(64, 128, 256, 256), attn=(True, True, True), heads=4, embed_dim=256, cond_dim=512,
+                          groups=8),
+        lr=2e-4, warmup_steps=500,                 # a short warm-up (not stated in the paper) for stable early steps
+        batch_size=128, steps=40000,               # the paper's length is unknown: room for every phase
+        ema_decay=0.999,
+        ckpt_every_early=200, ckpt_early_until=10000, ckpt_every_late=2000,  # the phases change over longer
+        save_every=500, log_every=50, precision="bf16"),
+    analysis=AnalysisConfig(n_samples=512, sampler="ddpm", t=500, max_conditions=1024),  # twice the samples
+    seeds=(0, 1, 2),
+    imbalanced_steps=None,
+    layer_sweep=LayerSweep(),
+    samplers=SamplerComparison(n=512),
+    studies={"atlas": Atlas(), "commitment": Commitment(), "spectrum": Spectrum(), "topology": Topology()},
+)
+
+PROFILES: dict[str, Profile] = {p.name: p for p in (SMOKE, CPU, PAPER)}
+PROFILE_NAMES = tuple(PROFILES)
+
+
+def get_profile(name: str) -> Profile:
+    """The profile called ``name``; an unknown name is an error listing the profiles."""
+    if name not in PROFILES:
+        raise ValueError(f"profile must be one of {list(PROFILE_NAMES)}, got {name!r}")
+    return PROFILES[name]

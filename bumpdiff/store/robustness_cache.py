@@ -1,0 +1,84 @@
+"""The robustness cache (Figure 6): a robustness study of one checkpoint of a `phases` run, stored as
+``data/results/cache/<study>/<run folder>/step<step>-<key>.json`` and keyed by the study's identity, the run's key
+and the step. :func:`load_study` reads only; :func:`compute_study` (``python -m bumpdiff robustness``) computes."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..common import paths
+from ..common.files import atomic_write_json
+from ..common.identity import SCHEMA, identity
+from ..common.identity import key as identity_key
+from ..common.log import get_logger
+from ..common.runtime import resolve_device
+from ..core.provenance import provenance
+from ..core.train import TrainConfig, load_model, run_dir
+from ..experiments.registry import experiment, phases_label
+from .commands import reproduce_command, study_command
+from .reading import MissingResult, read_json
+from .results import read_index
+
+__all__ = ["load_study", "compute_study", "study_path", "study_key"]
+
+log = get_logger()
+
+
+def _target(profile: str, run_seed: int, step: int | None, name: str = "phases") -> tuple[TrainConfig, int]:
+    cfg = experiment(name).runs(profile)[phases_label(run_seed)]
+    if step is None:
+        entry = read_index(name, profile)["runs"].get(phases_label(run_seed))
+        if entry is None:
+            raise MissingResult(f"the {name}/{profile} run of seed {run_seed} is not computed; compute it with: "
+                                f"{reproduce_command(name, profile, seeds=[run_seed])}")
+        step = entry["analysed_steps"][-1]
+    return cfg, int(step)
+
+
+def study_key(spec, cfg: TrainConfig, step: int) -> str:
+    return identity_key(spec.kind, cfg.key(), int(step), spec)
+
+
+def study_path(spec, cfg: TrainConfig, step: int) -> Path:
+    return (paths.results_dir() / "cache" / spec.kind / run_dir(cfg).name
+            / f"step{int(step):07d}-{study_key(spec, cfg, step)}.json")
+
+
+def load_study(spec, profile: str = "cpu", run_seed: int = 0, step: int | None = None, quiet: bool = False) -> dict:
+    """The cached result of a robustness study (a :class:`~bumpdiff.analysis.robustness.LayerSweep` or
+    :class:`~bumpdiff.analysis.robustness.SamplerComparison`) at ``step`` (default: the last analysed checkpoint) of the
+    `phases` run of ``run_seed``. Reads only; raises :class:`MissingResult` naming the command."""
+    cfg, step = _target(profile, run_seed, step)
+    p = study_path(spec, cfg, step)
+    cmd = study_command(spec, profile, run_seed, step)
+    res = read_json(p, f"{spec.kind} result for {run_dir(cfg).name} at step {step} with these settings", cmd)
+    if res.get("key") != study_key(spec, cfg, step) or res.get("spec") != identity(spec):
+        raise MissingResult(f"stale {spec.kind} result {paths.relative(p)}; recompute with: {cmd}")
+    if not quiet:
+        log.info(f"cache hit: {spec.kind} of {run_dir(cfg).name} at step {step} (key {res['key']})")
+    return res
+
+
+def compute_study(spec, profile: str = "cpu", run_seed: int = 0, step: int | None = None, device: str = "auto",
+                  force: bool = False, progress: bool = True) -> dict:
+    """Compute (or, unless ``force``, keep) a robustness study at a checkpoint of the `phases` run of ``run_seed``;
+    the checkpoint must be on disk (``python -m bumpdiff reproduce phases`` trains it)."""
+    cfg, step = _target(profile, run_seed, step)
+    p = study_path(spec, cfg, step)
+    if p.exists() and not force:
+        try:
+            return load_study(spec, profile, run_seed, step)
+        except MissingResult as e:
+            log.info(f"{e}: recomputing")
+    ck = run_dir(cfg) / f"ckpt_{step:07d}.pt"
+    if not ck.exists():
+        raise MissingResult(f"checkpoint {ck} is not on disk (checkpoints are not committed); train it with: "
+                            f"{reproduce_command('phases', profile, seeds=[run_seed])}")
+    dev = resolve_device(device)
+    diff, _ = load_model(ck, which=spec.weights, device=dev)
+    log.info(f"computing {spec.kind} of {run_dir(cfg).name} at step {step} on {dev}")
+    result = spec.compute(diff, cfg.lattice, progress=progress)
+    res = {"schema": SCHEMA, "kind": spec.kind, "key": study_key(spec, cfg, step), "run": run_dir(cfg).name,
+           "run_key": cfg.key(), "step": step, "spec": identity(spec), "result": result,
+           "command": study_command(spec, profile, run_seed, step), "provenance": provenance(dev, p)}
+    atomic_write_json(p, res)
+    return res
