@@ -15,9 +15,9 @@ SPEC = Atlas(timesteps=(5, 25, 45), max_conditions=64, sampling_steps=5, samplin
 
 
 def test_atlas_of_a_smoke_run(home, smoke_run):
-    rdir = smoke_run
-    p = compute_atlas(rdir, SPEC, steps=[0, 30], progress=False)
-    assert p.parent.name == rdir.name and p.parent.parent == home / "data" / "results"
+    run_path = smoke_run
+    p = compute_atlas(run_path, SPEC, steps=[0, 30], progress=False)
+    assert p.parent.name == run_path.name and p.parent.parent == home / "data" / "results"
     data = json.loads(p.read_text())
     assert list(data["checkpoints"]) == ["0", "30"] and data["provenance"][0]["steps"] == [0, 30]
     rows = data["checkpoints"]["30"]["rows"]
@@ -32,14 +32,14 @@ def test_atlas_of_a_smoke_run(home, smoke_run):
         else:
             assert np.isfinite(r["knn_r2_x"]) and 0 <= r["trustworthiness"] <= 1
     # extending: only the new checkpoint is computed, the others are kept as they were
-    compute_atlas(rdir, SPEC, steps=[10], progress=False)
-    again = load_atlas(rdir, SPEC)
+    compute_atlas(run_path, SPEC, steps=[10], progress=False)
+    again = load_atlas(run_path, SPEC)
     assert list(again["checkpoints"]) == ["0", "10", "30"] and again["checkpoints"]["30"] == data["checkpoints"]["30"]
     layers, steps, M = atlas_matrix(again, "knn", readout=25)
     assert layers == list(LAYER_NAMES) and steps == [0, 10, 30] and M.shape == (9, 3)
     assert np.isnan(M[0]).all() and np.isfinite(M[1:]).all()      # row 0 = stem (see above)
     with pytest.raises(ValueError, match="steps must be checkpoints"):
-        compute_atlas(rdir, SPEC, steps=[7], progress=False)
+        compute_atlas(run_path, SPEC, steps=[7], progress=False)
 
 
 def test_reading_top_components_keeps_the_order_parameters_of_a_manifold():

@@ -54,23 +54,23 @@ def test_tracked_studies_of_a_smoke_run_and_reading_them_from_a_retrain(home, sm
     from bumpdiff.store.reading import MissingResult
     from bumpdiff.store.tracking import load_tracked_study, track
     specs = get_profile("smoke").studies
-    rdir = smoke_run
+    run_path = smoke_run
     with pytest.raises(MissingResult, match="python -m bumpdiff track commitment --profile smoke"):
         load_tracked_study("commitment", "smoke", quiet=True)
-    p = track(rdir, specs["commitment"], steps=[0, 30], progress=False)
+    p = track(run_path, specs["commitment"], steps=[0, 30], progress=False)
     data = json.loads(p.read_text())
     assert list(data["checkpoints"]) == ["0", "30"] and data["provenance"][0]["steps"] == [0, 30]
     c = data["checkpoints"]["30"]
     assert len(c["per_sample_x"]) == 16 and len(c["mean_bumps"]) == len(c["timesteps"]) == 5
     assert load_tracked_study("commitment", "smoke", quiet=True)["checkpoints"]["30"] == c
     # extended, never recomputed
-    track(rdir, specs["commitment"], steps=[10], progress=False)
+    track(run_path, specs["commitment"], steps=[10], progress=False)
     again = json.loads(p.read_text())
     assert list(again["checkpoints"]) == ["0", "10", "30"] and again["checkpoints"]["30"] == c
     # a retrain's study is found beside the retrain's bundle when the run's own folder has none
-    retrain = home / "data" / "results" / "retrains" / f"{rdir.name}-elsewhere"
-    q = track(rdir, specs["spectrum"], steps=[30], progress=False, out_dir=retrain)
+    retrain = home / "data" / "results" / "retrains" / f"{run_path.name}-elsewhere"
+    q = track(run_path, specs["spectrum"], steps=[30], progress=False, out_dir=retrain)
     assert q.parent == retrain
     got = load_tracked_study("spectrum", "smoke", quiet=True)
-    assert got["source"].endswith(f"{rdir.name}-elsewhere")
+    assert got["source"].endswith(f"{run_path.name}-elsewhere")
     assert {r["layer"] for r in got["checkpoints"]["30"]["rows"]} == {"down3", "mid", "up1"}

@@ -143,8 +143,8 @@ def test_analyze_smoke_run_end_to_end(home, monkeypatch):
     from bumpdiff.experiments.profiles import get_profile
     from bumpdiff.store.bundles import analyze
     cfg = get_profile("smoke").train
-    rdir = train(cfg, progress=False)
-    out = analyze(rdir, "smoke", progress=False)
+    run_path = train(cfg, progress=False)
+    out = analyze(run_path, "smoke", progress=False)
     bundle, arrays = load_bundle(out)
     recs = bundle["checkpoints"]
     assert [r["step"] for r in recs] == checkpoint_steps(cfg)
@@ -159,7 +159,7 @@ def test_analyze_smoke_run_end_to_end(home, monkeypatch):
     assert bundle["provenance"][0]["steps"] == checkpoint_steps(cfg) and bundle["provenance"][0]["versions"]
     # a second call reuses every per-checkpoint result and gives the same bundle
     before = (out / "bundle.json").read_bytes(), (out / "arrays.npz").read_bytes()
-    out2 = analyze(rdir, "smoke", progress=False)
+    out2 = analyze(run_path, "smoke", progress=False)
     b2, _ = load_bundle(out2)
     assert [r["accuracy"] for r in b2["checkpoints"]] == [r["accuracy"] for r in recs]
     # … and leaves an unchanged bundle byte for byte as it was (no churn in git)
@@ -172,11 +172,11 @@ def test_analysing_more_checkpoints_extends_one_bundle(home, smoke_run):
 
     from bumpdiff.experiments.profiles import get_profile
     from bumpdiff.store.bundles import analyze
-    rdir = smoke_run
-    coarse = analyze(rdir, replace(get_profile("smoke").analysis, every=2), progress=False)   # steps 0, 20, 30
+    run_path = smoke_run
+    coarse = analyze(run_path, replace(get_profile("smoke").analysis, every=2), progress=False)   # steps 0, 20, 30
     b1, a1 = load_bundle(coarse)
     assert [r["step"] for r in b1["checkpoints"]] == [0, 20, 30]
-    fine = analyze(rdir, "smoke", progress=False, steps=[10])
+    fine = analyze(run_path, "smoke", progress=False, steps=[10])
     assert fine == coarse                                        # `every` and `steps` are not part of the key
     b2, a2 = load_bundle(fine)
     assert [r["step"] for r in b2["checkpoints"]] == [0, 10, 20, 30]
@@ -184,7 +184,7 @@ def test_analysing_more_checkpoints_extends_one_bundle(home, smoke_run):
     assert all(a2[k].tobytes() == a1[k].tobytes() for k in a1)
     assert [p["steps"] for p in b2["provenance"]] == [[0, 20, 30], [10]]
     with pytest.raises(ValueError, match="steps must be checkpoints"):
-        analyze(rdir, "smoke", progress=False, steps=[15])
+        analyze(run_path, "smoke", progress=False, steps=[15])
 
 
 @pytest.mark.slow
@@ -195,15 +195,15 @@ def test_a_retrained_run_is_analysed_from_its_own_weights_into_a_bundle_of_its_o
 
     from bumpdiff.core.train import list_checkpoints
     from bumpdiff.store.bundles import analyze
-    rdir = smoke_run
-    first = analyze(rdir, "smoke", progress=False, steps=[30])
+    run_path = smoke_run
+    first = analyze(run_path, "smoke", progress=False, steps=[30])
     before = (first / "bundle.json").read_bytes()
     # "retrain": the same run folder with other weights at step 30
-    path = dict(list_checkpoints(rdir))[30]
+    path = dict(list_checkpoints(run_path))[30]
     state = torch.load(path, weights_only=True)
     state["ema"] = {k: v + 0.05 * torch.randn_like(v) if v.is_floating_point() else v for k, v in state["ema"].items()}
     torch.save(state, path)
-    other = analyze(rdir, "smoke", progress=False, steps=[30], out=home / "retrain")
+    other = analyze(run_path, "smoke", progress=False, steps=[30], out=home / "retrain")
     assert other == home / "retrain" and (first / "bundle.json").read_bytes() == before
     b1, a1 = load_bundle(first)
     b2, a2 = load_bundle(other)

@@ -72,8 +72,8 @@ def test_early_stop_trains_only_until_the_rule_is_met(home, capsys, monkeypatch)
     label = "imbalanced (dx=0.1, dy=1) seed 0"
     assert [r["step"] for r in out[label][0]["checkpoints"]] == [0]
     assert out[label][0]["early_stop"]["step"] == 0
-    rdir = next((home / "data" / "runs").glob("smoke-imb-*"))
-    assert sorted(p.name for p in rdir.glob("ckpt_*")) == ["ckpt_0000000.pt"] and not (rdir / "DONE").exists()
+    run_path = next((home / "data" / "runs").glob("smoke-imb-*"))
+    assert sorted(p.name for p in run_path.glob("ckpt_*")) == ["ckpt_0000000.pt"] and not (run_path / "DONE").exists()
     assert "stopped once acc_x and acc_y" in capsys.readouterr().out
 
 

@@ -34,25 +34,25 @@ def test_checkpoint_schedule_dense_then_sparse():
 @pytest.mark.slow
 def test_smoke_run_writes_checkpoints_that_load_weights_only(home):
     cfg = get_profile("smoke").train
-    rdir = train(cfg, progress=False)
-    assert rdir == run_dir(cfg) and (rdir / "DONE").exists()
-    assert json.loads((rdir / "config.json").read_text()) == json.loads(json.dumps(cfg.to_dict()))
-    steps = [s for s, _ in list_checkpoints(rdir)]
+    run_path = train(cfg, progress=False)
+    assert run_path == run_dir(cfg) and (run_path / "DONE").exists()
+    assert json.loads((run_path / "config.json").read_text()) == json.loads(json.dumps(cfg.to_dict()))
+    steps = [s for s, _ in list_checkpoints(run_path)]
     assert steps == checkpoint_steps(cfg)
-    st = load_checkpoint(rdir / "ckpt_0000030.pt")  # weights_only=True inside
+    st = load_checkpoint(run_path / "ckpt_0000030.pt")  # weights_only=True inside
     assert st["step"] == 30 and st["images_seen"] == 30 * cfg.batch_size
     assert set(st) >= {"model", "ema", "optimizer", "rng", "config", "epoch"}
-    torch.load(rdir / "ckpt_0000030.pt", weights_only=True)
-    log = [json.loads(l) for l in (rdir / "log.jsonl").read_text().splitlines()]
+    torch.load(run_path / "ckpt_0000030.pt", weights_only=True)
+    log = [json.loads(l) for l in (run_path / "log.jsonl").read_text().splitlines()]
     assert log[-1]["step"] == 30 and log[-1]["loss"] < log[0]["loss"]
     assert st["provenance"]["versions"]["torch"] == torch.__version__ and st["provenance"]["device"]
     # the loaded model carries the EMA weights (not the raw ones) and is ready to sample
-    diff, _ = load_model(rdir / "ckpt_0000030.pt")
+    diff, _ = load_model(run_path / "ckpt_0000030.pt")
     loaded = diff.model.state_dict()
     assert all(torch.equal(loaded[k], st["ema"][k]) for k in st["ema"])
     assert any(not torch.equal(st["ema"][k], st["model"][k]) for k in st["model"])
     assert not diff.training
-    raw, _ = load_model(rdir / "ckpt_0000030.pt", which="model")
+    raw, _ = load_model(run_path / "ckpt_0000030.pt", which="model")
     assert all(torch.equal(raw.model.state_dict()[k], st["model"][k]) for k in st["model"])
 
 
@@ -93,11 +93,11 @@ def test_training_in_chunks_is_bitwise_identical(home, trained_smoke):
 
 def test_run_dir_refuses_a_different_config_but_not_other_execution_settings(home):
     cfg = get_profile("smoke").train
-    rdir = train(cfg, home / "r", progress=False, stop_after=1)
+    run_path = train(cfg, home / "r", progress=False, stop_after=1)
     with pytest.raises(ValueError, match="different config"):
-        train(get_profile("smoke").train_config("lr=0.5"), rdir, progress=False)
-    train(replace(cfg, log_every=1, threads=2, device="cpu"), rdir, progress=False, stop_after=1)  # same run
-    assert load_checkpoint(rdir / "last.pt")["step"] == 2
+        train(get_profile("smoke").train_config("lr=0.5"), run_path, progress=False)
+    train(replace(cfg, log_every=1, threads=2, device="cpu"), run_path, progress=False, stop_after=1)  # same run
+    assert load_checkpoint(run_path / "last.pt")["step"] == 2
 
 
 def test_overrides_and_hash():
@@ -121,9 +121,9 @@ def test_cli_train_and_sample_end_to_end(home):
     r = subprocess.run([sys.executable, "-m", "bumpdiff", "train", "--profile", "smoke", "--quiet"],
                        capture_output=True, text=True, env=env, timeout=120)
     assert r.returncode == 0, r.stderr
-    rdir = Path(r.stdout.strip().splitlines()[-1])
+    run_path = Path(r.stdout.strip().splitlines()[-1])
     out = home / "s" / "grid"
-    r = subprocess.run([sys.executable, "-m", "bumpdiff", "sample", str(rdir), "--centers", "5,5;20,10",
+    r = subprocess.run([sys.executable, "-m", "bumpdiff", "sample", str(run_path), "--centers", "5,5;20,10",
                         "--sampler", "ddim", "--steps", "5", "--out", str(out)],
                        capture_output=True, text=True, env=env, timeout=120)
     assert r.returncode == 0, r.stderr

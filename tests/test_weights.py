@@ -52,9 +52,9 @@ def test_export_and_load_round_trip(home, smoke_run):
     from bumpdiff.store.bundles import analyze
     from bumpdiff.store.weights import export, reference_check, shipped
     cfg = get_profile("smoke").train
-    rdir = smoke_run
-    bundle = analyze(rdir, "smoke", progress=False)
-    dest = export(rdir, bundle)
+    run_path = smoke_run
+    bundle = analyze(run_path, "smoke", progress=False)
+    dest = export(run_path, bundle)
     m = shipped("smoke")
     assert dest == home / "data" / "pretrained" / "smoke-film-seed0" and m["run_key"] == cfg.key()
     for e in m["checkpoints"]:
@@ -62,7 +62,7 @@ def test_export_and_load_round_trip(home, smoke_run):
         assert f.stat().st_size < MAX_FILE_BYTES
         assert all(v.dtype == torch.float16 for v in load_file(f).values())      # half precision, no pickle
     d, e = bumpdiff.pretrained("smoke", phase="final", info=True)
-    ref, _ = load_model(rdir / f"ckpt_{e['step']:07d}.pt")
+    ref, _ = load_model(run_path / f"ckpt_{e['step']:07d}.pt")
     for (k, a), b in zip(d.state_dict().items(), ref.state_dict().values()):
         assert a.dtype == torch.float32 and torch.allclose(a, b, rtol=2 ** -10, atol=1e-7), k
     got = reference_check(d, m)

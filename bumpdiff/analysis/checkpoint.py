@@ -63,34 +63,35 @@ class AnalysisConfig:
         return identity_key("analysis", self)
 
 
-def analyze_checkpoint(diffusion: Diffusion, cfg: TrainConfig, acfg: AnalysisConfig) -> tuple[dict, dict]:
+def analyze_checkpoint(diffusion: Diffusion, cfg: TrainConfig, analysis_cfg: AnalysisConfig) -> tuple[dict, dict]:
     """Score generations and compute the order parameters and phase of one model. Returns ``(record, arrays)``;
     arrays (embedding, grid, kept samples, every sample's requested and estimated centre) are numpy. A lattice
     with a held-out square adds ``record["heldout"]``: the same scoring for samples requested at the held-out
     centres, and the latent's placement of them (:func:`bumpdiff.analysis.order.heldout_error`)."""
     t0 = time.perf_counter()
-    sampler = as_sampler(acfg.sampler, acfg.sampler_steps, acfg.eta)
-    sc, imgs = sample_and_score(diffusion, cfg.lattice.centers(), acfg.n_samples, seed=acfg.seed, sampler=sampler,
-                                tol=acfg.tol, periodic=cfg.lattice.periodic)
+    sampler = as_sampler(analysis_cfg.sampler, analysis_cfg.sampler_steps, analysis_cfg.eta)
+    scored, imgs = sample_and_score(diffusion, cfg.lattice.centers(), analysis_cfg.n_samples, seed=analysis_cfg.seed,
+                                    sampler=sampler, tol=analysis_cfg.tol, periodic=cfg.lattice.periodic)
     t_sample = time.perf_counter() - t0
-    req = sc.requested
-    grid = latent_grid(cfg.lattice, acfg.max_conditions)
-    acts = collect_activations(diffusion, grid, layer=acfg.layer, t=acfg.t, mode=acfg.mode, seed=acfg.seed,
-                               lattice=cfg.lattice, noise=acfg.noise)
-    op = order_parameters(acts, grid, seed=acfg.seed, period=cfg.lattice.period)
-    phase, pg, pr = call_phase(sc, op, detail=True)
-    rec = sc.summary() | {k: v for k, v in op.items() if k != "embedding"}
+    req = scored.requested
+    grid = latent_grid(cfg.lattice, analysis_cfg.max_conditions)
+    acts = collect_activations(diffusion, grid, layer=analysis_cfg.layer, t=analysis_cfg.t, mode=analysis_cfg.mode,
+                               seed=analysis_cfg.seed, lattice=cfg.lattice, noise=analysis_cfg.noise)
+    op = order_parameters(acts, grid, seed=analysis_cfg.seed, period=cfg.lattice.period)
+    phase, pg, pr = call_phase(scored, op, detail=True)
+    rec = scored.summary() | {k: v for k, v in op.items() if k != "embedding"}
     rec |= {"phase": phase, "phase_generation": pg, "phase_representation": pr, "sample_seconds": t_sample,
-            "labels": {lab: int((sc.labels == lab).sum()) for lab in ("none", "multiple", "single_wrong", "correct")}}
-    k = acfg.keep_samples
+            "labels": {lab: int((scored.labels == lab).sum())
+                       for lab in ("none", "multiple", "single_wrong", "correct")}}
+    k = analysis_cfg.keep_samples
     arrays = {"embedding": op["embedding"].astype(np.float32), "grid": grid.astype(np.float32),
               "samples": imgs[:k, 0].numpy().astype(np.float16), "sample_centers": req[:k].astype(np.float32),
-              "sample_estimated": sc.estimated[:k].astype(np.float32),
-              "requested": req.astype(np.float32), "estimated": sc.estimated.astype(np.float32),
-              "n_bumps": sc.n_bumps.astype(np.int16)}
+              "sample_estimated": scored.estimated[:k].astype(np.float32),
+              "requested": req.astype(np.float32), "estimated": scored.estimated.astype(np.float32),
+              "n_bumps": scored.n_bumps.astype(np.int16)}
     if cfg.lattice.holdout:   # the same protocol on the held-out centres, and where the latent puts them
-        sh, _ = sample_and_score(diffusion, cfg.lattice.held_out(), acfg.n_samples, seed=acfg.seed, sampler=sampler,
-                                 tol=acfg.tol, periodic=cfg.lattice.periodic)
+        sh, _ = sample_and_score(diffusion, cfg.lattice.held_out(), analysis_cfg.n_samples, seed=analysis_cfg.seed,
+                                 sampler=sampler, tol=analysis_cfg.tol, periodic=cfg.lattice.periodic)
         hole = cfg.lattice.in_holdout(grid)
         err = heldout_error(acts, grid, hole, period=cfg.lattice.period)
         ref = heldout_error(grid, grid, hole, period=cfg.lattice.period)   # a perfectly ordered latent

@@ -105,8 +105,8 @@ class Commitment:
         n_bumps = np.zeros((S, B), dtype=int)
         est = np.full((S, B, 2), np.nan)
         for i, t in enumerate(ts):
-            sc = score(cap["x0_pred"][t], req, tol=self.tol, periodic=cfg.lattice.periodic)
-            n_bumps[i], est[i] = sc.n_bumps, sc.estimated
+            scored = score(cap["x0_pred"][t], req, tol=self.tol, periodic=cfg.lattice.periodic)
+            n_bumps[i], est[i] = scored.n_bumps, scored.estimated
         return commitment_summary(ts, n_bumps, est, req, self.tol, period=cfg.lattice.period)
 
 

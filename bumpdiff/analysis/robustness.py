@@ -69,10 +69,10 @@ class SamplerComparison:
     def compute(self, diffusion: Diffusion, lattice, progress: bool = True) -> dict:
         out = {}
         for label, name, steps, eta in tqdm(self.samplers, desc="samplers", disable=not progress):
-            sc, _ = sample_and_score(diffusion, lattice.centers(), self.n, seed=self.seed,
+            scored, _ = sample_and_score(diffusion, lattice.centers(), self.n, seed=self.seed,
                                      sampler=as_sampler(name, steps or None, eta), tol=self.tol,
                                      periodic=lattice.periodic)
-            out[label] = sc.summary()
+            out[label] = scored.summary()
         return {"samplers": out, "n": self.n}
 
 

@@ -40,10 +40,10 @@ PROFILE_CHOICES = list(PROFILE_NAMES)
 
 def _cmd_train(a):
     cfg = replace(get_profile(a.profile).train_config(*a.set), device=a.device)
-    rdir = Path(a.run_dir) if a.run_dir else run_dir(cfg)
-    print(f"training {cfg.name} (key {cfg.key()}) into {rdir}", flush=True)
-    train(cfg, rdir, progress=not a.quiet, until=a.until)
-    print(rdir)
+    run_path = Path(a.run_dir) if a.run_dir else run_dir(cfg)
+    print(f"training {cfg.name} (key {cfg.key()}) into {run_path}", flush=True)
+    train(cfg, run_path, progress=not a.quiet, until=a.until)
+    print(run_path)
 
 
 def _parse_centers(text: str) -> np.ndarray:
@@ -73,22 +73,22 @@ def _cmd_sample(a):
     centers = _parse_centers(a.centers) if a.centers else np.random.default_rng(a.seed).uniform(0.5, n - 0.5, (a.n, 2))
     imgs, _ = diff.sample(torch.from_numpy(centers).float(), generator=torch.Generator().manual_seed(a.seed),
                           sampler=as_sampler(a.sampler, a.steps, a.eta), progress=True)
-    sc = score(imgs, centers, tol=a.tol)
+    scored = score(imgs, centers, tol=a.tol)
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    atomic_savez(out.with_suffix(".npz"), images=imgs.numpy(), centers=centers, estimated=sc.estimated,
-                 labels=sc.labels.astype(str))
-    fig = sample_grid(imgs.numpy(), centers, sc.estimated, sc.labels)
+    atomic_savez(out.with_suffix(".npz"), images=imgs.numpy(), centers=centers, estimated=scored.estimated,
+                 labels=scored.labels.astype(str))
+    fig = sample_grid(imgs.numpy(), centers, scored.estimated, scored.labels)
     fig.savefig(out.with_suffix(".png"), dpi=120, bbox_inches="tight")
-    print(json.dumps(sc.summary()))
+    print(json.dumps(scored.summary()))
     print(f"wrote {out.with_suffix('.png')} and {out.with_suffix('.npz')}")
 
 
 def _cmd_analyze(a):
-    acfg = apply_overrides(get_profile(a.profile).analysis, a.set)
+    analysis_cfg = apply_overrides(get_profile(a.profile).analysis, a.set)
     if a.every:
-        acfg = replace(acfg, every=a.every)
-    print(analyze(a.run, acfg, progress=not a.quiet, device=resolve_device(a.device), steps=a.steps, out=a.out))
+        analysis_cfg = replace(analysis_cfg, every=a.every)
+    print(analyze(a.run, analysis_cfg, progress=not a.quiet, device=resolve_device(a.device), steps=a.steps, out=a.out))
 
 
 def _cmd_reproduce(a):

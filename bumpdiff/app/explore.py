@@ -126,10 +126,10 @@ class Explorer:
         with torch.inference_mode():
             imgs, cap = self.model(label).sample(centers, generator=torch.Generator().manual_seed(seed), sampler=smp,
                                                  trajectory=True)
-        sc = score(imgs, centers, tol=tol, periodic=self.cfg.lattice.periodic)
+        scored = score(imgs, centers, tol=tol, periodic=self.cfg.lattice.periodic)
         traj = {int(t): x[0, 0].numpy() for t, x in cap["x0_pred"].items()}
-        return Generation(images=imgs[:, 0].numpy(), requested=sc.requested, estimated=sc.estimated,
-                          labels=sc.labels, n_bumps=sc.n_bumps, summary=sc.summary(), trajectory=traj,
+        return Generation(images=imgs[:, 0].numpy(), requested=scored.requested, estimated=scored.estimated,
+                          labels=scored.labels, n_bumps=scored.n_bumps, summary=scored.summary(), trajectory=traj,
                           seconds=time.perf_counter() - t0)
 
     def latent(self, label: str, layer: str = "down3", t: int = 500, mode: str = "noise") -> Latent:

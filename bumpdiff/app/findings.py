@@ -20,6 +20,7 @@ from ..experiments.stats import (
     initial_order,
     latent_after_generation,
     shows_phase_a,
+    tally,
     threshold_sensitivity,
 )
 from ..store.reading import MissingResult
@@ -57,7 +58,7 @@ def _runs(name: str, profile: str) -> dict:
 
 
 def _tally(verdicts: list[str]) -> str:
-    return ", ".join(f"{v} in {verdicts.count(v)}" for v in dict.fromkeys(verdicts)) + f" of {len(verdicts)} seeds"
+    return ", ".join(f"{v} in {n}" for v, n in tally(verdicts).items()) + f" of {len(verdicts)} seeds"
 
 
 def _generation(profile: str) -> Finding:

@@ -30,6 +30,7 @@ from ..experiments.stats import (
     order_path,
     phase_summary,
     shows_phase_a,
+    tally,
     threshold_sensitivity,
 )
 from ..store.bundles import BundleError, load_bundle
@@ -243,7 +244,7 @@ def _layer4_section(loaded: dict, profile: str, retrains: list[tuple]) -> list[s
     """Per architecture and seed: does layer 4's latent call reach C once generation is correct, and does it stay
     there (:func:`bumpdiff.experiments.stats.latent_after_generation`); and, from the atlas, the layers whose cell
     the same rule calls C at the last atlas checkpoint."""
-    rows, failing, tally = [], [], {}
+    rows, failing, verdicts = [], [], {}
     for arch, name in ARCH_EXPERIMENTS.items():
         runs = [(str(b["seed"]), b, True) for b, _ in loaded.get((name, profile), {}).values()]
         folders = {b["run"]: seed for seed, b, _ in runs}
@@ -257,7 +258,7 @@ def _layer4_section(loaded: dict, profile: str, retrains: list[tuple]) -> list[s
             v = latent_after_generation(b["checkpoints"])
             last = v["last"]
             if counted:
-                tally.setdefault(arch, []).append(v["verdict"])
+                verdicts.setdefault(arch, []).append(v["verdict"])
             rows.append([f"`{arch}`", seed, f"{b['trained_to']:,} / {b['config']['steps']:,}",
                          _onset(v["generation_c"]), _onset(v["latent_c"]),
                          f"{v['latent_c_after']} of {v['after']}" if v["after"] else "—",
@@ -276,8 +277,8 @@ def _layer4_section(loaded: dict, profile: str, retrains: list[tuple]) -> list[s
            _table(["arch", "seed", "trained to / budget", "generation C from step", "latent C first at step",
                    "latent C from generation C on", "last checkpoint: accuracy, kNN R² x / y, intrinsic dim.",
                    "verdict"], rows), ""]
-    per_arch = [f"`{arch}` — " + ", ".join(f"{v} in {vs.count(v)} of {len(vs)}" for v in dict.fromkeys(vs))
-                for arch, vs in tally.items()]
+    per_arch = [f"`{arch}` — " + ", ".join(f"{v} in {n} of {len(vs)}" for v, n in tally(vs).items())
+                for arch, vs in verdicts.items()]
     out += ["Over the seeds of each experiment (retrains not counted): " + "; ".join(per_arch) + ".", ""]
     th = PHASE_THRESHOLDS
     out += [f"What keeps layer 4 out of C once generation is correct: of the checkpoints from the generation-C onset "
@@ -286,7 +287,12 @@ def _layer4_section(loaded: dict, profile: str, retrains: list[tuple]) -> list[s
             "checkpoints, in training order.", "",
             _table(["arch", "seed", "checkpoints (steps)", "not low-dimensional", "not ordered",
                     "intrinsic dim.", "worse axis's kNN R²"], failing), ""]
-    cells = []
+    return out + _ordered_layers_section(profile)
+
+
+def _ordered_layers_section(profile: str) -> list[str]:
+    """From each run's atlas, at its last checkpoint: the layers whose cell the latent rule calls C."""
+    cells, out = [], []
     for arch, name in ARCH_EXPERIMENTS.items():
         for seed in experiment_seeds(name, profile):
             try:

@@ -251,10 +251,10 @@ def load_checkpoint(path, map_location="cpu", mmap: bool = False) -> dict:
     return torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
 
 
-def list_checkpoints(rdir) -> list[tuple[int, Path]]:
+def list_checkpoints(run_path) -> list[tuple[int, Path]]:
     """(step, path) of every scheduled checkpoint in a run directory, by step."""
     out = []
-    for p in Path(rdir).glob("ckpt_*.pt"):
+    for p in Path(run_path).glob("ckpt_*.pt"):
         try:
             out.append((int(p.stem.split("_")[1]), p))
         except ValueError:
@@ -275,19 +275,19 @@ def load_model(path_or_state, which: str = "ema", device="cpu") -> tuple[Diffusi
     return diff, state
 
 
-def _open_run(cfg: TrainConfig, rdir: Path | None) -> Path:
+def _open_run(cfg: TrainConfig, run_path: Path | None) -> Path:
     """The run folder, created with its config.json, or checked against it when it exists."""
-    rdir = Path(rdir) if rdir is not None else run_dir(cfg)
-    rdir.mkdir(parents=True, exist_ok=True)
-    cfg_path = rdir / "config.json"
+    run_path = Path(run_path) if run_path is not None else run_dir(cfg)
+    run_path.mkdir(parents=True, exist_ok=True)
+    cfg_path = run_path / "config.json"
     if cfg_path.exists():
         on_disk = TrainConfig.from_dict(json.loads(cfg_path.read_text()))
         if on_disk.key() != cfg.key():
-            raise ValueError(f"{rdir} holds a run with a different config (key {on_disk.key()}, asked for "
+            raise ValueError(f"{run_path} holds a run with a different config (key {on_disk.key()}, asked for "
                              f"{cfg.key()}); refusing to mix runs")
     else:
         atomic_write_json(cfg_path, cfg.to_dict())
-    return rdir
+    return run_path
 
 
 def _warn_slow_bf16(cfg: TrainConfig, device: torch.device) -> None:
@@ -298,7 +298,7 @@ def _warn_slow_bf16(cfg: TrainConfig, device: torch.device) -> None:
               "docs/SPEC.md, 'Training')")
 
 
-def train(cfg: TrainConfig, rdir: Path | None = None, progress: bool = True, stop_after: int | None = None,
+def train(cfg: TrainConfig, run_path: Path | None = None, progress: bool = True, stop_after: int | None = None,
           until: int | None = None) -> Path:
     """Train (or resume) the run for ``cfg``; returns its run directory.
 
@@ -308,16 +308,16 @@ def train(cfg: TrainConfig, rdir: Path | None = None, progress: bool = True, sto
     """
     if until is not None:
         check_range("until", until, lo=0, hi=cfg.steps, integer=True)
-    rdir = _open_run(cfg, rdir)
+    run_path = _open_run(cfg, run_path)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     device = resolve_device(cfg.device)
     _warn_slow_bf16(cfg, device)
     run = _Run.build(cfg, device)
-    last = rdir / "last.pt"
+    last = run_path / "last.pt"
     if last.exists():
         run.restore(last)
-    log_path = rdir / "log.jsonl"
+    log_path = run_path / "log.jsonl"
     _truncate_log(log_path, run.step)
     schedule = set(checkpoint_steps(cfg))
     ds = BumpDataset(cfg.lattice)
@@ -325,10 +325,10 @@ def train(cfg: TrainConfig, rdir: Path | None = None, progress: bool = True, sto
     def save(kind):
         st = run.state()
         if kind == "ckpt":
-            atomic_torch_save(rdir / f"ckpt_{run.step:07d}.pt", st)
+            atomic_torch_save(run_path / f"ckpt_{run.step:07d}.pt", st)
         atomic_torch_save(last, st)
 
-    if run.step == 0 and 0 in schedule and not (rdir / "ckpt_0000000.pt").exists():
+    if run.step == 0 and 0 in schedule and not (run_path / "ckpt_0000000.pt").exists():
         save("ckpt")
     end = cfg.steps if until is None else until
     bar = tqdm(total=cfg.steps, initial=run.step, desc=f"train {cfg.name}", disable=not progress, dynamic_ncols=True)
@@ -359,8 +359,8 @@ def train(cfg: TrainConfig, rdir: Path | None = None, progress: bool = True, sto
     if done_here and run.step < cfg.steps and run.step not in schedule and run.step % cfg.save_every:
         save("last")  # stopped between resume points: keep the work done
     if run.step >= cfg.steps:
-        atomic_write_text(rdir / "DONE", f"{run.step}\n")
-    return rdir
+        atomic_write_text(run_path / "DONE", f"{run.step}\n")
+    return run_path
 
 
 def _batch_indices(cfg, epoch, pos, M):

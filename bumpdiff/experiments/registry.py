@@ -104,9 +104,9 @@ class Experiment:
 
     def key(self, profile: str, analysis: AnalysisConfig | None = None) -> str:
         """The identity of the experiment's results: its runs' keys, the analysis key and the stop rule."""
-        acfg = analysis or self.analysis(profile)
+        analysis_cfg = analysis or self.analysis(profile)
         return identity_key("experiment", self.name, {label: cfg.key() for label, cfg in self.runs(profile).items()},
-                            acfg.key(), self.stop_rule(profile))
+                            analysis_cfg.key(), self.stop_rule(profile))
 
 
 def phases_label(seed: int = 0) -> str:

@@ -7,9 +7,9 @@ import numpy as np
 
 from ..analysis.phases import PHASE_THRESHOLDS, PhaseThresholds, phase_onsets, recall, representatives
 
-__all__ = ["IMBALANCED_THRESHOLD", "crossing", "crossing_table", "coupling_summary", "phase_summary", "compare_bundles",
-           "COMPARED_FIELDS", "representative_run", "latent_after_generation", "initial_order", "shows_phase_a",
-           "SENSITIVITY_DIMS", "SENSITIVITY_ORDERS", "threshold_sensitivity", "order_path"]
+__all__ = ["IMBALANCED_THRESHOLD", "tally", "crossing", "crossing_table", "coupling_summary", "phase_summary",
+           "compare_bundles", "COMPARED_FIELDS", "representative_run", "latent_after_generation", "initial_order",
+           "shows_phase_a", "SENSITIVITY_DIMS", "SENSITIVITY_ORDERS", "threshold_sensitivity", "order_path"]
 
 IMBALANCED_THRESHOLD = 0.5   # an axis counts as learned when its per-axis accuracy reaches this
 
@@ -265,3 +265,8 @@ def order_path(records: list[dict]) -> dict[str, np.ndarray]:
             "intrinsic_dim": np.array([float(r["intrinsic_dim"]) for r in recs]),
             "worse_axis": np.array([min(float(r["knn_r2_x"]), float(r["knn_r2_y"])) for r in recs]),
             "umap_worse": np.array([min(float(r["r2_x"]), float(r["r2_y"])) for r in recs])}
+
+
+def tally(verdicts: list[str]) -> dict[str, int]:
+    """How many times each verdict occurs, in the order the verdicts first occur."""
+    return {v: verdicts.count(v) for v in dict.fromkeys(verdicts)}

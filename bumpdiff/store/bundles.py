@@ -41,9 +41,9 @@ class BundleError(ValueError):
     """A results bundle is missing, unreadable, or belongs to another run or analysis."""
 
 
-def bundle_dir(run_dir: Path, acfg: AnalysisConfig) -> Path:
+def bundle_dir(run_dir: Path, analysis_cfg: AnalysisConfig) -> Path:
     """Where the bundle of (run, analysis) lives: ``data/results/<run folder>/analysis-<analysis key>``."""
-    return paths.results_dir() / Path(run_dir).name / f"analysis-{acfg.key()}"
+    return paths.results_dir() / Path(run_dir).name / f"analysis-{analysis_cfg.key()}"
 
 
 def select_checkpoints(ckpts: list[tuple[int, Path]], every: int = 1, steps=None) -> list[tuple[int, Path]]:
@@ -92,17 +92,17 @@ def _existing(out: Path, run_key: str, akey: str) -> tuple[dict | None, dict]:
     return bundle, arrays
 
 
-def analyze(run_dir, acfg: AnalysisConfig | str = "cpu", progress: bool = True, device="cpu", steps=None,
+def analyze(run_dir, analysis_cfg: AnalysisConfig | str = "cpu", progress: bool = True, device="cpu", steps=None,
             out=None) -> Path:
     """Analyse the chosen checkpoints of a run into its results bundle; returns the bundle directory.
 
-    ``steps`` picks checkpoints by step; otherwise every ``acfg.every``-th and the last. Checkpoints already in
+    ``steps`` picks checkpoints by step; otherwise every ``analysis_cfg.every``-th and the last. Checkpoints already in
     the bundle are kept as they are (their result does not depend on this call); the others are computed on
     ``device`` and added. An unchanged bundle is left byte for byte as it was. ``out`` puts the bundle
     somewhere other than its place under ``data/results`` (e.g. a retrain compared with a committed bundle);
     the scratch space of finished steps is then kept apart as well."""
-    if isinstance(acfg, str):
-        acfg = get_profile(acfg).analysis
+    if isinstance(analysis_cfg, str):
+        analysis_cfg = get_profile(analysis_cfg).analysis
     run_dir = Path(run_dir)
     if not (run_dir / "config.json").exists():
         raise ValueError(f"run_dir must be a training run folder (with config.json), got {run_dir}")
@@ -110,12 +110,12 @@ def analyze(run_dir, acfg: AnalysisConfig | str = "cpu", progress: bool = True, 
     ckpts = list_checkpoints(run_dir)
     if not ckpts:
         raise ValueError(f"no checkpoints in {run_dir}")
-    chosen = select_checkpoints(ckpts, acfg.every, steps)
-    run_key, akey = cfg.key(), acfg.key()
+    chosen = select_checkpoints(ckpts, analysis_cfg.every, steps)
+    run_key, akey = cfg.key(), analysis_cfg.key()
     work = _scratch(run_dir, akey)
     if out is not None:
         work = work / "elsewhere" / hashlib.sha256(str(Path(out).resolve()).encode()).hexdigest()[:12]
-    out = bundle_dir(run_dir, acfg) if out is None else Path(out)
+    out = bundle_dir(run_dir, analysis_cfg) if out is None else Path(out)
     old, old_arrays = _existing(out, run_key, akey)
     records = {r["step"]: r for r in old["checkpoints"]} if old else {}
     arrays, prov = dict(old_arrays), (old or {}).get("provenance", [])
@@ -128,8 +128,8 @@ def analyze(run_dir, acfg: AnalysisConfig | str = "cpu", progress: bool = True, 
         fingerprint = file_sha256(path)  # scratch results are reused only for the same weights
         got = _load_step(work, step, fingerprint)
         if got is None:
-            diff, st = load_model(path, which=acfg.weights, device=dev)
-            rec, arr = analyze_checkpoint(diff, cfg, acfg)
+            diff, st = load_model(path, which=analysis_cfg.weights, device=dev)
+            rec, arr = analyze_checkpoint(diff, cfg, analysis_cfg)
             rec |= {"step": int(st["step"]), "epoch": float(st["epoch"]), "images_seen": int(st["images_seen"]),
                     "train_seconds": float(st["elapsed_s"])}
             atomic_savez(work / f"step_{step:07d}.npz", **arr)
@@ -143,7 +143,7 @@ def analyze(run_dir, acfg: AnalysisConfig | str = "cpu", progress: bool = True, 
         prov = prov + [provenance(dev, out, reads_results=False) | {"steps": added}]
     last = load_checkpoint(ckpts[-1][1], mmap=True)  # only its step and provenance are read
     bundle = {"schema": SCHEMA, "run": run_dir.name, "run_key": run_key, "analysis_key": akey,
-              "config": cfg.to_dict(), "analysis": identity(acfg), "thresholds": asdict(PHASE_THRESHOLDS),
+              "config": cfg.to_dict(), "analysis": identity(analysis_cfg), "thresholds": asdict(PHASE_THRESHOLDS),
               "umap": UMAP_PARAMS, "checkpoints": [records[s] for s in sorted(records)],
               "trained_to": int(last["step"]), "training_provenance": last.get("provenance"),
               "loss": _loss_log(run_dir), "provenance": prov}

@@ -66,7 +66,7 @@ def load_experiment(name: str, profile: str = "cpu", allow_partial: bool = False
     exp = experiment(name)
     specs = exp.specs(profile)
     runs = exp.runs(profile)
-    acfg = exp.analysis(profile)
+    analysis_cfg = exp.analysis(profile)
     index = read_index(name, profile)
     out, missing = {}, []
     for label, cfg in runs.items():
@@ -79,9 +79,9 @@ def load_experiment(name: str, profile: str = "cpu", allow_partial: bool = False
             bundle, arrays = load_bundle(paths.root() / entry["bundle"])
         except BundleError as e:
             raise MissingResult(f"{e}; recompute with: {cmd}") from e
-        if bundle.get("run_key") != cfg.key() or bundle.get("analysis_key") != acfg.key():
+        if bundle.get("run_key") != cfg.key() or bundle.get("analysis_key") != analysis_cfg.key():
             raise MissingResult(f"stale bundle {entry['bundle']} for '{label}' (run {bundle.get('run_key')}, analysis "
-                                f"{bundle.get('analysis_key')}; expected {cfg.key()}, {acfg.key()}); recompute "
+                                f"{bundle.get('analysis_key')}; expected {cfg.key()}, {analysis_cfg.key()}); recompute "
                                 f"with: {cmd}")
         bundle.update(group=specs[label].group, seed=specs[label].seed, early_stop=entry.get("early_stop"))
         out[label] = (bundle, arrays)
@@ -131,38 +131,38 @@ def _analysed_enough(entry: dict | None, cfg: TrainConfig, until: int | None) ->
     return entry.get("trained_to", -1) >= (cfg.steps if until is None else until)
 
 
-def _train_until_stop(cfg, rdir, acfg, stop: EarlyStop, device, progress):
+def _train_until_stop(cfg, run_path, analysis_cfg, stop: EarlyStop, device, progress):
     """Train checkpoint by checkpoint, analysing each, until ``stop`` is met or the run ends (bitwise identical to
     one uninterrupted run). Returns (bundle dir, early-stop record or None)."""
     sched = checkpoint_steps(cfg)
     while True:
-        ck = list_checkpoints(rdir) if rdir.exists() else []
+        ck = list_checkpoints(run_path) if run_path.exists() else []
         if ck:
-            bdir = analyze(rdir, acfg, progress=progress, device=device)
+            bdir = analyze(run_path, analysis_cfg, progress=progress, device=device)
             hit = stop.reached(load_bundle(bdir)[0]["checkpoints"])
             if hit is not None:
                 info = {"rule": stop.describe(), "step": hit["step"], "epoch": hit["epoch"],
                         "images_seen": hit["images_seen"], "max_steps": cfg.steps}
-                log.info(f"{rdir.name}: {info['rule']} at step {hit['step']} (of at most {cfg.steps})")
+                log.info(f"{run_path.name}: {info['rule']} at step {hit['step']} (of at most {cfg.steps})")
                 return bdir, info
             if ck[-1][0] >= cfg.steps:
                 return bdir, None
         nxt = next(s for s in sched if s > ck[-1][0]) if ck else 0
-        train(cfg, rdir, progress=progress, until=nxt)
+        train(cfg, run_path, progress=progress, until=nxt)
 
 
-def _compute_run(cfg, acfg, stop, until, steps, device, progress):
-    rdir = run_dir(cfg)
+def _compute_run(cfg, analysis_cfg, stop, until, steps, device, progress):
+    run_path = run_dir(cfg)
     if stop is not None and until is None and steps is None:
-        return _train_until_stop(cfg, rdir, acfg, stop, device, progress)
+        return _train_until_stop(cfg, run_path, analysis_cfg, stop, device, progress)
     target = cfg.steps if until is None else until
-    ck = list_checkpoints(rdir) if rdir.exists() else []
+    ck = list_checkpoints(run_path) if run_path.exists() else []
     if not ck or ck[-1][0] < target:
-        train(cfg, rdir, progress=progress, until=target)
+        train(cfg, run_path, progress=progress, until=target)
     if steps is None:
-        steps = [s for s, _ in list_checkpoints(rdir) if s <= target][::acfg.every]
+        steps = [s for s, _ in list_checkpoints(run_path) if s <= target][::analysis_cfg.every]
         steps = sorted(set(steps) | {target})
-    return analyze(rdir, acfg, progress=progress, device=device, steps=steps), None
+    return analyze(run_path, analysis_cfg, progress=progress, device=device, steps=steps), None
 
 
 def run_job(name: str, profile: str, label: str, until: int | None = None, steps=None, every: int | None = None,
@@ -172,11 +172,11 @@ def run_job(name: str, profile: str, label: str, until: int | None = None, steps
     if threads:
         torch.set_num_threads(int(threads))
     exp = experiment(name)
-    acfg = exp.analysis(profile) if every is None else replace(exp.analysis(profile), every=every)
+    analysis_cfg = exp.analysis(profile) if every is None else replace(exp.analysis(profile), every=every)
     dev = str(resolve_device(device))
     cfg = replace(exp.runs(profile)[label], device=dev)
     t0 = time.time()
-    bdir, info = _compute_run(cfg, acfg, exp.stop_rule(profile), until, steps, dev, progress)
+    bdir, info = _compute_run(cfg, analysis_cfg, exp.stop_rule(profile), until, steps, dev, progress)
     bundle, _ = load_bundle(bdir)
     return {"bundle": paths.relative(bdir), "run_key": cfg.key(), "early_stop": info,
             "trained_to": bundle["trained_to"], "steps": cfg.steps,
@@ -188,7 +188,7 @@ def run_job(name: str, profile: str, label: str, until: int | None = None, steps
 def _open_index(name: str, profile: str) -> dict:
     exp = experiment(name)
     stop = exp.stop_rule(profile)
-    acfg = exp.analysis(profile)
+    analysis_cfg = exp.analysis(profile)
     key = exp.key(profile)
     idx = index_path(name, profile)
     try:
@@ -200,7 +200,7 @@ def _open_index(name: str, profile: str) -> dict:
         if index is not None:
             log.info(f"stale index {paths.relative(idx)} (key {index.get('key')} != {key}): starting a new one")
         index = {"schema": SCHEMA, "experiment": name, "profile": profile, "key": key, "runs": {},
-                 "analysis_key": acfg.key(), "analysis": identity(acfg),
+                 "analysis_key": analysis_cfg.key(), "analysis": identity(analysis_cfg),
                  "early_stop_rule": asdict(stop) if stop else None}
     return index
 

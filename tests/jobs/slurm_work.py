@@ -24,8 +24,8 @@ def long_smoke_run(steps: int, label: str = "long smoke run", threads: int = 1) 
     cfg = long_smoke_config(steps)
     last = run_dir(cfg) / "last.pt"
     start = int(torch.load(last, weights_only=True)["step"]) if last.exists() else 0
-    rdir = train(cfg, progress=False)
-    out = analyze(rdir, "smoke", progress=False, steps=[steps])
+    run_path = train(cfg, progress=False)
+    out = analyze(run_path, "smoke", progress=False, steps=[steps])
     return {"label": label, "resumed_from": start, "bundle": str(out)}
 
 
@@ -40,5 +40,5 @@ def long_smoke_training(steps: int, label: str = "long smoke training", threads:
     cfg = long_smoke_config(steps)
     last = run_dir(cfg) / "last.pt"
     start = int(torch.load(last, weights_only=True)["step"]) if last.exists() else 0
-    rdir = train(cfg, progress=False)
-    return {"label": label, "resumed_from": start, "trained_to": int((rdir / "DONE").read_text())}
+    run_path = train(cfg, progress=False)
+    return {"label": label, "resumed_from": start, "trained_to": int((run_path / "DONE").read_text())}
