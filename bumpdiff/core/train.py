@@ -298,6 +298,21 @@ def _warn_slow_bf16(cfg: TrainConfig, device: torch.device) -> None:
               "docs/SPEC.md, 'Training')")
 
 
+def _save(run: _Run, run_path: Path, checkpoint: bool) -> None:
+    """The resume point ``last.pt`` and, at a scheduled step, the checkpoint ``ckpt_<step>.pt`` (same state)."""
+    state = run.state()
+    if checkpoint:
+        atomic_torch_save(run_path / f"ckpt_{run.step:07d}.pt", state)
+    atomic_torch_save(run_path / "last.pt", state)
+
+
+def _log_record(cfg: TrainConfig, run: _Run, loss: torch.Tensor, epoch_size: int, images_per_s: float) -> dict:
+    """One line of the run's ``log.jsonl``, after step ``run.step``."""
+    return {"step": run.step, "epoch": run.step * cfg.batch_size / epoch_size, "images_seen": run.step * cfg.batch_size,
+            "loss": loss.item(), "lr": _lr_at(cfg, run.step - 1), "images_per_s": images_per_s,
+            "elapsed_s": run.elapsed, "time": time.time()}
+
+
 def train(cfg: TrainConfig, run_path: Path | None = None, progress: bool = True, stop_after: int | None = None,
           until: int | None = None) -> Path:
     """Train (or resume) the run for ``cfg``; returns its run directory.
@@ -314,22 +329,15 @@ def train(cfg: TrainConfig, run_path: Path | None = None, progress: bool = True,
     device = resolve_device(cfg.device)
     _warn_slow_bf16(cfg, device)
     run = _Run.build(cfg, device)
-    last = run_path / "last.pt"
-    if last.exists():
-        run.restore(last)
+    if (run_path / "last.pt").exists():
+        run.restore(run_path / "last.pt")
     log_path = run_path / "log.jsonl"
     _truncate_log(log_path, run.step)
     schedule = set(checkpoint_steps(cfg))
     ds = BumpDataset(cfg.lattice)
 
-    def save(kind):
-        st = run.state()
-        if kind == "ckpt":
-            atomic_torch_save(run_path / f"ckpt_{run.step:07d}.pt", st)
-        atomic_torch_save(last, st)
-
     if run.step == 0 and 0 in schedule and not (run_path / "ckpt_0000000.pt").exists():
-        save("ckpt")
+        _save(run, run_path, checkpoint=True)
     end = cfg.steps if until is None else until
     bar = tqdm(total=cfg.steps, initial=run.step, desc=f"train {cfg.name}", disable=not progress, dynamic_ncols=True)
     run.model.train()
@@ -343,21 +351,17 @@ def train(cfg: TrainConfig, run_path: Path | None = None, progress: bool = True,
             n_last += cfg.batch_size
             if run.step % cfg.log_every == 0 or run.step == cfg.steps:
                 now = time.perf_counter()
-                rec = {"step": run.step, "epoch": run.step * cfg.batch_size / len(ds),
-                       "images_seen": run.step * cfg.batch_size, "loss": loss.item(), "lr": _lr_at(cfg, run.step - 1),
-                       "images_per_s": n_last / max(now - t_last, 1e-9), "elapsed_s": run.elapsed, "time": time.time()}
+                rec = _log_record(cfg, run, loss, len(ds), n_last / max(now - t_last, 1e-9))
                 t_last, n_last = now, 0
                 log.write(json.dumps(rec) + "\n")
                 log.flush()
                 bar.set_postfix(loss=f"{rec['loss']:.4f}", img_s=f"{rec['images_per_s']:.0f}")
             bar.update(1)
-            if run.step in schedule:
-                save("ckpt")
-            elif run.step % cfg.save_every == 0:
-                save("last")
+            if run.step in schedule or run.step % cfg.save_every == 0:
+                _save(run, run_path, checkpoint=run.step in schedule)
     bar.close()
     if done_here and run.step < cfg.steps and run.step not in schedule and run.step % cfg.save_every:
-        save("last")  # stopped between resume points: keep the work done
+        _save(run, run_path, checkpoint=False)  # stopped between resume points: keep the work done
     if run.step >= cfg.steps:
         atomic_write_text(run_path / "DONE", f"{run.step}\n")
     return run_path
