@@ -43,6 +43,7 @@ $(VENV)/.installed: pyproject.toml requirements/lock.txt
 	LOCK=$$($(VENV)/bin/python -c 'import sys; print("-c requirements/lock.txt" if sys.version_info[:2] == (3, 11) else "")'); \
 	$(VENV)/bin/python -m pip install --quiet $$LOCK -e ".[dev,bench,site]" && \
 	$(VENV)/bin/python -c "from bumpdiff.app.lab import ensure_kernelspec; ensure_kernelspec()" && \
+	$(VENV)/bin/python -c "from bumpdiff.analysis.order import compile_umap; compile_umap()" && \
 	touch $@ && echo ">>> environment ready in $$(( $$(date +%s) - t0 )) s"
 
 figures: $(ENV_STAMP)

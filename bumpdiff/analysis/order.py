@@ -20,8 +20,8 @@ import torch
 
 from .evaluate import axis_error
 
-__all__ = ["order_parameters", "heldout_error", "embed", "intrinsic_dim", "pca_spectrum", "participation_ratio",
-           "UMAP_PARAMS", "KNN_K", "KNN_FOLDS", "ID_K"]
+__all__ = ["order_parameters", "compile_umap", "heldout_error", "embed", "intrinsic_dim", "pca_spectrum",
+           "participation_ratio", "UMAP_PARAMS", "KNN_K", "KNN_FOLDS", "ID_K"]
 
 UMAP_PARAMS = dict(n_components=3, n_neighbors=15, min_dist=0.1, metric="euclidean", init="spectral",
                    n_epochs=200, low_memory=True)
@@ -41,6 +41,12 @@ def embed(activations, seed: int = 0) -> np.ndarray:
         return _umap(umap, activations, seed)
     finally:
         torch.set_num_threads(threads)
+
+
+def compile_umap() -> None:
+    """Embed a small random set once, so that numba compiles UMAP's kernels and caches those it can on disk (inside
+    the environment). ``make env`` calls it: the first ``make figures`` then does not pay that compile."""
+    embed(np.random.default_rng(0).normal(size=(64, 8)), seed=0)
 
 
 def _umap(umap, activations, seed: int) -> np.ndarray:
