@@ -51,6 +51,11 @@ def test_compute_load_hit_corrupt_and_stale(home, capsys):
     index.write_text(json.dumps(data | {"key": "0000000000"}))                  # stale
     with pytest.raises(MissingResult, match="stale results"):
         load_experiment("phases", "smoke")
+    index.write_text(json.dumps(data))
+    shutil.rmtree(home / rel)                                                   # a bundle deleted by hand
+    compute_experiment("phases", "smoke", progress=False)
+    assert "not on disk: computing it again" in capsys.readouterr().out
+    assert load_experiment("phases", "smoke")[phases_label(0)][0]["checkpoints"] == bundle["checkpoints"]
 
 
 def test_partial_run_is_said_and_finished_later(home, capsys):

@@ -123,8 +123,12 @@ def is_available(name: str, profile: str, allow_partial: bool = False) -> bool:
 
 
 def _analysed_enough(entry: dict | None, cfg: TrainConfig, until: int | None) -> bool:
-    """Whether an index entry already holds the run as far as asked (to its end, its stop point, or ``until``)."""
+    """Whether an index entry already holds the run as far as asked (to its end, its stop point, or ``until``) and
+    its bundle is still on disk (a bundle deleted by hand is recomputed, not trusted to the index)."""
     if not entry:
+        return False
+    if not (paths.root() / entry["bundle"] / "bundle.json").exists():
+        log.info(f"{entry['bundle']} is in the index but not on disk: computing it again")
         return False
     if entry.get("early_stop"):
         return True
