@@ -119,15 +119,20 @@ def _wait_for(what: str, test, timeout: float, d: Path) -> None:
     raise RuntimeError(f"slurm cluster: {what} did not come up within {timeout:.0f} s\n{logs}")
 
 
-def _answers(env: dict) -> bool:
+def _node_state(env: dict) -> str | None:
+    """The node's state as slurmctld reports it, without its flag suffixes; None when slurmctld does not answer."""
     r = subprocess.run(["sinfo", "-h", "-o", "%T"], capture_output=True, text=True, env=env)
-    state = r.stdout.strip().rstrip("*~#$@+%!^-")   # the suffixes are flags (not responding, powered down, …)
-    return r.returncode == 0 and state in ("idle", "mixed", "allocated", "completing")
+    return r.stdout.strip().rstrip("*~#$@+%!^-") if r.returncode == 0 else None   # suffixes: not responding, …
+
+
+def _answers(env: dict) -> bool:
+    """slurmctld answers and its node can take jobs."""
+    return _node_state(env) in ("idle", "mixed", "allocated", "completing")
 
 
 def _controller_answers(env: dict) -> bool:
     """slurmctld answers, whatever state its node is in (a job's end can leave it completing or draining)."""
-    return subprocess.run(["sinfo", "-h", "-o", "%T"], capture_output=True, env=env).returncode == 0
+    return _node_state(env) is not None
 
 
 def _accounting(env: dict) -> bool:

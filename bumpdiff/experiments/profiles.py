@@ -55,6 +55,11 @@ class Profile:
         return self.layer_sweep, self.samplers
 
 
+def _full_size_studies() -> dict[str, object]:
+    """Every tracked study at its own defaults (the `cpu` and `paper` profiles; each gets its own dict)."""
+    return {"atlas": Atlas(), "commitment": Commitment(), "spectrum": Spectrum(), "topology": Topology()}
+
+
 SMOKE = Profile(
     name="smoke", purpose="seconds on a laptop: CI and the notebooks' smoke runs",
     train=TrainConfig(
@@ -100,7 +105,7 @@ CPU = Profile(
     imbalanced_steps=3000,                         # the imbalanced runs stop once both axes are learned
     layer_sweep=LayerSweep(),
     samplers=SamplerComparison(n=256),             # 256 samples per sampler: minutes on 2 cores
-    studies={"atlas": Atlas(), "commitment": Commitment(), "spectrum": Spectrum(), "topology": Topology()},
+    studies=_full_size_studies(),
 )
 
 PAPER = Profile(
@@ -119,7 +124,7 @@ PAPER = Profile(
     imbalanced_steps=None,
     layer_sweep=LayerSweep(),
     samplers=SamplerComparison(n=512),
-    studies={"atlas": Atlas(), "commitment": Commitment(), "spectrum": Spectrum(), "topology": Topology()},
+    studies=_full_size_studies(),
 )
 
 PROFILES: dict[str, Profile] = {p.name: p for p in (SMOKE, CPU, PAPER)}

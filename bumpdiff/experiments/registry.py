@@ -54,10 +54,6 @@ class RunSpec:
     def label(self) -> str:
         return self.label_for(self.group, self.seed)
 
-    @classmethod
-    def of(cls, group: str, config: TrainConfig) -> RunSpec:
-        return cls(group, config.seed, config)
-
 
 @dataclass(frozen=True)
 class EarlyStop:
@@ -135,7 +131,7 @@ def _torus(profile: str) -> list[RunSpec]:
     base = train_profile(profile)
     cfg = replace(base, name=f"{base.name}-torus", seed=get_profile(profile).seeds[0],
                   lattice=replace(base.lattice, periodic=True))
-    return [RunSpec.of(TORUS_GROUP, cfg)]
+    return [RunSpec(TORUS_GROUP, cfg.seed, cfg)]
 
 
 # held-out squares (x0, y0, w) of centres, in pixels, on the 32-px canvas: two interior widths (interpolation) and a

@@ -65,7 +65,7 @@ def load_experiment(name: str, profile: str = "cpu", allow_partial: bool = False
     """
     exp = experiment(name)
     specs = exp.specs(profile)
-    runs = exp.runs(profile)
+    runs = {label: spec.config for label, spec in specs.items()}
     analysis_cfg = exp.analysis(profile)
     index = read_index(name, profile)
     out, missing = {}, []
