@@ -67,7 +67,9 @@ def test_partial_run_is_said_and_finished_later(home, capsys):
     compute_experiment("phases", "smoke", progress=False)                      # resumes, extends the bundle
     done = load_experiment("phases", "smoke")[phases_label(0)][0]
     assert [r["step"] for r in done["checkpoints"]] == [0, 10, 20, 30]
-    assert done["checkpoints"][:3] == got["checkpoints"] and len(done["provenance"]) == 2
+    assert done["checkpoints"][:3] == got["checkpoints"]
+    # every analysed step is credited to the analysis session that added it (one machine and commit: one entry)
+    assert [s for p in done["provenance"] for s in p["steps"]] == [0, 10, 20, 30]
 
 
 def test_early_stop_trains_only_until_the_rule_is_met(home, capsys, monkeypatch):
@@ -203,15 +205,17 @@ def test_both_read_outs_of_a_run_come_from_one_folder_of_weights(home):
     from bumpdiff.experiments.registry import experiment_runs
     from bumpdiff.store.bundles import analyze
     from bumpdiff.store.readouts import load_readouts, missing_readouts, readout_analysis, readout_bundles
-    compute_experiment("phases", "smoke", until=10, progress=False)       # the shared read-out, in the run's folder
+    compute_experiment("phases", "smoke", until=10, progress=False)       # both read-outs, in the run's folder
     label, cfg = next(iter(experiment_runs("phases", "smoke").items()))
-    assert load_readouts("phases", "smoke") == {} and missing_readouts("phases", "smoke") == [label]
+    own = f"data/results/{run_dir(cfg).name}"
+    assert load_readouts("phases", "smoke")[label]["source"] == own
     independent = readout_analysis("smoke", "independent")
     assert independent == replace(readout_analysis("smoke", "shared"), noise="independent")
+    shutil.rmtree(home / own / f"analysis-{independent.key()}")             # the run's own folder: shared only
+    assert load_readouts("phases", "smoke") == {} and missing_readouts("phases", "smoke") == [label]
     retrain = home / "data" / "results" / "retrains" / f"{run_dir(cfg).name}-retrain1"
     analyze(run_dir(cfg), independent, progress=False, out=retrain / f"analysis-{independent.key()}")
     assert load_readouts("phases", "smoke") == {}      # the retrain has one read-out only: never mixed with the run's
-    own = f"data/results/{run_dir(cfg).name}"
     each = readout_bundles("phases", "smoke")[label]   # ... but each read-out alone is read wherever it is
     assert each["shared"][0] == own and each["independent"][0].endswith("-retrain1")
     assert each["independent"][1]["analysis"]["noise"] == "independent"
@@ -225,3 +229,82 @@ def test_both_read_outs_of_a_run_come_from_one_folder_of_weights(home):
     assert {n: f for n, (f, _) in readout_bundles("phases", "smoke")[label].items()} == {"shared": own,
                                                                                        "independent": own}
     assert got["shared"][0]["analysis_key"] != got["independent"][0]["analysis_key"]
+
+
+def _wait_for(predicate, proc, what: str, limit: float = 120.0):
+    import time
+    t0 = time.monotonic()
+    while not predicate():
+        if proc.poll() is not None:
+            pytest.fail(f"reproduce ended (rc {proc.returncode}) before {what}: {proc.stderr.read()}")
+        if time.monotonic() - t0 > limit:
+            proc.kill()
+            pytest.fail(f"no {what} after {limit} s")
+        time.sleep(0.02)
+
+
+def test_killed_reproduce_resumes_from_a_runs_folder_outside_the_checkout(home, tmp_path, monkeypatch,
+                                                                         trained_smoke):
+    """Runs kept outside the checkout ($BUMPDIFF_RUNS), every checkpoint analysed under both read-outs as training
+    writes it: a reproduce killed mid-run loses at most the checkpoint in progress, and the next one finishes it
+    without redoing finished work, to the weights of one uninterrupted run."""
+    import os
+    import signal
+
+    import torch
+
+    from bumpdiff.core.train import list_checkpoints, load_checkpoint, run_dir
+    from bumpdiff.store.bundles import load_bundle
+    from bumpdiff.store.readouts import load_readouts, readout_analysis
+    runs = tmp_path / "elsewhere" / "runs"
+    monkeypatch.setenv("BUMPDIFF_RUNS", str(runs))
+    cfg = get_profile("smoke").train
+    assert run_dir(cfg).parent == runs
+    bundles = {n: home / "data" / "results" / run_dir(cfg).name / f"analysis-{readout_analysis('smoke', n).key()}"
+               for n in ("shared", "independent")}
+
+    def analysed(noise):
+        try:
+            return [r["step"] for r in json.loads((bundles[noise] / "bundle.json").read_text())["checkpoints"]]
+        except (OSError, json.JSONDecodeError):
+            return []
+    threads = os.environ.get("BUMPDIFF_TEST_THREADS", "2")
+    proc = subprocess.Popen([sys.executable, "-m", "bumpdiff", "reproduce", "phases", "--profile", "smoke", "--quiet",
+                             "--threads", threads], env=dict(os.environ), stderr=subprocess.PIPE, text=True)
+    _wait_for(lambda: len(analysed("independent")) >= 2, proc, "two checkpoints analysed under both read-outs")
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    before = {n: {r["step"]: r for r in load_bundle(bundles[n])[0]["checkpoints"]} for n in bundles}
+    trained = max(s for s, _ in list_checkpoints(run_dir(cfg)))
+    assert trained - max(before["shared"]) <= 10            # at most one checkpoint's work was not yet analysed
+    assert not (home / "data" / "runs").exists()            # nothing went into the checkout's runs folder
+    mtimes = {s: p.stat().st_mtime_ns for s, p in list_checkpoints(run_dir(cfg))}
+
+    compute_experiment("phases", "smoke", progress=False)
+    for n in bundles:                                        # finished checkpoints were kept, not recomputed
+        after = {r["step"]: r for r in load_bundle(bundles[n])[0]["checkpoints"]}
+        assert sorted(after) == [0, 10, 20, 30]
+        assert all(after[s] == rec for s, rec in before[n].items())
+    assert all(p.stat().st_mtime_ns == mtimes[s] for s, p in list_checkpoints(run_dir(cfg)) if s in mtimes)
+    got = load_checkpoint(run_dir(cfg) / "ckpt_0000030.pt")["ema"]
+    ref = load_checkpoint(Path(trained_smoke) / "ckpt_0000030.pt")["ema"]
+    assert all(torch.equal(got[k], ref[k]) for k in ref)     # the weights of one uninterrupted run
+    assert set(load_readouts("phases", "smoke")[phases_label(0)]) == {"source", "shared", "independent"}
+    index = json.loads((home / "data" / "results" / "experiments" / "phases-smoke.json").read_text())
+    assert set(index["runs"][phases_label(0)]["readouts"]) == {"shared", "independent"}
+
+
+def test_prune_keeps_what_shipping_and_the_atlas_need(home, capsys):
+    from bumpdiff.core.train import list_checkpoints, run_dir
+    from bumpdiff.store.bundles import load_bundle
+    from bumpdiff.store.weights import choose_checkpoints
+    compute_experiment("phases", "smoke", progress=False, prune=True)
+    cfg = get_profile("smoke").train
+    bundle = load_experiment("phases", "smoke")[phases_label(0)][0]
+    keep = {r["step"] for _, r in choose_checkpoints(load_bundle(home / json.loads(
+        (home / "data/results/experiments/phases-smoke.json").read_text())["runs"][phases_label(0)]["bundle"])[0][
+        "checkpoints"])} | {30}
+    assert {s for s, _ in list_checkpoints(run_dir(cfg))} == keep and len(keep) < 4
+    assert [r["step"] for r in bundle["checkpoints"]] == [0, 10, 20, 30]   # every checkpoint was analysed first
+    assert (run_dir(cfg) / "last.pt").exists()

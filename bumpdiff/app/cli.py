@@ -101,7 +101,7 @@ def _cmd_reproduce(a):
     for name in names:
         compute_experiment(name, a.profile, seeds=a.seeds, until=a.until, steps=a.steps, every=a.every,
                            device=a.device, force=a.force, progress=not a.quiet, executor=a.executor,
-                           threads=a.threads, options=options, runs=a.runs)
+                           threads=a.threads, options=options, runs=a.runs, prune=a.prune)
     if not a.experiments and a.until is None:  # the whole reproduction: Figure 6's studies too
         _robustness(a.profile, 0, None, None, a.device, a.force, not a.quiet)
 
@@ -218,6 +218,8 @@ def _add_reproduce(sub) -> None:
     r.add_argument("--steps", nargs="*", type=int, default=None, help="analyse these checkpoint steps")
     r.add_argument("--every", type=int, default=None, help="analyse every k-th checkpoint (and the last)")
     r.add_argument("--force", action="store_true", help="recompute runs that are already computed")
+    r.add_argument("--prune", action="store_true", help="once a run is finished, delete its checkpoints that neither "
+                   "the shipped weights nor the atlas need (tracked studies then cannot read it)")
     r.add_argument("--executor", default="inline", choices=["inline", "local", "slurm"],
                    help="inline: one run after the other here; local: parallel subprocesses; slurm: one job per run")
     r.add_argument("--threads", type=int, default=None, help="torch threads per run (local: default cores / runs)")

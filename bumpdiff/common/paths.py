@@ -3,8 +3,8 @@
 Layout under the project root::
 
     data/results/   committed results: run bundles, experiment indexes, cached sweeps, benchmarks
-    data/runs/      training runs (checkpoints), git-ignored
-    data/scratch/   per-checkpoint analysis work files and other scratch, git-ignored
+    data/runs/      training runs (checkpoints), git-ignored; ``$BUMPDIFF_RUNS`` puts them elsewhere
+    data/scratch/   per-checkpoint analysis work files and job logs, git-ignored; ``$BUMPDIFF_SCRATCH`` likewise
     figures/        rendered figures
     notebooks/      one notebook per figure
     build/          executed notebooks, git-ignored
@@ -13,6 +13,11 @@ The root is ``$BUMPDIFF_HOME`` when set (tests use it for a throw-away root); el
 this package (an editable install or a source tree); else, after a non-editable ``pip install .``, the nearest
 folder at or above the working directory that looks like a bumpdiff checkout. Paths never depend on the
 working directory otherwise.
+
+Training runs and scratch are the two big, regenerable folders, and the only ones a long run needs to keep across
+checkouts: ``$BUMPDIFF_RUNS`` and ``$BUMPDIFF_SCRATCH`` (absolute paths; ``~`` is expanded) move them out of the
+checkout, e.g. to ``$SCRATCH/bumpdiff/runs`` on a cluster or ``~/.cache/bumpdiff/runs`` on a laptop, so that a
+fresh clone resumes the runs found there from their last checkpoint.
 """
 from __future__ import annotations
 
@@ -55,14 +60,28 @@ def results_dir() -> Path:
     return data_dir() / "results"
 
 
+def _folder_from_env(var: str) -> Path | None:
+    """The folder named by environment variable ``var`` (``~`` expanded), or None when it is unset or empty; a
+    relative path is an error, since it would depend on the working directory."""
+    text = os.environ.get(var, "").strip()
+    if not text:
+        return None
+    p = Path(text).expanduser()
+    if not p.is_absolute():
+        raise ValueError(f"{var} must be an absolute path (a folder for bumpdiff's {var[9:].lower()}), got {text!r}")
+    return p
+
+
 def runs_dir() -> Path:
-    """One git-ignored sub-folder per training run, named ``<name>-<run key>``."""
-    return data_dir() / "runs"
+    """One sub-folder per training run, named ``<name>-<run key>``: ``$BUMPDIFF_RUNS`` when set, else the
+    git-ignored ``data/runs``."""
+    return _folder_from_env("BUMPDIFF_RUNS") or data_dir() / "runs"
 
 
 def scratch_dir() -> Path:
-    """Git-ignored work files (per-checkpoint analysis results while an analysis runs)."""
-    return data_dir() / "scratch"
+    """Work files (per-checkpoint analysis results while an analysis runs, job logs): ``$BUMPDIFF_SCRATCH`` when set,
+    else the git-ignored ``data/scratch``."""
+    return _folder_from_env("BUMPDIFF_SCRATCH") or data_dir() / "scratch"
 
 
 def figures_dir() -> Path:
@@ -86,3 +105,13 @@ def docs_dir() -> Path:
 def relative(p: Path) -> str:
     """``p`` relative to the root, as POSIX text (how indexes refer to bundles)."""
     return Path(p).resolve().relative_to(root().resolve()).as_posix()
+
+
+def shown(p: Path) -> str:
+    """``p`` as a message shows it: relative to the root when inside the checkout, else absolute (a runs folder
+    moved out of the checkout by ``$BUMPDIFF_RUNS``)."""
+    p = Path(p).resolve()
+    try:
+        return p.relative_to(root().resolve()).as_posix()
+    except ValueError:
+        return str(p)

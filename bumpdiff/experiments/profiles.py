@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
+from ..analysis.activations import NOISE
 from ..analysis.atlas import Atlas
 from ..analysis.checkpoint import AnalysisConfig
 from ..analysis.commitment import Commitment, Spectrum
@@ -40,10 +41,14 @@ class Profile:
     layer_sweep: LayerSweep              # Figure 6, left
     samplers: SamplerComparison          # Figure 6, right
     studies: Mapping[str, object]        # the tracked studies, {kind: spec} for every kind of TRACKED_KINDS
+    readouts: tuple[str, ...]            # the latent read-outs (analysis noise) every checkpoint is analysed under
 
     def __post_init__(self):
         if tuple(self.studies) != TRACKED_KINDS:
             raise ValueError(f"studies must give {TRACKED_KINDS} in this order, got {tuple(self.studies)}")
+        if not self.readouts or self.analysis.noise not in self.readouts or not set(self.readouts) <= set(NOISE):
+            raise ValueError(f"readouts must be values of {NOISE} that include the analysis's noise "
+                             f"({self.analysis.noise!r}), got {self.readouts}")
 
     def train_config(self, *overrides: str, **kw) -> TrainConfig:
         """The base run with ``key=value`` overrides (``lattice.dx=0.1``) and/or keyword replacements."""
@@ -85,6 +90,7 @@ SMOKE = Profile(
              "commitment": Commitment(n_samples=16, sampler_steps=5),
              "spectrum": Spectrum(t=25, max_conditions=64),
              "topology": Topology(t=25, max_conditions=64, n_landmarks=64)},   # all: small enough for CI, t ≤ 45
+    readouts=("shared", "independent"),
 )
 
 CPU = Profile(
@@ -106,6 +112,7 @@ CPU = Profile(
     layer_sweep=LayerSweep(),
     samplers=SamplerComparison(n=256),             # 256 samples per sampler: minutes on 2 cores
     studies=_full_size_studies(),
+    readouts=("shared", "independent"),
 )
 
 PAPER = Profile(
@@ -125,6 +132,7 @@ PAPER = Profile(
     layer_sweep=LayerSweep(),
     samplers=SamplerComparison(n=512),
     studies=_full_size_studies(),
+    readouts=("shared", "independent"),
 )
 
 PROFILES: dict[str, Profile] = {p.name: p for p in (SMOKE, CPU, PAPER)}

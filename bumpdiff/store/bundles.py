@@ -140,7 +140,7 @@ def analyze(run_dir, analysis_cfg: AnalysisConfig | str = "cpu", progress: bool 
         arrays |= {f"{k}_{step:07d}": v for k, v in got[1].items()}
         added.append(step)
     if added:
-        prov = prov + [provenance(dev, out, reads_results=False) | {"steps": added}]
+        prov = _with_session(prov, provenance(dev, out, reads_results=False) | {"steps": added})
     last = load_checkpoint(ckpts[-1][1], mmap=True)  # only its step and provenance are read
     bundle = {"schema": SCHEMA, "run": run_dir.name, "run_key": run_key, "analysis_key": akey,
               "config": cfg.to_dict(), "analysis": identity(analysis_cfg), "thresholds": asdict(PHASE_THRESHOLDS),
@@ -152,6 +152,17 @@ def analyze(run_dir, analysis_cfg: AnalysisConfig | str = "cpu", progress: bool 
     atomic_savez(out / "arrays.npz", **arrays)
     atomic_write_json(out / "bundle.json", bundle)
     return out
+
+
+def _with_session(prov: list[dict], new: dict) -> list[dict]:
+    """The bundle's provenance list with ``new`` (an analysis session and the steps it added): merged into the last
+    entry when only their steps and times differ (one session analysing checkpoint after checkpoint as training
+    writes them), else appended."""
+    def same(p):
+        return {k: v for k, v in p.items() if k not in ("steps", "time")}
+    if prov and same(prov[-1]) == same(new):
+        return prov[:-1] + [prov[-1] | {"steps": sorted(set(prov[-1]["steps"]) | set(new["steps"]))}]
+    return prov + [new]
 
 
 def _same_bundle(old: dict, old_arrays: dict, bundle: dict, arrays: dict) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shlex
 
+from ..common import paths
 from ..core.train import run_dir
 from ..experiments.profiles import get_profile
 from ..experiments.registry import experiment, phases_experiment, study_run
@@ -64,13 +65,13 @@ def track_command(kind: str, profile: str, run_seed: int = 0, arch: str = "film"
     return (f"python -m bumpdiff track {kind} --profile {profile}"
             + (f" --experiment {name}" if experiment_name is not None else "")
             + (f" --arch {arch}" if arch != "film" else "")
-            + (f" --run-seed {run_seed}" if run_seed else "") + f"   (needs the run's checkpoints in data/runs/"
-            f"{run_dir(cfg).name}: {reproduce_command(name, profile, seeds=[run_seed])})")
+            + (f" --run-seed {run_seed}" if run_seed else "") + f"   (needs the run's checkpoints in "
+            f"{paths.shown(run_dir(cfg))}: {reproduce_command(name, profile, seeds=[run_seed])})")
 
 
 def readout_command(name: str, profile: str, label: str, noise: str) -> str:
     """How the ``noise`` read-out of one run is computed: an analysis of its checkpoints (which must be on disk)."""
     cfg = experiment(name).runs(profile)[label]
     sets = f" --set noise={noise}" if noise != "shared" else ""
-    return (f"python -m bumpdiff analyze data/runs/{run_dir(cfg).name} --profile {profile}{sets}   (needs the run's "
+    return (f"python -m bumpdiff analyze {paths.shown(run_dir(cfg))} --profile {profile}{sets}   (needs the run's "
             f"checkpoints: {run_command(name, profile, label)})")

@@ -28,11 +28,14 @@ from ..common.log import get_logger
 from ..common.runtime import resolve_device
 from ..core.provenance import provenance
 from ..core.train import TrainConfig, checkpoint_steps, list_checkpoints, run_dir, train
-from ..experiments.registry import EarlyStop, experiment, select_runs
-from .bundles import BundleError, analyze, load_bundle
-from .commands import reproduce_command, run_command
+from ..experiments.profiles import get_profile
+from ..experiments.registry import experiment, select_runs
+from .bundles import BundleError, analyze, bundle_dir, load_bundle
+from .commands import readout_command, reproduce_command, run_command
 from .executors import run_jobs
 from .reading import MissingResult, read_json
+from .readouts import readout_analysis
+from .weights import choose_checkpoints
 
 __all__ = ["load_experiment", "is_available", "compute_experiment", "run_job", "index_path", "read_index"]
 
@@ -135,58 +138,113 @@ def _analysed_enough(entry: dict | None, cfg: TrainConfig, until: int | None) ->
     return entry.get("trained_to", -1) >= (cfg.steps if until is None else until)
 
 
-def _train_until_stop(cfg, run_path, analysis_cfg, stop: EarlyStop, device, progress):
-    """Train checkpoint by checkpoint, analysing each, until ``stop`` is met or the run ends (bitwise identical to
-    one uninterrupted run). Returns (bundle dir, early-stop record or None)."""
-    sched = checkpoint_steps(cfg)
+def _analysis_steps(cfg: TrainConfig, target: int, every: int, steps) -> list[int]:
+    """The checkpoints a run trained to ``target`` analyses: ``steps`` (each a scheduled checkpoint up to ``target``),
+    else every ``every``-th scheduled checkpoint and ``target`` itself, which must be a scheduled one."""
+    sched = [s for s in checkpoint_steps(cfg) if s <= target]
+    if target not in sched:
+        raise ValueError(f"until must be a checkpoint step of the run ({checkpoint_steps(cfg)}), got {target}")
+    if steps is not None:
+        bad = sorted(set(steps) - set(sched))
+        if bad:
+            raise ValueError(f"steps must be checkpoint steps of the run up to {target} ({sched}), got {bad}")
+        return sorted(set(steps))
+    return sorted(set(sched[::every]) | {target})
+
+
+def _train_and_analyse(cfg, run_path, analyses, stop, target, steps, device, progress):
+    """Train checkpoint by checkpoint up to ``target``, analysing each chosen checkpoint under every analysis of
+    ``analyses`` (the experiment's first, then the other read-outs) as soon as it is written, and stop early once
+    ``stop`` is met. Training resumes from its last resume point and the analyses keep every finished checkpoint, so a
+    kill at any moment loses at most the checkpoint in progress; the weights are bitwise those of one uninterrupted
+    run. Returns (the first analysis's bundle dir, early-stop record or None)."""
+    want = _analysis_steps(cfg, target, analyses[0].every, steps)
     while True:
-        ck = list_checkpoints(run_path) if run_path.exists() else []
-        if ck:
-            bdir = analyze(run_path, analysis_cfg, progress=progress, device=device)
-            hit = stop.reached(load_bundle(bdir)[0]["checkpoints"])
-            if hit is not None:
-                info = {"rule": stop.describe(), "step": hit["step"], "epoch": hit["epoch"],
-                        "images_seen": hit["images_seen"], "max_steps": cfg.steps}
-                log.info(f"{run_path.name}: {info['rule']} at step {hit['step']} (of at most {cfg.steps})")
-                return bdir, info
-            if ck[-1][0] >= cfg.steps:
-                return bdir, None
-        nxt = next(s for s in sched if s > ck[-1][0]) if ck else 0
-        train(cfg, run_path, progress=progress, until=nxt)
+        on_disk = [s for s, _ in list_checkpoints(run_path)] if run_path.exists() else []
+        ready = [s for s in want if s in set(on_disk)]
+        bdir = None
+        if ready:
+            for analysis_cfg in analyses:
+                out = analyze(run_path, analysis_cfg, progress=progress, device=device, steps=ready)
+                bdir = bdir or out
+            if stop is not None:
+                hit = stop.reached(load_bundle(bdir)[0]["checkpoints"])
+                if hit is not None:
+                    info = {"rule": stop.describe(), "step": hit["step"], "epoch": hit["epoch"],
+                            "images_seen": hit["images_seen"], "max_steps": cfg.steps}
+                    log.info(f"{run_path.name}: {info['rule']} at step {hit['step']} (of at most {cfg.steps})")
+                    return bdir, info
+        done = max(on_disk, default=-1)
+        if done >= target:   # every chosen checkpoint still on disk is analysed (a pruned run keeps only some)
+            return bdir or bundle_dir(run_path, analyses[0]), None
+        # on to the next checkpoint to analyse (or to the end, once every one is analysed)
+        train(cfg, run_path, progress=progress, until=next((s for s in want if s > done), target))
 
 
-def _compute_run(cfg, analysis_cfg, stop, until, steps, device, progress):
+def _compute_run(cfg, analyses, stop, until, steps, device, progress):
     run_path = run_dir(cfg)
-    if stop is not None and until is None and steps is None:
-        return _train_until_stop(cfg, run_path, analysis_cfg, stop, device, progress)
     target = cfg.steps if until is None else until
-    ck = list_checkpoints(run_path) if run_path.exists() else []
-    if not ck or ck[-1][0] < target:
-        train(cfg, run_path, progress=progress, until=target)
-    if steps is None:
-        steps = [s for s, _ in list_checkpoints(run_path) if s <= target][::analysis_cfg.every]
-        steps = sorted(set(steps) | {target})
-    return analyze(run_path, analysis_cfg, progress=progress, device=device, steps=steps), None
+    # an explicit stopping point (until, steps) overrides the early-stop rule: the run goes as far as asked
+    rule = stop if until is None and steps is None else None
+    return _train_and_analyse(cfg, run_path, analyses, rule, target, steps, device, progress)
+
+
+def prune_checkpoints(run_path: Path, bundle_path: Path) -> list[int]:
+    """Delete the checkpoints of a finished run that neither the shipped weights (:func:`~.weights.choose_checkpoints`
+    on its bundle) nor the atlas (its last checkpoint) need; the resume point ``last.pt`` stays. Returns the steps
+    deleted. Studies tracked over every checkpoint (``track commitment spectrum``) cannot run on a pruned run."""
+    records = load_bundle(bundle_path)[0]["checkpoints"]
+    keep = {r["step"] for _, r in choose_checkpoints(records)}
+    ck = list_checkpoints(run_path)
+    keep.add(ck[-1][0])
+    gone = [s for s, p in ck if s not in keep]
+    for s, p in ck:
+        if s not in keep:
+            p.unlink()
+    if gone:
+        log.info(f"{run_path.name}: pruned {len(gone)} checkpoints, kept steps {sorted(keep)}")
+    return gone
+
+
+def _analyses(name: str, profile: str, every: int | None) -> list:
+    """The experiment's analysis, then the profile's other read-outs (same settings, another noise)."""
+    main = experiment(name).analysis(profile)
+    out = [main] + [readout_analysis(profile, noise) for noise in get_profile(profile).readouts if noise != main.noise]
+    return [replace(a, every=every) for a in out] if every is not None else out
 
 
 def run_job(name: str, profile: str, label: str, until: int | None = None, steps=None, every: int | None = None,
-            device: str = "auto", threads: int | None = None, progress: bool = False) -> dict:
+            device: str = "auto", threads: int | None = None, progress: bool = False, prune: bool = False) -> dict:
     """Train and analyse one run of an experiment; returns its index entry. This is the unit of work an executor
-    runs (in this process, a local subprocess or a Slurm job); it never writes the experiment index."""
+    runs (in this process, a local subprocess or a Slurm job); it never writes the experiment index. Each checkpoint
+    is analysed under every read-out of the profile as soon as it is written (:func:`_train_and_analyse`); ``prune``
+    then deletes the checkpoints of a finished run that neither shipping nor the atlas needs
+    (:func:`prune_checkpoints`)."""
     if threads:
         torch.set_num_threads(int(threads))
     exp = experiment(name)
-    analysis_cfg = exp.analysis(profile) if every is None else replace(exp.analysis(profile), every=every)
+    analyses = _analyses(name, profile, every)
     dev = str(resolve_device(device))
     cfg = replace(exp.runs(profile)[label], device=dev)
     t0 = time.time()
-    bdir, info = _compute_run(cfg, analysis_cfg, exp.stop_rule(profile), until, steps, dev, progress)
+    bdir, info = _compute_run(cfg, analyses, exp.stop_rule(profile), until, steps, dev, progress)
     bundle, _ = load_bundle(bdir)
-    return {"bundle": paths.relative(bdir), "run_key": cfg.key(), "early_stop": info,
+    if prune and (info is not None or bundle["trained_to"] >= cfg.steps):
+        prune_checkpoints(run_dir(cfg), bdir)
+    readouts = {a.noise: paths.relative(bundle_dir(run_dir(cfg), a)) for a in analyses}
+    return {"bundle": paths.relative(bdir), "readouts": readouts, "run_key": cfg.key(), "early_stop": info,
             "trained_to": bundle["trained_to"], "steps": cfg.steps,
             "analysed_steps": [r["step"] for r in bundle["checkpoints"]],
             "command": run_command(name, profile, label, until=until, steps=steps, every=every),
             "seconds": round(time.time() - t0, 1), "device": dev}
+
+
+def _say_missing_readouts(name: str, profile: str, label: str, cfg: TrainConfig) -> None:
+    """A note for each read-out of the profile that a run computed before it was one of them lacks."""
+    for analysis_cfg in _analyses(name, profile, None)[1:]:
+        if not (bundle_dir(run_dir(cfg), analysis_cfg) / "bundle.json").exists():
+            log.info(f"  note: '{label}' has no {analysis_cfg.noise} read-out; compute it with: "
+                     f"{readout_command(name, profile, label, analysis_cfg.noise)}")
 
 
 def _open_index(name: str, profile: str) -> dict:
@@ -224,7 +282,7 @@ def _record(name: str, profile: str, index: dict, label: str, entry: dict, devic
 def compute_experiment(name: str, profile: str = "cpu", seeds=None, until: int | None = None, steps=None,
                        every: int | None = None, device: str = "auto", force: bool = False, progress: bool = True,
                        executor: str = "inline", threads: int | None = None, options: dict | None = None,
-                       runs=None) -> dict:
+                       runs=None, prune: bool = False) -> dict:
     """Train and analyse the runs of an experiment (all, or those of ``seeds`` and of ``runs``, a list of run labels)
     and update its index.
 
@@ -232,7 +290,8 @@ def compute_experiment(name: str, profile: str = "cpu", seeds=None, until: int |
     ``force``; interrupted runs resume from their last checkpoint. ``until`` trains to that step only (a partial
     run, said so on every read); ``steps`` / ``every`` choose the checkpoints to analyse. ``executor`` runs the
     runs ``"inline"`` (one after the other, here), as parallel ``"local"`` subprocesses or as ``"slurm"`` jobs
-    (:mod:`bumpdiff.store.executors`; ``threads`` per run, ``options`` for the cluster). Whatever the executor, only
+    (:mod:`bumpdiff.store.executors`; ``threads`` per run, ``options`` for the cluster); ``prune`` deletes the
+    checkpoints of each finished run that shipping and the atlas do not need. Whatever the executor, only
     this process writes the index, atomically, as each run reports; a failed run is reported with its log and
     leaves the index as it was."""
     cfgs = experiment(name).runs(profile)
@@ -245,10 +304,11 @@ def compute_experiment(name: str, profile: str = "cpu", seeds=None, until: int |
     for label in want:
         if not force and _analysed_enough(index["runs"].get(label), cfgs[label], until):
             log.info(f"{name}/{profile}: '{label}' is already computed (use --force to recompute)")
+            _say_missing_readouts(name, profile, label, cfgs[label])
         else:
             todo.append(label)
     jobs = [dict(name=name, profile=profile, label=label, until=until, steps=steps, every=every, device=dev,
-                 threads=threads, progress=progress and executor == "inline") for label in todo]
+                 threads=threads, progress=progress and executor == "inline", prune=prune) for label in todo]
     failed = run_jobs(run_job, jobs, executor, options or {},
                       # the device a run was computed on is the job's own (a Slurm job resolves "auto" on its node)
                       on_done=lambda job, entry: (_record(name, profile, index, job["label"], entry, entry["device"]),
