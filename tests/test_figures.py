@@ -28,3 +28,41 @@ def test_missing_results_skip_a_figure_and_other_errors_stop(home, capsys):
     assert (home / "notebooks" / "ran.txt").read_text() == "yes"
     with pytest.raises(SystemExit, match="03_broken.ipynb failed: ValueError: a real bug"):
         make_figures("smoke", only=["03"])
+
+
+def test_a_figure_is_the_same_bytes_at_a_commit_that_changes_nothing_it_reads(home):
+    """Re-rendering at a later commit that touched only documentation leaves PNG and PDF byte-identical (the stamp
+    names the commit of the figure's inputs, the files carry no date); a change to the code changes the stamp."""
+    import subprocess
+
+    import matplotlib.pyplot as plt
+
+    from bumpdiff.app import plotting
+    from bumpdiff.app.notebook import figure_inputs, setup
+
+    def git(*args):
+        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=home, check=True,
+                       capture_output=True)
+    for p in figure_inputs():
+        p.mkdir(parents=True, exist_ok=True)
+        (p / "x.txt").write_text("1\n")
+    (home / "docs").mkdir()
+    (home / "docs" / "NOTES.md").write_text("a\n")
+    git("init", "-q")
+    git("add", "-A")
+    git("commit", "-q", "-m", "inputs")
+
+    def render():
+        stamp = setup("smoke")                   # as a notebook does: first the stamp and style, then the figure
+        fig, ax = plt.subplots(figsize=(2, 2))
+        ax.plot([0, 1], [1, 0])
+        out = plotting.save(fig, "fig_stable", "smoke", stamp)
+        plt.close(fig)
+        return [p.read_bytes() for p in out]
+    first = render()
+    (home / "docs" / "NOTES.md").write_text("b\n")
+    git("commit", "-q", "-am", "docs only")
+    assert render() == first
+    (home / "bumpdiff" / "x.txt").write_text("2\n")
+    git("commit", "-q", "-am", "code")
+    assert all(a != b for a, b in zip(render(), first))

@@ -37,6 +37,12 @@ class LocalKernelManager(KernelManager):
         kw.setdefault("ip", os.path.join(tempfile.gettempdir(), f"bumpdiff-kernel-{uuid.uuid4().hex[:12]}"))
         super().__init__(**kw)
 
+    async def _async_interrupt_kernel(self) -> None:
+        # jupyter_client interrupts a kernel before asking it to shut down; a notebook that has finished is idle, and
+        # the interrupt only makes the kernel log "ERROR | KeyboardInterrupt caught in kernel" on a run that succeeded
+        if not self.shutting_down:
+            await super()._async_interrupt_kernel()
+
 
 #: the thread-count variables a kernel's libraries read at start (torch's OpenMP and MKL pools, numba's, for UMAP)
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")

@@ -17,7 +17,7 @@ import torch
 from ..common import paths
 from .model import bf16_conv_mode
 
-__all__ = ["provenance", "commit_stamp", "git_state", "versions", "device_name", "PACKAGES"]
+__all__ = ["provenance", "commit_stamp", "inputs_stamp", "git_state", "versions", "device_name", "PACKAGES"]
 
 #: The packages whose versions can change a number (recorded in every artefact).
 PACKAGES = ("torch", "numpy", "scikit-learn", "umap-learn", "numba", "scipy")
@@ -56,6 +56,25 @@ def git_state(*outputs: Path) -> tuple[str, bool]:
         return sha, bool(dirty)
     except Exception:  # noqa: BLE001 — no git, no checkout: provenance says so rather than failing the work
         return "unknown", False
+
+
+def inputs_stamp(*inputs: Path) -> str:
+    """The short commit that last changed any of ``inputs`` (files or folders of the checkout), with ``+dirty`` when
+    one of them has uncommitted changes: what a figure drawn from them was made from, so that a commit which
+    changes none of them (documentation, tests, figures) leaves the figure byte-identical. ``"unknown"`` outside a
+    git checkout."""
+    try:
+        root = paths.root()
+        specs = [paths.relative(p) for p in inputs]
+        run = dict(cwd=root, capture_output=True, text=True, timeout=10, check=False)
+        sha = subprocess.run(["git", "log", "-1", "--format=%h", "--", *specs], **run).stdout.strip()
+        if not sha:
+            return "unknown"
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", *specs],
+                               **run).stdout.strip()
+        return sha + ("+dirty" if dirty else "")
+    except Exception:  # noqa: BLE001 — no git, no checkout: the stamp says so rather than failing the figure
+        return "unknown"
 
 
 def commit_stamp(*outputs: Path) -> str:

@@ -44,15 +44,21 @@ def figure_dir(profile: str) -> Path:
     return d
 
 
+#: fixed file metadata: no creation date or other field that changes from one rendering to the next, so that the same
+#: figure drawn twice is the same bytes (``git status`` then tells a changed result from a re-render)
+METADATA = {"png": {"Creator": "bumpdiff", "Software": None},
+            "pdf": {"Creator": "bumpdiff", "Producer": None, "CreationDate": None, "ModDate": None}}
+
+
 def save(fig, name: str, profile: str, stamp: str | None = None) -> list[Path]:
-    """Save ``fig`` as PNG and PDF under a stable name, stamped with profile and commit."""
+    """Save ``fig`` as PNG and PDF under a stable name, stamped with profile and commit, with fixed metadata
+    (:data:`METADATA`): an unchanged figure is saved as the same bytes."""
     if stamp:
         fig.text(0.995, 0.005, stamp, ha="right", va="bottom", fontsize=6, color="#777777")
     d = figure_dir(profile)
     out = []
     for ext in ("png", "pdf"):
         p = d / f"{name}.{ext}"
-        fig.savefig(p, dpi=STYLE["savefig.dpi"], bbox_inches="tight",
-                    metadata={"Creator": "bumpdiff"} if ext == "png" else None)
+        fig.savefig(p, dpi=STYLE["savefig.dpi"], bbox_inches="tight", metadata=dict(METADATA[ext]))
         out.append(p)
     return out

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Retrain one committed run in a runs folder outside the checkout, analysing every checkpoint under both read-outs
+# as it is written, into data/results/retrains/<run folder>-retrain1 (never the committed bundle: other weights
+# must not be mixed into it). Resumable: run it again, in any clone, and it goes on from the last resume point.
+#   tools/retrain.sh EXPERIMENT SEED [THREADS]      e.g. tools/retrain.sh phases 0 1
+# BUMPDIFF_RUNS / BUMPDIFF_SCRATCH default to ~/.cache/bumpdiff/{runs,scratch} here.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+exp=$1 seed=$2 threads=${3:-0}
+export BUMPDIFF_RUNS=${BUMPDIFF_RUNS:-$HOME/.cache/bumpdiff/runs} BUMPDIFF_SCRATCH=${BUMPDIFF_SCRATCH:-$HOME/.cache/bumpdiff/scratch}
+[ "$threads" != 0 ] && export OMP_NUM_THREADS=$threads
+PY=${PY:-.venv/bin/python}
+read -r run steps < <($PY - "$exp" "$seed" <<'PYEOF'
+import sys
+from bumpdiff.core.train import checkpoint_steps, run_dir
+from bumpdiff.experiments.registry import experiment
+cfg = next(c for c in experiment(sys.argv[1]).runs("cpu").values() if c.seed == int(sys.argv[2]))
+print(run_dir(cfg), ",".join(map(str, checkpoint_steps(cfg))))
+PYEOF
+)
+arch=$([ "$exp" = phases-additive ] && echo "model.arch=additive" || echo "")
+out=data/results/retrains/$(basename "$run")-retrain1
+for step in ${steps//,/ }; do
+    $PY -m bumpdiff train --profile cpu --set seed="$seed" $arch threads="$threads" --until "$step" --quiet --run-dir "$run"
+    for noise in shared independent; do
+        key=$($PY -c "from bumpdiff.store.readouts import readout_analysis as r; print(r('cpu', '$noise').key())")
+        $PY -m bumpdiff analyze "$run" --profile cpu --set noise="$noise" --steps "$step" --quiet --out "$out/analysis-$key"
+    done
+    echo "$(date -u +%FT%TZ) $exp seed $seed: step $step trained and analysed"
+done
