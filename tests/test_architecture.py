@@ -136,6 +136,12 @@ def test_every_module_lives_in_a_layer():
         assert "import" in doc.lower(), f"bumpdiff/{layer}/__init__.py must say what it may import"
 
 
+def test_every_module_has_one_job_and_stays_under_400_lines():
+    long = {p.relative_to(PACKAGE).as_posix(): n for p in PACKAGE.rglob("*.py")
+            if (n := len(p.read_text().splitlines())) > 400}
+    assert long == {}, "split these modules by job (CONTRIBUTING.md)"
+
+
 def test_no_import_cycles():
     assert cycles(graph(PACKAGE)) == []
 

@@ -211,7 +211,7 @@ def test_bad_sampler_arguments():
 
 
 def _conv_under_autocast(conv, x, native):
-    from bumpdiff.core import model as M
+    from bumpdiff.core import layers as M
     saved = M._BF16_CONV["native"]
     M._BF16_CONV["native"] = native
     try:

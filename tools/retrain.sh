@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Retrain one committed run in a runs folder outside the checkout, analysing every checkpoint under both read-outs
-# as it is written, into data/results/retrains/<run folder>-retrain1 (never the committed bundle: other weights
-# must not be mixed into it). Resumable: run it again, in any clone, and it goes on from the last resume point.
-#   tools/retrain.sh EXPERIMENT SEED [THREADS]      e.g. tools/retrain.sh phases 0 1
+# as it is written, into data/results/retrains/<run folder>-<NAME> (never the committed bundle, nor an earlier
+# retrain's: other weights must not be mixed into them). Resumable: run it again, in any clone, with the same NAME.
+#   tools/retrain.sh EXPERIMENT SEED NAME [THREADS]      e.g. tools/retrain.sh phases 0 retrain2 1
 # BUMPDIFF_RUNS / BUMPDIFF_SCRATCH default to ~/.cache/bumpdiff/{runs,scratch} here.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-exp=$1 seed=$2 threads=${3:-0}
+exp=$1 seed=$2 name=$3 threads=${4:-0}
 export BUMPDIFF_RUNS=${BUMPDIFF_RUNS:-$HOME/.cache/bumpdiff/runs} BUMPDIFF_SCRATCH=${BUMPDIFF_SCRATCH:-$HOME/.cache/bumpdiff/scratch}
 [ "$threads" != 0 ] && export OMP_NUM_THREADS=$threads
 PY=${PY:-.venv/bin/python}
@@ -19,7 +19,7 @@ print(run_dir(cfg), ",".join(map(str, checkpoint_steps(cfg))))
 PYEOF
 )
 arch=$([ "$exp" = phases-additive ] && echo "model.arch=additive" || echo "")
-out=data/results/retrains/$(basename "$run")-retrain1
+out=data/results/retrains/$(basename "$run")-$name
 for step in ${steps//,/ }; do
     $PY -m bumpdiff train --profile cpu --set seed="$seed" $arch threads="$threads" --until "$step" --quiet --run-dir "$run"
     for noise in shared independent; do

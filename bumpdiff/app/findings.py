@@ -26,7 +26,13 @@ from ..experiments.stats import (
 from ..store.reading import MissingResult
 from ..store.readouts import READOUTS, load_readouts
 from ..store.results import load_experiment
-from .report import experiment_heading, imbalanced_heading, initial_order_heading, layer4_heading, thresholds_heading
+from .report.headings import (
+    experiment_heading,
+    imbalanced_heading,
+    initial_order_heading,
+    layer4_heading,
+    thresholds_heading,
+)
 
 __all__ = ["Finding", "findings", "findings_table", "evidence_links", "slug", "README_MARKERS", "update_readme"]
 
