@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Retrain one committed run in a runs folder outside the checkout, analysing every checkpoint under both read-outs
-# as it is written, into data/results/retrains/<run folder>-<NAME> (never the committed bundle, nor an earlier
-# retrain's: other weights must not be mixed into them). Resumable: run it again, in any clone, with the same NAME.
+# as it is written, into $BUMPDIFF_RETRAINS/<run folder>-<NAME> (default ~/.cache/bumpdiff/retrains: outside the
+# checkout, so that a half-done retrain neither changes the generated report nor is lost with the checkout; never the
+# committed bundle nor an earlier retrain's, so other weights are never mixed into them). Copy the folder into
+# data/results/retrains/ and run `python -m bumpdiff report` to publish it. Resumable: run it again, in any clone,
+# with the same NAME.
 #   tools/retrain.sh EXPERIMENT SEED NAME [THREADS]      e.g. tools/retrain.sh phases 0 retrain2 1
 # BUMPDIFF_RUNS / BUMPDIFF_SCRATCH default to ~/.cache/bumpdiff/{runs,scratch} here.
 set -euo pipefail
@@ -19,7 +22,7 @@ print(run_dir(cfg), ",".join(map(str, checkpoint_steps(cfg))))
 PYEOF
 )
 arch=$([ "$exp" = phases-additive ] && echo "model.arch=additive" || echo "")
-out=data/results/retrains/$(basename "$run")-$name
+out=${BUMPDIFF_RETRAINS:-$HOME/.cache/bumpdiff/retrains}/$(basename "$run")-$name
 for step in ${steps//,/ }; do
     $PY -m bumpdiff train --profile cpu --set seed="$seed" $arch threads="$threads" --until "$step" --quiet --run-dir "$run"
     for noise in shared independent; do
