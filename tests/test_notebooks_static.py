@@ -25,3 +25,9 @@ def test_notebook_is_valid_clean_and_parses(path):
         assert not c.outputs and c.execution_count is None, f"cell {i} has committed outputs"
         # a syntax error fails here, not after minutes of nbval
         ast.parse(TransformerManager().transform_cell(c.source), filename=f"{path.name}[{i}]")
+
+
+def test_no_figure_is_stamped_with_the_checkout_s_head():
+    """Stamps name the commit of what a figure reads (app.notebook.setup, provenance.inputs_stamp), never HEAD, so a
+    re-render at a commit that changed none of it is byte-identical."""
+    assert [p.name for p in NOTEBOOKS if "commit_stamp(" in p.read_text()] == []
