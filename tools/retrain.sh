@@ -13,12 +13,14 @@ exp=$1 seed=$2 name=$3 threads=${4:-0}
 export BUMPDIFF_RUNS=${BUMPDIFF_RUNS:-$HOME/.cache/bumpdiff/runs} BUMPDIFF_SCRATCH=${BUMPDIFF_SCRATCH:-$HOME/.cache/bumpdiff/scratch}
 [ "$threads" != 0 ] && export OMP_NUM_THREADS=$threads
 PY=${PY:-.venv/bin/python}
-read -r run steps < <($PY - "$exp" "$seed" <<'PYEOF'
+read -r run steps shared_key independent_key < <($PY - "$exp" "$seed" <<'PYEOF'
 import sys
 from bumpdiff.core.train import checkpoint_steps, run_dir
 from bumpdiff.experiments.registry import experiment
+from bumpdiff.store.readouts import readout_analysis
 cfg = next(c for c in experiment(sys.argv[1]).runs("cpu").values() if c.seed == int(sys.argv[2]))
-print(run_dir(cfg), ",".join(map(str, checkpoint_steps(cfg))))
+print(run_dir(cfg), ",".join(map(str, checkpoint_steps(cfg))),
+      *(readout_analysis("cpu", noise).key() for noise in ("shared", "independent")))
 PYEOF
 )
 arch=$([ "$exp" = phases-additive ] && echo "model.arch=additive" || echo "")
@@ -26,7 +28,7 @@ out=${BUMPDIFF_RETRAINS:-$HOME/.cache/bumpdiff/retrains}/$(basename "$run")-$nam
 for step in ${steps//,/ }; do
     $PY -m bumpdiff train --profile cpu --set seed="$seed" $arch threads="$threads" --until "$step" --quiet --run-dir "$run"
     for noise in shared independent; do
-        key=$($PY -c "from bumpdiff.store.readouts import readout_analysis as r; print(r('cpu', '$noise').key())")
+        var=${noise}_key; key=${!var}
         $PY -m bumpdiff analyze "$run" --profile cpu --set noise="$noise" --steps "$step" --quiet --out "$out/analysis-$key"
     done
     echo "$(date -u +%FT%TZ) $exp seed $seed: step $step trained and analysed"

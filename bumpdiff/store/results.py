@@ -160,8 +160,8 @@ def _train_and_analyse(cfg, run_path, analyses, stop, target, steps, device, pro
     run. Returns (the first analysis's bundle dir, early-stop record or None)."""
     want = _analysis_steps(cfg, target, analyses[0].every, steps)
     while True:
-        on_disk = [s for s, _ in list_checkpoints(run_path)] if run_path.exists() else []
-        ready = [s for s in want if s in set(on_disk)]
+        on_disk = {s for s, _ in list_checkpoints(run_path)} if run_path.exists() else set()
+        ready = [s for s in want if s in on_disk]
         bdir = None
         if ready:
             for analysis_cfg in analyses:
@@ -195,12 +195,11 @@ def prune_checkpoints(run_path: Path, bundle_path: Path) -> list[int]:
     deleted. Studies tracked over every checkpoint (``track commitment spectrum``) cannot run on a pruned run."""
     records = load_bundle(bundle_path)[0]["checkpoints"]
     keep = {r["step"] for _, r in choose_checkpoints(records)}
-    ck = list_checkpoints(run_path)
-    keep.add(ck[-1][0])
-    gone = [s for s, p in ck if s not in keep]
-    for s, p in ck:
-        if s not in keep:
-            p.unlink()
+    ck = dict(list_checkpoints(run_path))
+    keep.add(max(ck))
+    gone = sorted(set(ck) - keep)
+    for s in gone:
+        ck[s].unlink()
     if gone:
         log.info(f"{run_path.name}: pruned {len(gone)} checkpoints, kept steps {sorted(keep)}")
     return gone
