@@ -21,7 +21,7 @@ def test_local_executor_in_subprocesses_matches_inline(tmp_path, monkeypatch, ca
     inline = compute_experiment("imbalanced", "smoke", threads=1, progress=False)
     monkeypatch.setenv("BUMPDIFF_HOME", str(tmp_path / "local"))
     local = compute_experiment("imbalanced", "smoke", executor="local", threads=1, progress=False)
-    out = capsys.readouterr().out
+    out = capsys.readouterr().err
     assert "jobs (local): 0 done, 2 running, 0 failed, 1 waiting" in out    # 2 cores, 1 thread each: 2 at a time
     assert "jobs (local): 3 done, 0 running, 0 failed, 0 waiting" in out
     assert list(local) == list(inline) and len(local) == 3
@@ -32,7 +32,7 @@ def test_local_executor_in_subprocesses_matches_inline(tmp_path, monkeypatch, ca
     assert len(list((tmp_path / "local" / "data" / "scratch" / "jobs").glob("*/*_log.out"))) == 3
     # resubmitting skips what is finished
     compute_experiment("imbalanced", "smoke", executor="local", threads=1, progress=False)
-    assert capsys.readouterr().out.count("is already computed") == 3
+    assert capsys.readouterr().err.count("is already computed") == 3
 
 
 @pytest.mark.slow

@@ -23,7 +23,7 @@ def test_missing_results_skip_a_figure_and_other_errors_stop(home, capsys):
     _notebook(home / "notebooks" / "03_broken.ipynb", "raise ValueError('a real bug')")
     with pytest.raises(SystemExit, match="1 of 2 notebooks not drawn.*\n  01_missing.ipynb — compute it with: make it"):
         make_figures("smoke", only=["01", "02"])   # the others are drawn first, then the exit is an error
-    out = capsys.readouterr().out
+    out = capsys.readouterr().err
     assert "1 of 2 notebooks" in out and "01_missing.ipynb skipped" in out
     assert (home / "notebooks" / "ran.txt").read_text() == "yes"
     with pytest.raises(SystemExit, match="03_broken.ipynb failed: ValueError: a real bug"):

@@ -35,14 +35,14 @@ def test_compute_load_hit_corrupt_and_stale(home, capsys):
     assert bundle["provenance"][0]["versions"]["torch"] and "commit" in bundle["provenance"][0]
     capsys.readouterr()
     again = load_experiment("phases", "smoke")
-    assert "cache hit: phases/smoke" in capsys.readouterr().out
+    assert "cache hit: phases/smoke" in capsys.readouterr().err
     assert again[phases_label(0)][0]["checkpoints"] == bundle["checkpoints"]
     # computing again skips the finished run and leaves its bundle byte for byte
     index = home / "data" / "results" / "experiments" / "phases-smoke.json"
     rel = json.loads(index.read_text())["runs"][phases_label(0)]["bundle"]
     before = (home / rel / "bundle.json").read_bytes()
     compute_experiment("phases", "smoke", progress=False)
-    assert "already computed" in capsys.readouterr().out and (home / rel / "bundle.json").read_bytes() == before
+    assert "already computed" in capsys.readouterr().err and (home / rel / "bundle.json").read_bytes() == before
     (home / rel / "bundle.json").write_text("{ not json")                       # corrupt
     with pytest.raises(MissingResult, match=r"corrupt results bundle.*reproduce phases --profile smoke --seeds 0"):
         load_experiment("phases", "smoke")
@@ -54,7 +54,7 @@ def test_compute_load_hit_corrupt_and_stale(home, capsys):
     index.write_text(json.dumps(data))
     shutil.rmtree(home / rel)                                                   # a bundle deleted by hand
     compute_experiment("phases", "smoke", progress=False)
-    assert "not on disk: computing it again" in capsys.readouterr().out
+    assert "not on disk: computing it again" in capsys.readouterr().err
     assert load_experiment("phases", "smoke")[phases_label(0)][0]["checkpoints"] == bundle["checkpoints"]
 
 
@@ -63,7 +63,7 @@ def test_partial_run_is_said_and_finished_later(home, capsys):
     got = load_experiment("phases", "smoke")[phases_label(0)][0]
     assert got["trained_to"] == 20 and [r["step"] for r in got["checkpoints"]] == [0, 10, 20]
     assert (got["group"], got["seed"]) == ("balanced (dx=dy=1)", 0)                # its RunSpec, not its label
-    assert "partial run, analysed up to step 20 of 30" in capsys.readouterr().out
+    assert "partial run, analysed up to step 20 of 30" in capsys.readouterr().err
     compute_experiment("phases", "smoke", progress=False)                      # resumes, extends the bundle
     done = load_experiment("phases", "smoke")[phases_label(0)][0]
     assert [r["step"] for r in done["checkpoints"]] == [0, 10, 20, 30]
@@ -81,7 +81,7 @@ def test_early_stop_trains_only_until_the_rule_is_met(home, capsys, monkeypatch)
     assert out[label][0]["early_stop"]["step"] == 0
     run_path = next((home / "data" / "runs").glob("smoke-imb-*"))
     assert sorted(p.name for p in run_path.glob("ckpt_*")) == ["ckpt_0000000.pt"] and not (run_path / "DONE").exists()
-    assert "stopped once acc_x and acc_y" in capsys.readouterr().out
+    assert "stopped once acc_x and acc_y" in capsys.readouterr().err
 
 
 def test_robustness_studies_are_keyed_by_their_settings(home, capsys):
@@ -91,7 +91,7 @@ def test_robustness_studies_are_keyed_by_their_settings(home, capsys):
     want = {(l, t) for l in sweep.layers for t in sweep.timesteps}
     assert {(r["layer"], r["t"]) for r in res["result"]["rows"]} == want
     assert load_study(sweep, "smoke")["result"] == res["result"]
-    assert "cache hit: layer-sweep" in capsys.readouterr().out
+    assert "cache hit: layer-sweep" in capsys.readouterr().err
     other = replace(sweep, timesteps=(5, 25))            # other settings are another result, never a false hit
     with pytest.raises(MissingResult, match="--timesteps 5 25"):
         load_study(other, "smoke")

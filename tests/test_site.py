@@ -2,7 +2,9 @@
 crawled by headless Chromium (Playwright, with the system's Chromium: no browser is downloaded).
 
 Every page must load with status 200, every image must have loaded, no internal link (or its #fragment) may be
-broken, math must be typeset, no JavaScript error may be thrown and no request may leave localhost. Without a
+broken, math must be typeset, no JavaScript error may be thrown and no request may leave localhost. Every notebook
+page must read as a page, not a log: no Markdown table left as raw pipes, no ``[bumpdiff]`` log line visible, no code
+shown before a toggle is pressed. Without a
 Chromium the test skips with one line; with ``BUMPDIFF_REQUIRE_BROWSER=1`` (CI sets it) it fails instead.
 """
 import functools
@@ -75,10 +77,25 @@ _IMAGES_LOADED = """async () => {
 }"""
 
 
+# what a reader sees on a page that reads badly: table rows as text, log lines, code open before the figure
+_READING = r"""() => {
+    const seen = el => el.checkVisibility();
+    const texts = [...document.querySelectorAll("article p, article pre, article li")].filter(seen)
+        .map(e => e.innerText);
+    return {
+        raw_tables: texts.filter(t => /^\s*\|.*\|\s*$/m.test(t) || /\|\s*[-—–]{1,3}\s*\|/.test(t)),
+        log_lines: texts.filter(t => t.includes("[bumpdiff]")),
+        open_code: [...document.querySelectorAll("article .cell_input, article div.highlight-ipython3")]
+            .filter(seen).length,
+        html_tables: document.querySelectorAll("article table").length,
+    };
+}"""
+
+
 def _crawl(page, root: str):
     """Visit every internal page reachable from ``root``; returns ({url: status}, {url: [unloaded images]},
-    {page url: [hrefs]}, {url: set of element ids})."""
-    status, unloaded, links, ids = {}, {}, {}, {}
+    {page url: [hrefs]}, {url: set of element ids}, {url: what _READING finds})."""
+    status, unloaded, links, ids, reading = {}, {}, {}, {}, {}
     todo = [root + "index.html"]
     while todo:
         url = todo.pop()
@@ -88,19 +105,21 @@ def _crawl(page, root: str):
         status[url] = resp.status if resp else None
         unloaded[url] = page.evaluate(_IMAGES_LOADED)
         ids[url] = set(page.eval_on_selector_all("[id]", "els => els.map(e => e.id)"))
+        reading[url] = page.evaluate(_READING)
         hrefs = page.eval_on_selector_all("a[href]", "els => els.map(e => e.getAttribute('href'))")
         links[url] = [h for h in hrefs if not urlparse(h).scheme or urljoin(url, h).startswith(root)]
         for h in links[url]:
             target = urldefrag(urljoin(url, h))[0]
             if target.endswith(".html") and target not in status:
                 todo.append(target)
-    return status, unloaded, links, ids
+    return status, unloaded, links, ids, reading
 
 
 def _inspect(root: str, math_page: str | None = None) -> dict:
     """Crawl the site served at ``root`` in headless Chromium; returns what the checks read: ``pages`` (paths),
     ``bad_status``, ``unloaded`` images, ``broken`` links, ``errors`` (JavaScript), ``outside`` (requests to any
-    host but 127.0.0.1, refused) and ``math`` (typeset formulas on ``math_page``)."""
+    host but 127.0.0.1, refused), ``math`` (typeset formulas on ``math_page``) and ``reading`` (per page: raw table
+    text, visible log lines, code open without a toggle)."""
     exe = _chromium()
     from playwright.sync_api import sync_playwright
 
@@ -118,7 +137,7 @@ def _inspect(root: str, math_page: str | None = None) -> dict:
         page = browser.new_page()
         page.route("**/*", only_localhost)
         page.on("pageerror", lambda e: errors.append(f"{page.url}: {e}"))
-        status, unloaded, links, ids = _crawl(page, root)
+        status, unloaded, links, ids, reading = _crawl(page, root)
         math = None
         if math_page is not None:
             page.goto(root + math_page, wait_until="load")
@@ -128,7 +147,8 @@ def _inspect(root: str, math_page: str | None = None) -> dict:
         browser.close()
     return {"pages": {u[len(root):] for u in status}, "bad_status": {u: s for u, s in status.items() if s != 200},
             "unloaded": {u[len(root):]: i for u, i in unloaded.items() if i}, "broken": _broken(links, status, ids),
-            "errors": errors, "outside": outside, "math": math}
+            "errors": errors, "outside": outside, "math": math,
+            "reading": {u[len(root):]: r for u, r in reading.items()}}
 
 
 def _broken(links: dict, status: dict, ids: dict) -> list[str]:
@@ -160,13 +180,26 @@ def test_the_site_works_in_a_real_browser(served):
     assert got["math"] > 0, "no typeset math on the spec page"
     assert got["errors"] == []
     assert got["outside"] == []
+    notebook_pages = {u: r for u, r in got["reading"].items() if u.startswith("notebooks/")}
+    assert len(notebook_pages) == len(notebooks())
+    for url, r in notebook_pages.items():
+        assert (r["raw_tables"], r["log_lines"], r["open_code"]) == ([], [], 0), url
+    tables = [u for u in notebook_pages
+              if u.startswith(("notebooks/01_", "notebooks/02_", "notebooks/04_", "notebooks/05_"))]
+    assert tables, "the notebooks that show tables"
+    for url in tables:   # a table in an output is an HTML table on the page
+        assert notebook_pages[url]["html_tables"] > 0, url
 
 
 def test_the_browser_checks_catch_what_they_look_for(tmp_path):
     # a two-page site with one fault of each kind: the crawl must report every one of them
     (tmp_path / "index.html").write_text(
-        '<html><body><a href="b.html#there">b</a> <a href="b.html#nowhere">x</a> <a href="gone.html">g</a> '
-        '<a href="sub/">folder</a> <img src="missing.png"> <script>undefinedFunction()</script></body></html>')
+        '<html><head><meta charset="utf-8"></head><body>'
+        '<a href="b.html#there">b</a> <a href="b.html#nowhere">x</a> <a href="gone.html">g</a> '
+        '<a href="sub/">folder</a> <img src="missing.png"> <script>undefinedFunction()</script>'
+        '<article><p>| run | step |\n|—|—|\n| a | 1 |</p><pre>[bumpdiff] cache hit: x</pre>'
+        '<div class="cell_input">print(1)</div><details><summary>code</summary><div class="cell_input">x</div>'
+        '</details></article></body></html>')
     (tmp_path / "b.html").write_text('<html><body><p id="there">b</p><img src="https://example.org/x.png">'
                                      '</body></html>')
     (tmp_path / "sub").mkdir()
@@ -184,6 +217,10 @@ def test_the_browser_checks_catch_what_they_look_for(tmp_path):
     assert sorted(b.split(": ", 1)[1].split(" ")[0] for b in got["broken"]) == ["b.html#nowhere", "sub/"]
     assert len(got["errors"]) == 1 and "undefinedFunction" in got["errors"][0]
     assert got["outside"] == ["https://example.org/x.png"]
+    assert got["reading"]["index.html"] == {"raw_tables": ["| run | step | |—|—| | a | 1 |"],
+                                            "log_lines": ["[bumpdiff] cache hit: x"], "open_code": 1,
+                                            "html_tables": 0}
+    assert got["reading"]["b.html"] == {"raw_tables": [], "log_lines": [], "open_code": 0, "html_tables": 0}
 
 
 def test_every_page_says_its_profile_and_commit(smoke_site):

@@ -26,7 +26,7 @@ from .figures import notebooks
 from .findings import Finding, evidence_links, findings
 from .plotting import figure_dir
 
-__all__ = ["build_site", "site_dir", "sphinx_config", "landing_page"]
+__all__ = ["build_site", "site_dir", "sphinx_config", "landing_page", "fold_code"]
 
 log = get_logger()
 
@@ -74,6 +74,8 @@ def sphinx_config(profile: str, stamp: str) -> dict:
         "nb_execution_mode": "off",           # publish what `make figures` executed; never run a notebook
         "nb_ipywidgets_js": {},               # widget state would load the widget manager from a CDN
         "nb_merge_streams": True,
+        "nb_output_stderr": "remove",         # the library's log lines and progress bars (stderr) stay off the page
+        "nb_render_markdown_format": "myst",  # Markdown outputs with their tables (CommonMark has none)
         "nb_execution_cache_path": "_jupyter_cache",   # unused with execution off, but kept inside the staging
         "myst_enable_extensions": ["dollarmath", "amsmath"],
         "myst_heading_anchors": 3,            # `RESULTS.md#section` links resolve, and are checked
@@ -87,6 +89,20 @@ def sphinx_config(profile: str, stamp: str) -> dict:
         "html_static_path": [],
         "suppress_warnings": [],
     }
+
+
+def fold_code(nb: dict) -> dict:
+    """``nb`` with every code cell tagged ``hide-input``: the page opens on caption, figure and table, and a toggle
+    shows the code. The parameters cell is folded too. The downloadable copy carries the tags (JupyterLab ignores
+    them)."""
+    cells = []
+    for cell in nb["cells"]:
+        if cell["cell_type"] == "code":
+            meta = cell.get("metadata", {})
+            tags = list(meta.get("tags", []))
+            cell = cell | {"metadata": meta | {"tags": tags + ["hide-input"] * ("hide-input" not in tags)}}
+        cells.append(cell)
+    return nb | {"cells": cells}
 
 
 def landing_page(profile: str, found: list[Finding]) -> str:
@@ -119,7 +135,7 @@ def _stage(profile: str, executed: list[Path]) -> Path:
     (src / "docs").mkdir()
     (src / "figures").mkdir()
     for nb in executed:
-        shutil.copy2(nb, src / "notebooks" / nb.name)
+        (src / "notebooks" / nb.name).write_text(json.dumps(fold_code(json.loads(nb.read_text())), indent=1))
     for page in PAGES:
         shutil.copy2(paths.root() / page, src / page)
     found = findings("cpu")   # reads every committed experiment: once per build
