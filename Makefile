@@ -17,6 +17,9 @@ else
   ENV_STAMP := $(VENV)/.installed
 endif
 
+# the explorer page's browser runtime (onnxruntime-web), installed from web/package-lock.json
+WEB_STAMP := web/node_modules/.package-lock.json
+
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 EXECUTED := $(patsubst notebooks/%.ipynb,build/$(PROFILE)/%.ipynb,$(NOTEBOOKS))
 
@@ -49,8 +52,12 @@ $(VENV)/.installed: pyproject.toml requirements/lock.txt
 figures: $(ENV_STAMP)
 	@$(PY) -m bumpdiff figures --profile $(PROFILE)
 
-site: $(ENV_STAMP)
+site: $(ENV_STAMP) $(WEB_STAMP)
 	@$(PY) -m bumpdiff site --profile $(PROFILE)
+
+$(WEB_STAMP): web/package.json web/package-lock.json
+	@command -v npm >/dev/null || { echo "make: the site's explorer page needs Node.js and npm (e.g. apt-get install nodejs npm)"; exit 1; }
+	@npm ci --prefix web --no-audit --no-fund --loglevel=error
 
 lab: $(ENV_STAMP)
 	@$(PY) -m bumpdiff.app.lab
@@ -77,7 +84,7 @@ smoke-results: $(ENV_STAMP)
 smoke-figures: smoke-results
 	@$(PY) -m bumpdiff figures --profile smoke
 
-test: lint smoke-figures
+test: lint smoke-figures $(WEB_STAMP)
 	@$(PY) -m pytest tests -p no:cacheprovider --durations=15
 
 # the same notebooks under nbval, one after the other (slower; make test executes them with papermill instead)

@@ -263,3 +263,77 @@ def test_a_broken_link_or_a_missing_figure_fails_the_build(home):
     (home / "build" / "smoke" / "01_tiny.ipynb").unlink()
     with pytest.raises(SystemExit, match="make figures PROFILE=smoke"):
         build_site("smoke")
+
+
+# three centres on the final model: a corner-ish one, the middle, an edge-ish one (pixels)
+EXPLORER_CENTRES = [(6.0, 24.0), (16.0, 16.0), (27.0, 9.0)]
+#: the page's samples and PyTorch's on the same noise differ by at most this (the DDIM update runs in float64 in
+#: the page and in float32 in PyTorch; measured: a few 1e-6)
+EXPLORER_TOLERANCE = 1e-4
+
+
+def test_the_explorer_generates_bumps_where_a_reader_points(served):
+    """The explorer page, offline in Chromium: three requests on the final model give the samples PyTorch gives on the
+    same noise, so the bumps land within 1 px as often; a drag on the pad makes a new request at the dragged centre;
+    nothing leaves localhost and no script fails."""
+    import numpy as np
+    from playwright.sync_api import sync_playwright
+
+    from bumpdiff.analysis.evaluate import score
+    from bumpdiff.app.webexplorer import reference_samples, shipped_sets
+    from bumpdiff.store.weights import pretrained
+
+    exe = _chromium()
+    outside, errors = [], []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=exe, args=BROWSER_FLAGS)
+        page = browser.new_page()
+        page.route("**/*", lambda r: r.continue_() if urlparse(r.request.url).hostname == "127.0.0.1"
+                   else (outside.append(r.request.url), r.abort()))
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(served + "explorer.html", wait_until="load")
+        page.wait_for_function("window.bumpdiffExplorer && window.bumpdiffExplorer.ready", timeout=120_000)
+        page.evaluate("window.bumpdiffExplorer.ready")
+        meta = page.evaluate("window.bumpdiffExplorer.meta")
+        js_noise = page.evaluate("async () => Array.from((await import('./_static/explorer/explorer.js'))"
+                                 ".pageNoise(7, 4096))")
+        first = meta["sets"][0]   # the page opens on the first set: the paper-faithful `additive` when one is shipped
+        assert first["arch"] == ("additive" if any(m["arch"] == "additive" for m in shipped_sets()) else "film")
+        opened = page.locator("#bx-status").inner_text()
+        assert f"{first['arch']} final" in opened, opened
+        answers = [page.evaluate(f"window.bumpdiffExplorer.request({mx}, {my}, 0, '{first['id']}', 'final')")
+                   for mx, my in EXPLORER_CENTRES]
+        before = page.evaluate("window.bumpdiffExplorer.answers")
+        page.locator("#bx-pad").scroll_into_view_if_needed()
+        box = page.locator("#bx-pad").bounding_box()
+        page.mouse.move(box["x"] + box["width"] * 0.2, box["y"] + box["height"] * 0.3)
+        page.mouse.down()
+        page.mouse.move(box["x"] + box["width"] * 0.7, box["y"] + box["height"] * 0.6, steps=5)
+        page.mouse.up()
+        page.wait_for_function(f"window.bumpdiffExplorer.answers > {before}", timeout=120_000)
+        dragged = page.evaluate("""async () => {   // the answer to the last position of the drag
+            const api = window.bumpdiffExplorer;
+            while (api.busy()) await new Promise(r => setTimeout(r, 20));
+            return api.last;
+        }""")
+        browser.close()
+    assert outside == [] and errors == []
+    from bumpdiff.app.webexplorer import page_noise
+    assert np.array_equal(np.array(js_noise, dtype=np.float32), page_noise(7, 4096))   # the same noise, bit for bit
+    diffusion = pretrained(first["profile"], "final", first["arch"], first["seed"])
+    n = first["image_size"]
+    page_imgs = np.array([a["images"] for a in answers], dtype=np.float32).reshape(len(answers), -1, n, n)
+    torch_imgs = np.stack([reference_samples(diffusion, c, 0, first["ddim_steps"]) for c in EXPLORER_CENTRES])
+    assert np.abs(page_imgs - torch_imgs).max() <= EXPLORER_TOLERANCE
+    k = page_imgs.shape[1]
+    requested = np.repeat(np.array(EXPLORER_CENTRES), k, axis=0)
+    page_rate = score(page_imgs.reshape(-1, 1, n, n), requested).accuracy
+    torch_rate = score(torch_imgs.reshape(-1, 1, n, n), requested).accuracy
+    print(f"within 1 px: page {page_rate:.3f}, PyTorch {torch_rate:.3f} ({len(requested)} samples)")
+    assert page_rate == torch_rate
+    # the drag ended at 70 % / 60 % of the pad: the last answer is for that centre, and its samples are PyTorch's
+    assert dragged["mx"] == pytest.approx(0.7 * n - 0.5, abs=0.2)
+    assert dragged["my"] == pytest.approx(0.6 * n - 0.5, abs=0.2)
+    again = reference_samples(diffusion, (dragged["mx"], dragged["my"]), 0, first["ddim_steps"])
+    dragged_imgs = np.array(dragged["images"], dtype=np.float32).reshape(again.shape)
+    assert np.abs(dragged_imgs - again).max() <= EXPLORER_TOLERANCE

@@ -6,10 +6,13 @@ Sources are staged under ``build/site-src/<profile>/`` and the site is written t
   (:mod:`bumpdiff.app.findings`), the figure that shows it and links into the generated results;
 - ``notebooks/NN_*`` — the executed notebooks of ``build/<profile>/``, published as they were executed (myst-nb with
   execution off: the site never runs a notebook);
-- ``docs/SPEC``, ``docs/RESULTS``, ``docs/RERUN`` — the specification, the generated results, how to rerun.
+- ``docs/SPEC``, ``docs/RESULTS``, ``docs/RERUN`` — the specification, the generated results, how to rerun;
+- ``explorer`` — the shipped models running in the reader's browser (:mod:`bumpdiff.app.webexplorer`, with
+  ``web/explorer.js`` and onnxruntime-web from ``web/node_modules``, copied into the site).
 
-Nothing on a page is fetched from the network: MathJax comes from the ``sphinx-mathjax-offline`` package, widget
-scripts are not loaded, and the theme's assets are its own. Warnings are errors, so a broken link or a missing
+Nothing on a page is fetched from the network: the explorer's WebAssembly runtime is served with the site,
+MathJax comes from the ``sphinx-mathjax-offline`` package, widget scripts are not loaded, and the theme's assets are
+its own. Warnings are errors, so a broken link or a missing
 figure fails the build. Every page carries a banner with the profile and commit that produced it.
 """
 from __future__ import annotations
@@ -25,6 +28,7 @@ from ..core.provenance import commit_stamp
 from .figures import notebooks
 from .findings import Finding, evidence_links, findings
 from .plotting import figure_dir
+from .webexplorer import explorer_page, stage_explorer
 
 __all__ = ["build_site", "site_dir", "sphinx_config", "landing_page", "fold_code"]
 
@@ -86,7 +90,7 @@ def sphinx_config(profile: str, stamp: str) -> dict:
         "html_show_sourcelink": False,
         "html_copy_source": True,             # the download button offers the executed notebook
         "html_last_updated_fmt": None,
-        "html_static_path": [],
+        "html_static_path": ["_webstatic"],   # the explorer's script, graphs and onnxruntime-web
         "suppress_warnings": [],
     }
 
@@ -116,6 +120,8 @@ def landing_page(profile: str, found: list[Finding]) -> str:
              "that it learns x and y together even when one is sampled far more finely. bumpdiff reruns the study "
              "from scratch; below, each of the paper's claims with what the committed `cpu` results say (generated "
              "from the bundles), the figure that shows it and the tables behind it.", ""]
+    lines += ["**Try the model in your browser:** the [explorer](explorer.md) generates bumps where you point, with "
+              "the shipped weights running in the page (nothing to install).", ""]
     for i, f in enumerate(found, 1):
         links = evidence_links(f)
         lines += [f"## {i}. {f.claim}", "", f.answer, "", f"![{f.claim}](figures/{f.figure})", "",
@@ -123,6 +129,7 @@ def landing_page(profile: str, found: list[Finding]) -> str:
     lines += ["## Pages", "", f"The figure notebooks below were executed with the `{profile}` profile; each "
               "starts with the commit it was executed at.", "",
               "```{toctree}", ":maxdepth: 1", ":caption: Figures", ":glob:", "", "notebooks/*", "```", "",
+              "```{toctree}", ":maxdepth: 1", ":caption: Explore", "", "explorer", "```", "",
               "```{toctree}", ":maxdepth: 1", ":caption: Reference", "", *[p[:-3] for p in PAGES], "```", ""]
     return "\n".join(lines)
 
@@ -143,6 +150,8 @@ def _stage(profile: str, executed: list[Path]) -> Path:
         if (figure_dir("cpu") / f.figure).exists():
             shutil.copy2(figure_dir("cpu") / f.figure, src / "figures" / f.figure)
     (src / "index.md").write_text(landing_page(profile, found))
+    stage_explorer(src / "_webstatic")
+    (src / "explorer.md").write_text(explorer_page("_static"))
     conf = sphinx_config(profile, _stamp(profile, executed))
     (src / "conf.py").write_text("# written by bumpdiff.app.site: edit sphinx_config() there, not this file\n"
                                  + "".join(f"{k} = {v!r}\n" for k, v in conf.items()))

@@ -13,7 +13,8 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["to_plain", "atomic_write_text", "atomic_write_json", "atomic_torch_save", "atomic_savez", "file_sha256"]
+__all__ = ["to_plain", "atomic_write_text", "atomic_write_bytes", "atomic_write_json", "atomic_torch_save",
+           "atomic_savez", "file_sha256"]
 
 
 def to_plain(obj: Any) -> Any:
@@ -50,6 +51,15 @@ def atomic_write_text(path: Path, text: str) -> Path:
     def w(tmp):
         with open(tmp, "w") as f:
             f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+    return _atomic(path, w)
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> Path:
+    def w(tmp):
+        with open(tmp, "wb") as f:
+            f.write(data)
             f.flush()
             os.fsync(f.fileno())
     return _atomic(path, w)

@@ -142,23 +142,28 @@ def _parse_value(text: str, current):
 
 
 def apply_overrides(cfg, overrides) -> TrainConfig:
-    """Apply ``key=value`` overrides (dotted keys for nested configs, e.g. ``lattice.dx=0.1``)."""
+    """Apply ``key=value`` overrides (dotted keys for nested configs, e.g. ``lattice.dx=0.1``). They are applied
+    together, so values that must agree can change at once (``lattice.n=16 model.image_size=16``)."""
+    changes: dict = {}
     for item in overrides or []:
         if "=" not in item:
             raise ValueError(f"override must look like key=value, got {item!r}")
         key, text = item.split("=", 1)
-        cfg = _set(cfg, key.strip().split("."), text.strip())
-    return cfg
+        keys, obj, where = key.strip().split("."), cfg, changes
+        for i, k in enumerate(keys):
+            names = {f.name for f in fields(obj)}
+            if k not in names:
+                raise ValueError(f"unknown config key {k!r} for {type(obj).__name__}; valid keys: {sorted(names)}")
+            obj = getattr(obj, k)
+            if i < len(keys) - 1:
+                where = where.setdefault(k, {})
+        where[keys[-1]] = _parse_value(text.strip(), obj)
+    return _rebuild(cfg, changes)
 
 
-def _set(obj, keys, text):
-    names = {f.name for f in fields(obj)}
-    if keys[0] not in names:
-        raise ValueError(f"unknown config key {keys[0]!r} for {type(obj).__name__}; valid keys: {sorted(names)}")
-    cur = getattr(obj, keys[0])
-    if len(keys) > 1:
-        return replace(obj, **{keys[0]: _set(cur, keys[1:], text)})
-    return replace(obj, **{keys[0]: _parse_value(text, cur)})
+def _rebuild(obj, changes: dict):
+    return replace(obj, **{k: _rebuild(getattr(obj, k), v) if isinstance(v, dict) else v
+                           for k, v in changes.items()}) if changes else obj
 
 
 def checkpoint_steps(cfg: TrainConfig) -> list[int]:
