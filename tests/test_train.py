@@ -105,11 +105,28 @@ def test_overrides_and_hash():
     assert cfg.lattice.dx == 0.1 and cfg.steps == 7 and cfg.model.widths == (8, 16, 16, 32)
     assert cfg.key() != get_profile("smoke").train.key()
     assert TrainConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
+    # values that must agree change together; alone, the first is refused with the rule it breaks
+    small = get_profile("cpu").train_config("lattice.n=16", "model.image_size=16")
+    assert small.lattice.n == small.model.image_size == 16
+    with pytest.raises(ValueError, match=r"lattice.n \(16\) must equal model.image_size \(32\)"):
+        get_profile("cpu").train_config("lattice.n=16")
+
+
+def test_the_learning_rate_warms_up_then_stays_or_decays_to_zero():
+    from bumpdiff.core.train import _lr_at
+    base = get_profile("cpu").train_config("lr=1e-3", "warmup_steps=100", "steps=1000")
+    assert base.lr_schedule == "constant"
+    assert [_lr_at(base, s) for s in (0, 99, 500, 999)] == pytest.approx([1e-5, 1e-3, 1e-3, 1e-3])
+    cos = replace(base, lr_schedule="cosine")
+    assert cos.key() != base.key() and base.key() == get_profile("cpu").train_config(
+        "lr=1e-3", "warmup_steps=100", "steps=1000", "lr_schedule=constant").key()   # the default adds nothing
+    assert [_lr_at(cos, s) for s in (0, 99, 100, 550, 1000)] == pytest.approx([1e-5, 1e-3, 1e-3, 5e-4, 0.0])
 
 
 @pytest.mark.parametrize("override, name", [("lr=-1", "lr"), ("batch_size=0", "batch_size"),
                                             ("ema_decay=1.5", "ema_decay"), ("lattice.dx=40", "dx"),
-                                            ("precision=fp8", "precision"), ("nosuchkey=1", "nosuchkey")])
+                                            ("precision=fp8", "precision"), ("nosuchkey=1", "nosuchkey"),
+                                            ("lr_schedule=linear", "lr_schedule")])
 def test_bad_config_values_raise_named_errors(override, name):
     with pytest.raises(ValueError, match=name):
         get_profile("smoke").train_config(override)

@@ -63,16 +63,30 @@ class AnalysisConfig:
         return identity_key("analysis", self)
 
 
-def analyze_checkpoint(diffusion: Diffusion, cfg: TrainConfig, analysis_cfg: AnalysisConfig) -> tuple[dict, dict]:
-    """Score generations and compute the order parameters and phase of one model. Returns ``(record, arrays)``;
-    arrays (embedding, grid, kept samples, every sample's requested and estimated centre) are numpy. A lattice
-    with a held-out square adds ``record["heldout"]``: the same scoring for samples requested at the held-out
-    centres, and the latent's placement of them (:func:`bumpdiff.analysis.order.heldout_error`)."""
+#: the settings of an analysis that its generated samples depend on (with the weights and the lattice): two
+#: analyses equal in these (the read-outs of one profile) score the same samples
+GENERATION_FIELDS = ("n_samples", "sampler", "sampler_steps", "eta", "tol", "seed", "weights")
+
+
+def generate(diffusion: Diffusion, cfg: TrainConfig, analysis_cfg: AnalysisConfig) -> tuple:
+    """The analysis's generated samples, scored: ``(Score, images, seconds)``."""
     t0 = time.perf_counter()
     sampler = as_sampler(analysis_cfg.sampler, analysis_cfg.sampler_steps, analysis_cfg.eta)
     scored, imgs = sample_and_score(diffusion, cfg.lattice.centers(), analysis_cfg.n_samples, seed=analysis_cfg.seed,
                                     sampler=sampler, tol=analysis_cfg.tol, periodic=cfg.lattice.periodic)
-    t_sample = time.perf_counter() - t0
+    return scored, imgs, time.perf_counter() - t0
+
+
+def analyze_checkpoint(diffusion: Diffusion, cfg: TrainConfig, analysis_cfg: AnalysisConfig,
+                       generated: tuple | None = None) -> tuple[dict, dict]:
+    """Score generations and compute the order parameters and phase of one model. Returns ``(record, arrays)``;
+    arrays (embedding, grid, kept samples, every sample's requested and estimated centre) are numpy. A lattice
+    with a held-out square adds ``record["heldout"]``: the same scoring for samples requested at the held-out
+    centres, and the latent's placement of them (:func:`bumpdiff.analysis.order.heldout_error`). ``generated``:
+    :func:`generate`'s result for this model under an analysis equal in :data:`GENERATION_FIELDS` (another
+    read-out of the same checkpoint), used instead of sampling again."""
+    scored, imgs, t_sample = generated if generated is not None else generate(diffusion, cfg, analysis_cfg)
+    sampler = as_sampler(analysis_cfg.sampler, analysis_cfg.sampler_steps, analysis_cfg.eta)
     req = scored.requested
     grid = latent_grid(cfg.lattice, analysis_cfg.max_conditions)
     acts = collect_activations(diffusion, grid, layer=analysis_cfg.layer, t=analysis_cfg.t, mode=analysis_cfg.mode,

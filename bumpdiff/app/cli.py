@@ -263,7 +263,7 @@ def _add_track(sub) -> None:
     tr = sub.add_parser("track", help="studies tracked over training (atlas, commitment, spectrum, topology) for the "
                                       "checkpoints of a run")
     tr.add_argument("kinds", nargs="+", metavar="STUDY", help="atlas, commitment, spectrum and/or topology")
-    tr.add_argument("--profile", choices=["smoke", "cpu", "paper"], default="cpu", help="the studies' settings")
+    tr.add_argument("--profile", choices=PROFILE_NAMES, default="cpu", help="the studies' settings")
     tr.add_argument("--run", default=None, help="a run folder (default: the profile's phases run of --run-seed)")
     tr.add_argument("--run-seed", type=int, default=0)
     tr.add_argument("--arch", choices=["film", "additive"], default="film",

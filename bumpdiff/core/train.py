@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import time
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -26,7 +27,7 @@ from tqdm.auto import tqdm
 from ..common import paths
 from ..common.checks import check_range
 from ..common.files import atomic_torch_save, atomic_write_json, atomic_write_text, to_plain
-from ..common.identity import execution
+from ..common.identity import added, execution
 from ..common.identity import key as identity_key
 from ..common.log import get_logger
 from ..common.runtime import resolve_device, seed_everything
@@ -58,6 +59,7 @@ class TrainConfig:
     adam_beta2: float = 0.999
     adam_eps: float = 1e-8
     warmup_steps: int = 0
+    lr_schedule: str = added("constant")   # after the warm-up: "constant", or "cosine" (to 0 at the last step)
     grad_clip: float = 1.0
     batch_size: int = 128
     steps: int = 20000
@@ -97,6 +99,8 @@ class TrainConfig:
             check_range(f, getattr(self, f), lo=1, integer=True)
         check_range("ckpt_early_until", self.ckpt_early_until, lo=0, integer=True)
         check_range("threads", self.threads, lo=0, integer=True)
+        if self.lr_schedule not in ("constant", "cosine"):
+            raise ValueError(f"lr_schedule must be 'constant' or 'cosine', got {self.lr_schedule!r}")
         if self.precision not in ("fp32", "bf16"):
             raise ValueError(f"precision must be 'fp32' or 'bf16', got {self.precision!r}")
 
@@ -179,7 +183,11 @@ def run_dir(cfg: TrainConfig) -> Path:
 
 
 def _lr_at(cfg, step):
-    return cfg.lr * min(1.0, (step + 1) / cfg.warmup_steps) if cfg.warmup_steps else cfg.lr
+    warm = min(1.0, (step + 1) / cfg.warmup_steps) if cfg.warmup_steps else 1.0
+    if cfg.lr_schedule == "cosine" and step >= cfg.warmup_steps:
+        progress = (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps)
+        return cfg.lr * 0.5 * (1 + math.cos(math.pi * progress))
+    return cfg.lr * warm
 
 
 @dataclass

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ..analysis.checkpoint import AnalysisConfig, analyze_checkpoint
+from ..analysis.checkpoint import GENERATION_FIELDS, AnalysisConfig, analyze_checkpoint, generate
 from ..analysis.evaluate import breakdown
 from ..analysis.order import UMAP_PARAMS
 from ..analysis.phases import PHASE_THRESHOLDS, recall
@@ -92,6 +92,12 @@ def _existing(out: Path, run_key: str, akey: str) -> tuple[dict | None, dict]:
     return bundle, arrays
 
 
+#: the last checkpoints' generated samples: another read-out of the same weights scores them instead of sampling
+#: again (they depend only on the weights, the run and analysis.checkpoint.GENERATION_FIELDS; a few MB at most)
+_GENERATED: dict = {}
+_GENERATED_KEPT = 32
+
+
 def analyze(run_dir, analysis_cfg: AnalysisConfig | str = "cpu", progress: bool = True, device="cpu", steps=None,
             out=None) -> Path:
     """Analyse the chosen checkpoints of a run into its results bundle; returns the bundle directory.
@@ -129,7 +135,12 @@ def analyze(run_dir, analysis_cfg: AnalysisConfig | str = "cpu", progress: bool 
         got = _load_step(work, step, fingerprint)
         if got is None:
             diff, st = load_model(path, which=analysis_cfg.weights, device=dev)
-            rec, arr = analyze_checkpoint(diff, cfg, analysis_cfg)
+            gen_key = (fingerprint, run_key, tuple(getattr(analysis_cfg, f) for f in GENERATION_FIELDS))
+            if gen_key not in _GENERATED:   # no other read-out of these weights has sampled them
+                while len(_GENERATED) >= _GENERATED_KEPT:
+                    _GENERATED.pop(next(iter(_GENERATED)))
+                _GENERATED[gen_key] = generate(diff, cfg, analysis_cfg)
+            rec, arr = analyze_checkpoint(diff, cfg, analysis_cfg, generated=_GENERATED[gen_key])
             rec |= {"step": int(st["step"]), "epoch": float(st["epoch"]), "images_seen": int(st["images_seen"]),
                     "train_seconds": float(st["elapsed_s"])}
             atomic_savez(work / f"step_{step:07d}.npz", **arr)
