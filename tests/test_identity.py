@@ -1,6 +1,7 @@
 """Identity keys: what changes a result changes its key; execution fields and added fields at their neutral
 value do not; the frozen schema-1 field lists guard against undeclared new fields."""
 import dataclasses
+import re
 from dataclasses import replace
 
 import pytest
@@ -78,7 +79,7 @@ def test_adding_a_field_at_its_default_leaves_the_identity_unchanged(cls):
 
 def test_the_additive_experiment_is_phases_with_only_the_architecture_changed():
     from bumpdiff.experiments.registry import EXPERIMENTS, phases_experiment
-    for profile in ("smoke", "cpu", "paper"):
+    for profile in PROFILE_NAMES:
         film, additive = EXPERIMENTS["phases"].runs(profile), EXPERIMENTS["phases-additive"].runs(profile)
         assert list(film) == list(additive)
         for label, cfg in additive.items():
@@ -92,7 +93,7 @@ def test_the_additive_experiment_is_phases_with_only_the_architecture_changed():
 
 def test_the_torus_experiment_is_the_first_phases_run_with_only_the_canvas_wrapped():
     from bumpdiff.experiments.registry import EXPERIMENTS, TORUS_LABEL, phases_label
-    for profile in ("smoke", "cpu", "paper"):
+    for profile in PROFILE_NAMES:
         (label, cfg), = EXPERIMENTS["torus"].runs(profile).items()
         first = EXPERIMENTS["phases"].runs(profile)[phases_label(0)]
         assert label == TORUS_LABEL and cfg.lattice.periodic
@@ -117,7 +118,7 @@ def test_one_profile_per_name_holds_every_size_and_unknown_names_are_errors():
         assert prof.name == name == prof.train.name and prof.seeds and set(prof.studies) >= {"atlas", "topology"}
         assert EXPERIMENTS["phases"].analysis(name) == prof.analysis
         assert [cfg.seed for cfg in EXPERIMENTS["phases"].runs(name).values()] == list(prof.seeds)
-    with pytest.raises(ValueError, match=r"profile must be one of \['smoke', 'cpu', 'paper'\], got 'gpu'"):
+    with pytest.raises(ValueError, match=re.escape(f"profile must be one of {list(PROFILE_NAMES)}, got 'gpu'")):
         EXPERIMENTS["phases"].runs("gpu")
     assert get_profile("smoke").train_config("steps=7", seed=2) == replace(get_profile("smoke").train, steps=7, seed=2)
 

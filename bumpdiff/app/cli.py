@@ -19,7 +19,8 @@ from ..common.files import atomic_savez
 from ..common.paths import NoProjectRoot
 from ..common.runtime import resolve_device
 from ..core.diffusion import as_sampler
-from ..core.train import apply_overrides, list_checkpoints, load_model, run_dir, train
+from ..core.overrides import apply_overrides
+from ..core.train import list_checkpoints, load_model, run_dir, train
 from ..experiments.profiles import PROFILE_NAMES, get_profile
 from ..experiments.registry import EXPERIMENTS, phases_experiment, study_run
 from ..store.bundles import analyze

@@ -26,7 +26,7 @@ from ..common import paths
 from ..common.log import get_logger
 from ..core.provenance import commit_stamp
 from .figures import notebooks
-from .findings import Finding, evidence_links, findings
+from .findings import COMPARED, Finding, across_profiles, evidence_links, findings
 from .plotting import figure_dir
 from .webexplorer import explorer_page, stage_explorer
 
@@ -109,23 +109,27 @@ def fold_code(nb: dict) -> dict:
     return nb | {"cells": cells}
 
 
-def landing_page(profile: str, found: list[Finding]) -> str:
-    """The landing page's Markdown: the three claims (``found``: :func:`~bumpdiff.app.findings.findings` of the
-    committed `cpu` bundles) with their answers, figures and the tables behind them."""
+def landing_page(profile: str, found: dict[str, list[Finding]]) -> str:
+    """The landing page's Markdown: the three claims (``found``: {profile: :func:`~bumpdiff.app.findings.findings`}
+    of the committed bundles of each compared profile) with each profile's answer, whether the claim holds at both
+    scales, the first profile's figure and the tables behind them."""
     lines = ["# bumpdiff", "",
              "A reproducible companion to Liang, Liu & Fiete, *Do Diffusion Models Learn Semantically Meaningful "
              "and Efficient Representations?* (arXiv 2402.03305).", "",
              "A conditional DDPM learns 32 × 32 images of one Gaussian bump conditioned on its centre (μx, μy). The "
              "paper finds that its hidden representation passes through three phases tied to what it generates, and "
              "that it learns x and y together even when one is sampled far more finely. bumpdiff reruns the study "
-             "from scratch; below, each of the paper's claims with what the committed `cpu` results say (generated "
-             "from the bundles), the figure that shows it and the tables behind it.", ""]
+             "from scratch; below, each of the paper's claims with what the committed results of each profile say "
+             "(generated from the bundles: `cpu`, 32 × 32 images as in the paper; `fast`, a 16 × 16 canvas whose "
+             "runs take minutes), the figure that shows it and the tables behind it.", ""]
     lines += ["**Try the model in your browser:** the [explorer](explorer.md) generates bumps where you point, with "
               "the shipped weights running in the page (nothing to install).", ""]
-    for i, f in enumerate(found, 1):
-        links = evidence_links(f)
-        lines += [f"## {i}. {f.claim}", "", f.answer, "", f"![{f.claim}](figures/{f.figure})", "",
-                  f"Tables: {links}." if links else "", ""]
+    for i, (same, verdict) in enumerate(zip(zip(*found.values()), across_profiles(found)), 1):
+        f = same[0]
+        links = "; ".join(x for x in (evidence_links(g) for g in same) if x)
+        lines += [f"## {i}. {f.claim}", "", f"**Across the profiles: {verdict}.**", ""]
+        lines += [line for prof, g in zip(found, same) for line in (f"- `{prof}`: {g.answer}",)] + [""]
+        lines += [f"![{f.claim}](figures/{f.figure})", "", f"Tables: {links}." if links else "", ""]
     lines += ["## Pages", "", f"The figure notebooks below were executed with the `{profile}` profile; each "
               "starts with the commit it was executed at.", "",
               "```{toctree}", ":maxdepth: 1", ":caption: Figures", ":glob:", "", "notebooks/*", "```", "",
@@ -145,8 +149,8 @@ def _stage(profile: str, executed: list[Path]) -> Path:
         (src / "notebooks" / nb.name).write_text(json.dumps(fold_code(json.loads(nb.read_text())), indent=1))
     for page in PAGES:
         shutil.copy2(paths.root() / page, src / page)
-    found = findings("cpu")   # reads every committed experiment: once per build
-    for f in found:   # a figure not drawn is left out here, and Sphinx's warning then fails the build
+    found = {p: findings(p) for p in COMPARED}   # reads every committed experiment: once per build
+    for f in found["cpu"]:   # a figure not drawn is left out here, and Sphinx's warning then fails the build
         if (figure_dir("cpu") / f.figure).exists():
             shutil.copy2(figure_dir("cpu") / f.figure, src / "figures" / f.figure)
     (src / "index.md").write_text(landing_page(profile, found))

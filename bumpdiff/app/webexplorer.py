@@ -34,7 +34,7 @@ from ..core.train import TrainConfig
 from ..store.weights import pretrained
 
 __all__ = ["page_noise", "reference_samples", "build_assets", "shipped_sets", "ORT_FILES", "ort_dist", "N_SAMPLES",
-           "MAX_ONNX_ERROR", "explorer_page", "stage_explorer"]
+           "MAX_ONNX_ERROR", "explorer_page", "explorer_html", "stage_explorer"]
 
 log = get_logger()
 
@@ -166,7 +166,7 @@ def build_assets(dest: Path) -> dict:
 
 
 _CANVAS = '<canvas {what} width="{w}" height="{w}" style="width: {w}px; height: {w}px{extra}"></canvas>'
-_PAGE = """# Explorer: the model in your browser
+_INTRO = """# Explorer: the model in your browser
 
 The shipped models run here, in this page: onnxruntime-web (WebAssembly) executes the exported network, and nothing
 is sent anywhere. Pick a model and a checkpoint (the phases A, B, C of its training and the final weights), then
@@ -177,8 +177,9 @@ where the request lands on the layer-4 latent map: the read-out of the analysis 
 projected on the first two principal components of the grid's activations, each grid centre coloured by μx (hue)
 and μy (lightness).
 
-```{{raw}} html
-<div id="bumpdiff-explorer" class="bx">
+"""
+
+_HTML = """<div id="bumpdiff-explorer" class="bx">
 <style>
 .bx canvas {{ image-rendering: pixelated; border: 1px solid #ccc; margin: 2px; max-width: none; flex: none; }}
 .bx .row {{ display: flex; flex-wrap: wrap; align-items: flex-start; gap: 12px; margin: 8px 0; }}
@@ -205,13 +206,17 @@ and μy (lightness).
 <p id="bx-status">loading the model…</p>
 <script type="module" src="{static}/explorer/explorer.js"></script>
 </div>
-```
 """
 
 
 def explorer_page(static: str = "_static") -> str:
     """The explorer page's MyST Markdown; ``static`` is the site's static folder, relative to the page."""
-    return _PAGE.format(
+    return _INTRO.format(n=N_SAMPLES) + "```{raw} html\n" + explorer_html(static) + "```\n"
+
+
+def explorer_html(static: str = "_static") -> str:
+    """The explorer's HTML (controls, canvases and the script tag); ``static`` as for :func:`explorer_page`."""
+    return _HTML.format(
         n=N_SAMPLES, static=static,
         pad=_CANVAS.format(what='id="bx-pad"', w=256, extra="; cursor: crosshair; touch-action: none"),
         map=_CANVAS.format(what='id="bx-map"', w=256, extra=""),

@@ -67,7 +67,7 @@ def export_onnx(model: UNet, path, layer: str = "down3") -> Path:
 def onnx_error(path, model: UNet, layer: str = "down3", batch: int = 8, seed: int = 0) -> dict:
     """The largest absolute difference between the ONNX graph at ``path`` (run by onnxruntime on the CPU) and
     ``model`` on one random batch: ``{"eps": float, "latent": float, "batch": int}``."""
-    import onnxruntime as ort
+    import onnxruntime as ort  # imported here: an optional package (the site extra), needed only for the check
 
     check_range("batch", batch, lo=1, integer=True)
     model = model.float().eval()

@@ -17,7 +17,7 @@ from .stats import IMBALANCED_THRESHOLD, crossing
 
 __all__ = ["RunSpec", "Experiment", "EXPERIMENTS", "experiment", "experiment_runs", "EarlyStop", "PHASES_GROUP",
            "phases_label", "IMBALANCED_LATTICES", "ARCH_EXPERIMENTS", "phases_experiment", "TORUS_GROUP", "TORUS_LABEL",
-           "HOLDOUT_SQUARES", "train_profile", "select_runs", "study_run", "experiment_seeds"]
+           "HOLDOUT_SQUARES", "holdout_squares", "train_profile", "select_runs", "study_run", "experiment_seeds"]
 
 # dx = dy ≈ √(32·32/10,240) ≈ 0.316 gives round(32/0.316)² = 101² = 10,201 images, size-matched to 10,240
 IMBALANCED_LATTICES = {
@@ -134,16 +134,28 @@ def _torus(profile: str) -> list[RunSpec]:
     return [RunSpec(TORUS_GROUP, cfg.seed, cfg)]
 
 
-# held-out squares (x0, y0, w) of centres, in pixels, on the 32-px canvas: two interior widths (interpolation) and a
-# corner (extrapolation); the first is the main one (every seed), the others one seed each; smoke runs the main only
-HOLDOUT_SQUARES = {"interior W=8": (12.0, 12.0, 8.0), "interior W=4": (14.0, 14.0, 4.0), "corner W=8": (0.0, 0.0, 8.0)}
+# held-out squares of centres as fractions (x0, y0, w) of the canvas: two interior widths (interpolation) and a
+# corner (extrapolation); the first is the main one (every seed), the others one seed each; smoke runs the main only.
+# On the 32-px canvas they are (12, 12, 8), (14, 14, 4) and (0, 0, 8) pixels.
+def holdout_squares(n: int = 32) -> dict[str, tuple[float, float, float]]:
+    """``{group label: (x0, y0, w)}`` in pixels of the held-out squares on an ``n``-pixel canvas."""
+    out = {}
+    for kind, fr in HOLDOUT_SQUARES_FR:
+        x0, y0, w = (f * n for f in fr)
+        out[f"{kind} W={w:g}"] = (x0, y0, w)
+    return out
+
+
+HOLDOUT_SQUARES_FR = (("interior", (0.375, 0.375, 0.25)), ("interior", (0.4375, 0.4375, 0.125)),
+                      ("corner", (0.0, 0.0, 0.25)))
+HOLDOUT_SQUARES = holdout_squares(32)
 
 
 def _holdout(profile: str) -> list[RunSpec]:
     base = train_profile(profile)
     seeds = get_profile(profile).seeds
     out = []
-    for i, (group, square) in enumerate(HOLDOUT_SQUARES.items()):
+    for i, (group, square) in enumerate(holdout_squares(base.lattice.n).items()):
         if profile == "smoke" and i:
             break
         for seed in seeds if i == 0 else seeds[:1]:
@@ -174,9 +186,10 @@ EXPERIMENTS: dict[str, Experiment] = {
     "phases-additive": Experiment("phases-additive", "`phases` with the additive-embedding UNet (model.arch = "
                                   "'additive'), same data, seeds, budget and analysis", _phases_additive),
     "imbalanced": Experiment("imbalanced", "imbalanced lattice dx=0.1/dy=1 and two balanced controls, per seed",
-                             _imbalanced, early_stop={"cpu": EarlyStop()}),
-    "holdout": Experiment("holdout", "`phases` with a W × W square of centres never trained on (interior W = 8 and "
-                          "4, a corner W = 8): is it generated, and is it filled in in the latent?", _holdout),
+                             _imbalanced, early_stop={"cpu": EarlyStop(), "fast": EarlyStop()}),
+    "holdout": Experiment("holdout", "`phases` with a W × W square of centres never trained on (interior W = 1/4 and "
+                          "1/8 of the canvas, a corner W = 1/4; 8, 4 and 8 px at 32 px): is it generated, and is it "
+                          "filled in in the latent?", _holdout),
     "torus": Experiment("torus", "`phases` seed 0 on a periodic canvas (bumps wrap round the edges, so (μx, μy) "
                         "lives on a torus), for the topology study", _torus),
 }

@@ -20,13 +20,14 @@ def data_figure(base, lattices: dict, seed: int = 0):
     gs = fig.add_gridspec(2, 7, width_ratios=[1, 1, 1, 1, 0.25, 1.6, 1.6])
     rng = np.random.default_rng(seed)
     examples = base.centers()[rng.choice(len(base), 8, replace=False)]
-    imgs = render(examples)
+    n = base.n
+    imgs = render(examples, n, base.sigma)
     for k in range(8):
         ax = fig.add_subplot(gs[k // 4, k % 4])
-        ax.imshow(imgs[k, 0], cmap="gray", vmin=-1, vmax=1, extent=(0, 32, 32, 0))
+        ax.imshow(imgs[k, 0], cmap="gray", vmin=-1, vmax=1, extent=(0, n, n, 0))
         ax.plot(*examples[k], "x", color="tab:red", ms=5)
         ax.set_title(f"μ=({examples[k][0]:.1f}, {examples[k][1]:.1f})", fontsize=7)
-        ax.set_xticks([0, 16, 32]); ax.set_yticks([0, 16, 32]); ax.tick_params(labelsize=6)
+        ax.set_xticks([0, n // 2, n]); ax.set_yticks([0, n // 2, n]); ax.tick_params(labelsize=6)
         if k % 4 == 0:
             ax.set_ylabel("y (px)", fontsize=7)
         if k // 4 == 1:

@@ -20,7 +20,14 @@ from .experiments import (
     imbalanced_table,
     phases_table,
 )
-from .machine import _chunk_sections, _explorer_sections, _provenance_section, _throughput_sections
+from .machine import (
+    _calibration_sections,
+    _chunk_sections,
+    _explorer_sections,
+    _provenance_section,
+    _throughput_sections,
+    _webexplorer_sections,
+)
 from .tables import (
     checkpoint_table,
     lattice_table,
@@ -51,7 +58,9 @@ def render_report() -> str:
     loaded, prov, unavailable = _load_reported()
     retrains = _retrains()
     parts = [*_header(), *unavailable, *_experiment_sections(loaded, retrains), *_retrain_sections(retrains),
-             *_throughput_sections(), *_chunk_sections(), *_explorer_sections(), *_provenance_section(prov)]
+             *_calibration_sections(), *_throughput_sections(), *_chunk_sections(), *_explorer_sections(),
+             *_webexplorer_sections(),
+             *_provenance_section(prov)]
     return "\n".join(parts)
 
 

@@ -1,7 +1,9 @@
-"""The sections about the machine: throughput, inference chunk, the explorer's timings, provenance."""
+"""The sections about the machine: throughput, inference chunk, the explorers' timings, provenance."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from pathlib import Path
 
 from ...common import paths
 from ...core.diffusion import CPU_INFERENCE_CHUNK
@@ -9,10 +11,15 @@ from ...experiments.registry import EXPERIMENTS
 from .format import _pair, _prov, _table
 
 
+def _benchmarks(name: str) -> Iterator[tuple[Path, dict]]:
+    """``(file, content)`` of every committed result of ``benchmarks/<name>.py``, by file name."""
+    for bench in sorted((paths.results_dir() / "benchmarks").glob(f"{name}-*.json")):
+        yield bench, json.loads(bench.read_text())
+
+
 def _throughput_sections() -> list[str]:
     parts = []
-    for bench in sorted((paths.results_dir() / "benchmarks").glob("throughput-*.json")):
-        b = json.loads(bench.read_text())
+    for bench, b in _benchmarks("throughput"):
         where = b.get("provenance", {}).get("device") or b["device"]
         made = b.get("provenance", {}).get("commit", "before provenance was recorded")
         parts += [f"## Throughput benchmark (`benchmarks/throughput.py`; {where}; commit {made})", "",
@@ -28,8 +35,7 @@ def _throughput_sections() -> list[str]:
 
 def _chunk_sections() -> list[str]:
     parts = []
-    for bench in sorted((paths.results_dir() / "benchmarks").glob("chunk-*.json")):
-        b = json.loads(bench.read_text())
+    for bench, b in _benchmarks("chunk"):
         p = b["provenance"]
         chunks = sorted({r["chunk"] for r in b["rows"]})
         cases = list(dict.fromkeys((r["profile"], r["arch"]) for r in b["rows"]))
@@ -49,8 +55,7 @@ def _chunk_sections() -> list[str]:
 
 def _explorer_sections() -> list[str]:
     parts = []
-    for bench in sorted((paths.results_dir() / "benchmarks").glob("explore-*.json")):
-        b = json.loads(bench.read_text())
+    for bench, b in _benchmarks("explore"):
         p = b["provenance"]
         parts += [f"## Explorer response times (`benchmarks/explore.py`; {p['device']}; commit {_prov(p)})", "",
                   f"`notebooks/00_explore.ipynb` on the shipped `{b['profile']}` weights, {b['threads']} threads, one "
@@ -60,6 +65,50 @@ def _explorer_sections() -> list[str]:
                   _table(["interaction", "seconds"],
                          [[r["interaction"], f"{r['seconds']:.1f}"] for r in b["rows"]]), ""]
     return parts
+
+
+def _webexplorer_sections() -> list[str]:
+    parts = []
+    for bench, b in _benchmarks("webexplorer"):
+        p = b["provenance"]
+        parts += [f"## In-browser explorer response times (`benchmarks/webexplorer.py`; {p['device']}; commit "
+                  f"{_prov(p)})", "",
+                  f"The site's explorer page on the shipped `{b['set']}` weights in {b['browser']}, "
+                  f"{b['runtime']}. Each answer = {b['n_samples']} samples by {b['ddim_steps']} DDIM steps, plus the "
+                  f"request's place on the layer-4 map. Raw numbers in `{paths.relative(bench)}`.", "",
+                  _table(["interaction", "seconds"], [[r["interaction"], f"{r['seconds']:.2f}"] for r in b["rows"]]),
+                  ""]
+    return parts
+
+
+def _calibration_sections() -> list[str]:
+    """One table of every committed candidate of ``benchmarks/calibrate.py``: how a fast profile was sized."""
+    runs = list(_benchmarks("calibration"))
+    if not runs:
+        return []
+    rows = []
+    for bench, b in runs:
+        cfg, ev = b["config"], b["evals"]
+        first = b["reached"]
+        best = max(ev, key=lambda e: e["accuracy"])
+        last = ev[-1]
+        rows.append([f"`{b['name']}`", f"{cfg['lattice']['n']} px", cfg["model"]["arch"],
+                     "(" + ", ".join(map(str, cfg["model"]["widths"])) + ")", f"{b['params'] / 1e6:.2f} M",
+                     f"{cfg['lr']:g}, {cfg.get('lr_schedule', 'constant')}", str(cfg["batch_size"]),
+                     f"{first['images_seen']:,} ({first['train_seconds'] / 60:.0f} min)" if first else "not reached",
+                     f"{best['accuracy']:.2f} ({best['images_seen']:,})", f"{last['images_seen']:,}",
+                     f"{last['images_seen'] / last['train_seconds']:.0f}"])
+    b0 = runs[0][1]
+    e = b0["evaluation"]
+    return ["## Calibration of the `fast` profile (`benchmarks/calibrate.py`)", "",
+            f"Candidates trained with the project's training loop, each scored every {e['every']} steps on {e['n']} "
+            f"samples (DDIM {e['sampler_steps']} steps, {e['tol']:g} px); a candidate stops once it has held accuracy "
+            f"≥ {b0['target']:g} (or at its last step). Training time as measured, {b0['threads']} thread per "
+            "candidate, two candidates at a time on the 2 cores; the machine is in each file's provenance. The "
+            "profile's own runs, below, state their time per run.", "",
+            _table(["candidate", "canvas", "arch", "widths", "params", "lr, schedule", "batch",
+                    f"accuracy ≥ {b0['target']:g} first at images (training time)", "best accuracy (at images)",
+                    "images trained", "img/s"], rows), ""]
 
 
 def _provenance_section(prov: list[list[str]]) -> list[str]:
