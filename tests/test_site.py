@@ -265,8 +265,8 @@ def test_a_broken_link_or_a_missing_figure_fails_the_build(home):
         build_site("smoke")
 
 
-# three centres on the final model: a corner-ish one, the middle, an edge-ish one (pixels)
-EXPLORER_CENTRES = [(6.0, 24.0), (16.0, 16.0), (27.0, 9.0)]
+# three centres on the final model, as fractions of the canvas: near a corner, the middle, near an edge
+EXPLORER_CENTRES = [(0.2, 0.75), (0.5, 0.5), (0.85, 0.3)]
 #: the page's samples and PyTorch's on the same noise differ by at most this (the DDIM update runs in float64 in
 #: the page and in float32 in PyTorch; measured: a few 1e-6)
 EXPLORER_TOLERANCE = 1e-4
@@ -301,8 +301,10 @@ def test_the_explorer_generates_bumps_where_a_reader_points(served):
         assert first["arch"] == ("additive" if any(m["arch"] == "additive" for m in shipped_sets()) else "film")
         opened = page.locator("#bx-status").inner_text()
         assert f"{first['arch']} final" in opened, opened
+        centres = [(round(fx * (first["image_size"] - 1), 1), round(fy * (first["image_size"] - 1), 1))
+                   for fx, fy in EXPLORER_CENTRES]
         answers = [page.evaluate(f"window.bumpdiffExplorer.request({mx}, {my}, 0, '{first['id']}', 'final')")
-                   for mx, my in EXPLORER_CENTRES]
+                   for mx, my in centres]
         before = page.evaluate("window.bumpdiffExplorer.answers")
         page.locator("#bx-pad").scroll_into_view_if_needed()
         box = page.locator("#bx-pad").bounding_box()
@@ -323,10 +325,10 @@ def test_the_explorer_generates_bumps_where_a_reader_points(served):
     diffusion = pretrained(first["profile"], "final", first["arch"], first["seed"])
     n = first["image_size"]
     page_imgs = np.array([a["images"] for a in answers], dtype=np.float32).reshape(len(answers), -1, n, n)
-    torch_imgs = np.stack([reference_samples(diffusion, c, 0, first["ddim_steps"]) for c in EXPLORER_CENTRES])
+    torch_imgs = np.stack([reference_samples(diffusion, c, 0, first["ddim_steps"]) for c in centres])
     assert np.abs(page_imgs - torch_imgs).max() <= EXPLORER_TOLERANCE
     k = page_imgs.shape[1]
-    requested = np.repeat(np.array(EXPLORER_CENTRES), k, axis=0)
+    requested = np.repeat(np.array(centres), k, axis=0)
     page_rate = score(page_imgs.reshape(-1, 1, n, n), requested).accuracy
     torch_rate = score(torch_imgs.reshape(-1, 1, n, n), requested).accuracy
     print(f"within 1 px: page {page_rate:.3f}, PyTorch {torch_rate:.3f} ({len(requested)} samples)")

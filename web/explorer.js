@@ -138,7 +138,8 @@ function drawMap(canvas, ckpt, set, here) {
   }
 }
 
-const state = { set: meta.sets[0], ckpt: null, mx: 16, my: 16, seed: 0, busy: false, queued: false };
+const mid = (meta.sets[0].image_size - 1) / 2;
+const state = { set: meta.sets[0], ckpt: null, mx: mid, my: mid, seed: 0, busy: false, queued: false };
 const api = { meta, last: null, answers: 0, busy: () => state.busy || state.queued };
 window.bumpdiffExplorer = api;
 
@@ -226,7 +227,11 @@ pad.addEventListener("pointermove", (ev) => { if (pad.hasPointerCapture(ev.point
 $("#bx-mx").addEventListener("change", () => setCentre(Number($("#bx-mx").value), state.my));
 $("#bx-my").addEventListener("change", () => setCentre(state.mx, Number($("#bx-my").value)));
 $("#bx-seed").addEventListener("change", () => { state.seed = Math.max(0, Math.floor(Number($("#bx-seed").value))); refresh(); });
-$("#bx-model").addEventListener("change", () => { state.set = meta.sets[Number($("#bx-model").value)]; fillCheckpoints(); refresh(); });
+$("#bx-model").addEventListener("change", () => {
+  state.set = meta.sets[Number($("#bx-model").value)];
+  fillCheckpoints();
+  setCentre(state.mx, state.my);   // clamped to the new canvas, then answered
+});
 $("#bx-checkpoint").addEventListener("change", () => { state.ckpt = state.set.checkpoints[Number($("#bx-checkpoint").value)]; refresh(); });
 
 // For the browser test and the benchmark: choose a model and checkpoint, then answer one request.
