@@ -29,5 +29,5 @@ def test_a_candidate_is_trained_scored_and_tabled(home):
     from bumpdiff.app.report.machine import _calibration_sections
     text = "\n".join(_calibration_sections())
     row = next(line for line in text.splitlines() if line.startswith("| `tiny` |"))
-    assert "| `tiny` | 32 px | film |" in row and "| 0.001, cosine | 16 | 160 (0 min) |" in row, row
+    assert "| `tiny` | 10 | 32 px | film |" in row and "| 0.001, cosine | 16 | 160 (0 min) |" in row, row
     assert "| its last step |" in row   # the target was met once, not at 5 evaluations in a row
