@@ -198,15 +198,29 @@ def test_experiment_seeds_lists_each_training_seed_once():
         experiments.experiment_seeds("nope", "cpu")
 
 
-def test_both_read_outs_of_a_run_come_from_one_folder_of_weights(home):
+def test_both_read_outs_of_a_run_come_from_one_folder_of_weights(home, monkeypatch):
     from dataclasses import replace
 
+    import bumpdiff.store.bundles as bundles
+    from bumpdiff.analysis.checkpoint import AnalysisConfig
     from bumpdiff.core.train import run_dir
     from bumpdiff.experiments.registry import experiment_runs
     from bumpdiff.store.bundles import analyze
     from bumpdiff.store.readouts import load_readouts, missing_readouts, readout_analysis, readout_bundles
+    calls, real = [], bundles.generate
+    monkeypatch.setattr(bundles, "generate", lambda *a: calls.append(1) or real(*a))
+    monkeypatch.setattr(bundles, "_GENERATED", {})
     compute_experiment("phases", "smoke", until=10, progress=False)       # both read-outs, in the run's folder
     label, cfg = next(iter(experiment_runs("phases", "smoke").items()))
+    # the read-outs differ only in the latent's noise: each checkpoint is sampled once, and each bundle records
+    # exactly what sampling on its own gives
+    both = readout_bundles("phases", "smoke")[label]
+    shared, independent = both["shared"][1]["checkpoints"], both["independent"][1]["checkpoints"]
+    assert [r["step"] for r in shared] == [r["step"] for r in independent] == [0, 10] and len(calls) == 2
+    analysis = AnalysisConfig(**{k: v for k, v in both["independent"][1]["analysis"].items() if k != "every"})
+    alone = bundles.analyze_checkpoint(*_model_at(label, 10), analysis)[0]
+    for field in ("accuracy", "acc_x", "acc_y", "frac_none", "frac_multiple", "labels"):
+        assert independent[1][field] == alone[field] == shared[1][field]
     own = f"data/results/{run_dir(cfg).name}"
     assert load_readouts("phases", "smoke")[label]["source"] == own
     independent = readout_analysis("smoke", "independent")
@@ -308,27 +322,6 @@ def test_prune_keeps_what_shipping_and_the_atlas_need(home, capsys):
     assert {s for s, _ in list_checkpoints(run_dir(cfg))} == keep and len(keep) < 4
     assert [r["step"] for r in bundle["checkpoints"]] == [0, 10, 20, 30]   # every checkpoint was analysed first
     assert (run_dir(cfg) / "last.pt").exists()
-
-
-def test_the_read_outs_of_a_checkpoint_score_one_set_of_samples(home, monkeypatch):
-    # the read-outs differ only in the latent's noise: a checkpoint's samples are drawn once, and each bundle records
-    # exactly what sampling on its own would have given
-    import bumpdiff.store.bundles as bundles
-    from bumpdiff.analysis.checkpoint import AnalysisConfig
-    from bumpdiff.store.readouts import readout_bundles
-    calls = []
-    real = bundles.generate
-    monkeypatch.setattr(bundles, "generate", lambda *a: calls.append(1) or real(*a))
-    monkeypatch.setattr(bundles, "_GENERATED", {})
-    compute_experiment("phases", "smoke", until=10, progress=False)
-    (label, got), = readout_bundles("phases", "smoke").items()
-    shared, independent = got["shared"][1]["checkpoints"], got["independent"][1]["checkpoints"]
-    assert [r["step"] for r in shared] == [r["step"] for r in independent] == [0, 10]
-    assert len(calls) == 2                                              # one sampling per checkpoint, not per read-out
-    analysis = AnalysisConfig(**{k: v for k, v in got["independent"][1]["analysis"].items() if k != "every"})
-    alone = bundles.analyze_checkpoint(*_model_at(label, 10), analysis)[0]
-    for field in ("accuracy", "acc_x", "acc_y", "frac_none", "frac_multiple", "labels"):
-        assert independent[1][field] == alone[field] == shared[1][field]
 
 
 def _model_at(label: str, step: int):

@@ -51,7 +51,8 @@ def _stamp(profile: str, executed: list[Path]) -> str:
     commit the site was built at."""
     made = sorted({_executed_commit(nb) or "unknown" for nb in executed})
     return (f"bumpdiff {commit_stamp()} · notebook pages: profile <b>{profile}</b>, executed at "
-            f"{', '.join(made)} · findings and results: the committed <b>cpu</b> bundles")
+            f"{', '.join(made)} · findings and results: the committed bundles of "
+            + " and ".join(f"<b>{p}</b>" for p in COMPARED))
 
 
 def _executed_commit(nb: Path) -> str | None:

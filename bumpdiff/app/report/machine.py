@@ -92,23 +92,28 @@ def _calibration_sections() -> list[str]:
         first = b["reached"]
         best = max(ev, key=lambda e: e["accuracy"])
         last = ev[-1]
-        rows.append([f"`{b['name']}`", f"{cfg['lattice']['n']} px", cfg["model"]["arch"],
+        held = len(ev) >= b["hold"] and all(e["accuracy"] >= b["target"] for e in ev[-b["hold"]:])
+        ended = ("held the target" if held else "its last step" if last["step"] >= cfg["steps"]
+                 else "stopped by hand")
+        rows.append([f"`{b['name']}`", str(b["evaluation"]["every"]), f"{cfg['lattice']['n']} px", cfg["model"]["arch"],
                      "(" + ", ".join(map(str, cfg["model"]["widths"])) + ")", f"{b['params'] / 1e6:.2f} M",
                      f"{cfg['lr']:g}, {cfg.get('lr_schedule', 'constant')}", str(cfg["batch_size"]),
                      f"{first['images_seen']:,} ({first['train_seconds'] / 60:.0f} min)" if first else "not reached",
-                     f"{best['accuracy']:.2f} ({best['images_seen']:,})", f"{last['images_seen']:,}",
+                     f"{best['accuracy']:.2f} ({best['images_seen']:,})", f"{last['images_seen']:,}", ended,
                      f"{last['images_seen'] / last['train_seconds']:.0f}"])
     b0 = runs[0][1]
     e = b0["evaluation"]
     return ["## Calibration of the `fast` profile (`benchmarks/calibrate.py`)", "",
-            f"Candidates trained with the project's training loop, each scored every {e['every']} steps on {e['n']} "
-            f"samples (DDIM {e['sampler_steps']} steps, {e['tol']:g} px); a candidate stops once it has held accuracy "
-            f"≥ {b0['target']:g} (or at its last step). Training time as measured, {b0['threads']} thread per "
-            "candidate, two candidates at a time on the 2 cores; the machine is in each file's provenance. The "
-            "profile's own runs, below, state their time per run.", "",
-            _table(["candidate", "canvas", "arch", "widths", "params", "lr, schedule", "batch",
+            f"Candidates trained with the project's training loop, each scored every few hundred steps (column "
+            f"'every') on {e['n']} samples (DDIM {e['sampler_steps']} steps, {e['tol']:g} px); a candidate stops "
+            "once it has held accuracy "
+            f"≥ {b0['target']:g} at {b0['hold']} evaluations in a row (or at its last step); a candidate clearly "
+            "behind the others was stopped by hand to free its core. Training time as measured, "
+            f"{b0['threads']} thread per candidate, two candidates at a time on the 2 cores; the machine and commit "
+            "are in each file's provenance. The profile's own runs state their time per run.", "",
+            _table(["candidate", "every", "canvas", "arch", "widths", "params", "lr, schedule", "batch",
                     f"accuracy ≥ {b0['target']:g} first at images (training time)", "best accuracy (at images)",
-                    "images trained", "img/s"], rows), ""]
+                    "images trained", "ended at", "img/s"], rows), ""]
 
 
 def _provenance_section(prov: list[list[str]]) -> list[str]:
