@@ -73,6 +73,11 @@ def _tally(verdicts: list[str]) -> str:
     return ", ".join(f"{v} in {n}" for v, n in tally(verdicts).items()) + f" of {len(verdicts)} seeds"
 
 
+def _span(values: list[float]) -> str:
+    lo, hi = min(values), max(values)
+    return f"{lo:.2f}" if f"{lo:.2f}" == f"{hi:.2f}" else f"{lo:.2f}–{hi:.2f}"
+
+
 def _generation(profile: str) -> Finding:
     parts, finals, through, heads = [], [], True, []
     for arch in ARCHS:
@@ -91,7 +96,7 @@ def _generation(profile: str) -> Finding:
     if not parts:
         return Finding("Generation goes A → B → C over training", "not computed yet", "fig4c_seeds.png", ())
     answer = (f"{'Yes' if through else 'Not everywhere'}: generation reaches B (one bump) and then C (the right place) "
-              f"in {' and '.join(parts)}; accuracy at the last checkpoint {min(finals):.2f}–{max(finals):.2f}.")
+              f"in {' and '.join(parts)}; accuracy at the last checkpoint {_span(finals)}.")
     return Finding("Generation goes A → B → C over training", answer, "fig4c_seeds.png", tuple(heads), through)
 
 

@@ -231,7 +231,10 @@ def imbalanced_table(runs: dict) -> str:
 
 #: the experiments the report reads, and whether a partial one is reported
 REPORTED = (("phases", "cpu", False), ("phases-additive", "cpu", True), ("imbalanced", "cpu", False),
+            ("phases", "fast", True), ("phases-additive", "fast", True), ("imbalanced", "fast", True),
             ("phases", "paper", True), ("torus", "cpu", True), ("holdout", "cpu", True))
+#: the profiles whose phases studies are reported in full, one after the other (the reference first)
+STUDIED = ("cpu", "fast")
 
 
 def _load_reported() -> tuple[dict, list[list[str]], list[str]]:
@@ -275,28 +278,32 @@ def _robustness_section() -> list[str]:
     return parts
 
 
-def _experiment_sections(loaded: dict, retrains: dict) -> list[str]:
+def _study_sections(loaded: dict, retrains: dict, profile: str) -> list[str]:
+    """The phases study of one profile: both architectures, phase A, the thresholds, layer 4, imbalance."""
     parts = []
-    if ("phases", "cpu") in loaded:
-        runs = loaded[("phases", "cpu")]
-        parts += [f"## {experiment_heading('phases', 'cpu', len(runs), len(runs))}", "", *_phases_section("cpu", runs),
-                  ""]
-    if ("phases-additive", "cpu") in loaded:
-        runs = loaded[("phases-additive", "cpu")]
-        n = len(EXPERIMENTS["phases-additive"].runs("cpu"))
-        parts += [f"## {experiment_heading('phases-additive', 'cpu', len(runs), n)}", "",
-                  *_phases_section("cpu", runs), ""]
-    parts += _initial_order_section("cpu")
-    parts += _thresholds_section("cpu")
-    layer4 = _layer4_section(loaded, "cpu", retrains)
+    for name in ("phases", "phases-additive"):
+        if (name, profile) in loaded:
+            runs = loaded[(name, profile)]
+            n = len(EXPERIMENTS[name].runs(profile))
+            parts += [f"## {experiment_heading(name, profile, len(runs), n)}", "", *_phases_section(profile, runs), ""]
+    if not any((name, profile) in loaded for name in ("phases", "phases-additive")):
+        return parts
+    parts += _initial_order_section(profile)
+    parts += _thresholds_section(profile)
+    layer4 = _layer4_section(loaded, profile, retrains)
     if layer4:
-        parts += [f"## {layer4_heading('cpu')}", "", *layer4]
-    if ("imbalanced", "cpu") in loaded:
-        parts += [f"## {imbalanced_heading('cpu')}", "",
+        parts += [f"## {layer4_heading(profile)}", "", *layer4]
+    if ("imbalanced", profile) in loaded:
+        parts += [f"## {imbalanced_heading(profile)}", "",
                   "An axis is learned at the first checkpoint where its per-axis accuracy reaches "
                   f"{IMBALANCED_THRESHOLD}; two axes are learned *together* in a seed when their crossings are at "
                   "most one checkpoint apart.", "",
-                  *_imbalanced_section(loaded[("imbalanced", "cpu")]), ""]
+                  *_imbalanced_section(loaded[("imbalanced", profile)]), ""]
+    return parts
+
+
+def _experiment_sections(loaded: dict, retrains: dict) -> list[str]:
+    parts = [line for profile in STUDIED for line in _study_sections(loaded, retrains, profile)]
     if ("phases", "paper") in loaded:
         parts += _paper_section(loaded[("phases", "paper")])
     if ("phases", "cpu") in loaded:

@@ -106,8 +106,8 @@ def _calibration_sections() -> list[str]:
     return ["## Calibration of the `fast` profile (`benchmarks/calibrate.py`)", "",
             f"Candidates trained with the project's training loop, each scored every few hundred steps (column "
             f"'every') on {e['n']} samples (DDIM {e['sampler_steps']} steps, {e['tol']:g} px); a candidate stops "
-            "once it has held accuracy "
-            f"≥ {b0['target']:g} at {b0['hold']} evaluations in a row (or at its last step); a candidate clearly "
+            f"once it has held accuracy ≥ {b0['target']:g} for the evaluations its run asked (`--hold`), or at its "
+            "last step; a candidate clearly "
             "behind the others was stopped by hand to free its core. Training time as measured, "
             f"{b0['threads']} thread per candidate, two candidates at a time on the 2 cores; the machine and commit "
             "are in each file's provenance. The profile's own runs state their time per run.", "",
