@@ -42,6 +42,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--moves", type=int, default=5)
     ap.add_argument("--chromium", default=shutil.which("chromium") or "chromium")
     ap.add_argument("--json", default=None)
+    ap.add_argument("--note", default="", help="what else ran on the machine meanwhile (said beside the numbers)")
     a = ap.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         meta = stage_explorer(Path(tmp) / "_static")
@@ -85,7 +86,7 @@ def main(argv=None) -> dict:
     out = {"benchmark": "webexplorer", "browser": f"Chromium {version} (headless)",
            "runtime": "onnxruntime-web " + ort_version.get("dependencies", {}).get("onnxruntime-web", {})
            .get("version", "?") + " (WebAssembly, 1 thread)", "set": first["id"], "ddim_steps": first["ddim_steps"],
-           "n_samples": meta["n_samples"], "rows": rows, "provenance": provenance("cpu")}
+           "n_samples": meta["n_samples"], "rows": rows, "note": a.note, "provenance": provenance("cpu")}
     print(json.dumps(out, indent=1))
     if a.json:
         atomic_write_json(a.json, out)

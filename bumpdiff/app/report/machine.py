@@ -75,7 +75,8 @@ def _webexplorer_sections() -> list[str]:
                   f"{_prov(p)})", "",
                   f"The site's explorer page on the shipped `{b['set']}` weights in {b['browser']}, "
                   f"{b['runtime']}. Each answer = {b['n_samples']} samples by {b['ddim_steps']} DDIM steps, plus the "
-                  f"request's place on the layer-4 map. Raw numbers in `{paths.relative(bench)}`.", "",
+                  f"request's place on the layer-4 map. {b['note'] + '. ' if b.get('note') else ''}Raw numbers in "
+                  f"`{paths.relative(bench)}`.", "",
                   _table(["interaction", "seconds"], [[r["interaction"], f"{r['seconds']:.2f}"] for r in b["rows"]]),
                   ""]
     return parts
