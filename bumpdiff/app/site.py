@@ -155,8 +155,9 @@ def _stage(profile: str, executed: list[Path]) -> Path:
         if (figure_dir("cpu") / f.figure).exists():
             shutil.copy2(figure_dir("cpu") / f.figure, src / "figures" / f.figure)
     (src / "index.md").write_text(landing_page(profile, found))
-    stage_explorer(src / "_webstatic")
-    (src / "explorer.md").write_text(explorer_page("_static"))
+    (src / "_webstatic").mkdir()
+    meta = stage_explorer(src / "_webstatic")
+    (src / "explorer.md").write_text(explorer_page("_static", shipped=meta is not None))
     conf = sphinx_config(profile, _stamp(profile, executed))
     (src / "conf.py").write_text("# written by bumpdiff.app.site: edit sphinx_config() there, not this file\n"
                                  + "".join(f"{k} = {v!r}\n" for k, v in conf.items()))

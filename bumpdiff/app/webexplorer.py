@@ -209,8 +209,13 @@ _HTML = """<div id="bumpdiff-explorer" class="bx">
 """
 
 
-def explorer_page(static: str = "_static") -> str:
-    """The explorer page's MyST Markdown; ``static`` is the site's static folder, relative to the page."""
+def explorer_page(static: str = "_static", shipped: bool = True) -> str:
+    """The explorer page's MyST Markdown; ``static`` is the site's static folder, relative to the page. Without
+    ``shipped`` weights the page says how to ship some instead."""
+    if not shipped:
+        return ("# Explorer: the model in your browser\n\nNo shipped weights in `data/pretrained/` yet, so there is "
+                "no model to run here; ship a trained run with `python -m bumpdiff ship RUN --bundle BUNDLE` and "
+                "rebuild the site.\n")
     return _INTRO.format(n=N_SAMPLES) + "```{raw} html\n" + explorer_html(static) + "```\n"
 
 
@@ -224,10 +229,13 @@ def explorer_html(static: str = "_static") -> str:
         frames="".join(_CANVAS.format(what='class="bx-frame"', w=96, extra="") for _ in range(TRAJECTORY_FRAMES)))
 
 
-def stage_explorer(static: Path) -> dict:
+def stage_explorer(static: Path) -> dict | None:
     """Put everything the explorer page loads into the site's static folder ``static``: the graphs and meta
     (:func:`build_assets`) and the page's script under ``explorer/``, onnxruntime-web's module and WebAssembly under
-    ``ort/``. Returns the meta."""
+    ``ort/``. Returns the meta, or None (and stages nothing) when no set is shipped."""
+    if not shipped_sets():
+        log.info("explorer: no shipped weights in data/pretrained; the page says how to ship some")
+        return None
     meta = build_assets(static / "explorer")
     shutil.copy2(paths.root() / "web" / "explorer.js", static / "explorer" / "explorer.js")
     dist = ort_dist()
