@@ -109,8 +109,9 @@ def _layer4(profile: str) -> Finding:
         if not runs:
             continue
         recs = [b["checkpoints"] for b, _ in runs.values()]
-        verdicts += [latent_after_generation(r)["verdict"] for r in recs]
-        parts.append(f"`{arch}`: {_tally([latent_after_generation(r)['verdict'] for r in recs])}")
+        mine = [latent_after_generation(r)["verdict"] for r in recs]
+        verdicts += mine
+        parts.append(f"`{arch}`: {_tally(mine)}")
         cells = [next(c for c in threshold_sensitivity(r, dims=(looser,), orders=(th.knn_r2_c,))) for r in recs]
         loose.append(f"`{arch}` {_tally([c['verdict'] for c in cells])}")
     if not parts:

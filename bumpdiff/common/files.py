@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["to_plain", "atomic_write_text", "atomic_write_bytes", "atomic_write_json", "atomic_torch_save",
+__all__ = ["to_plain", "atomic_write_text", "atomic_write_with", "atomic_write_json", "atomic_torch_save",
            "atomic_savez", "file_sha256"]
 
 
@@ -56,13 +56,10 @@ def atomic_write_text(path: Path, text: str) -> Path:
     return _atomic(path, w)
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> Path:
-    def w(tmp):
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-    return _atomic(path, w)
+def atomic_write_with(path: Path, write) -> Path:
+    """``write(tmp)`` writes the file at ``tmp`` (a path in ``path``'s folder); it then replaces ``path`` at once, and
+    a failed write leaves nothing behind. For writers that take a path (an exporter, a saver)."""
+    return _atomic(path, write)
 
 
 def atomic_write_json(path: Path, obj: Any) -> Path:

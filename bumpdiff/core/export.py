@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from ..common.checks import check_range
-from ..common.files import atomic_write_bytes
+from ..common.files import atomic_write_with
 from .model import UNet, resolve_layer
 
 __all__ = ["export_onnx", "onnx_error", "OPSET"]
@@ -51,17 +51,13 @@ def export_onnx(model: UNet, path, layer: str = "down3") -> Path:
     layer = resolve_layer(layer)
     model = model.float().eval()
     wrapped = _WithLatent(model, layer).eval()
-    path = Path(path)
-    tmp = path.with_name(path.name + ".export")
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")   # the TorchScript exporter's deprecation notice
-        torch.onnx.export(wrapped, _example(model, 2, 0), str(tmp), dynamo=False, opset_version=OPSET,
-                          input_names=["x", "t", "centers"], output_names=["eps", "latent"],
-                          dynamic_axes={"x": {0: "batch"}, "t": {0: "batch"}, "centers": {0: "batch"},
-                                        "eps": {0: "batch"}, "latent": {0: "batch"}})
-    data = tmp.read_bytes()
-    tmp.unlink()
-    return atomic_write_bytes(path, data)
+        return atomic_write_with(Path(path), lambda tmp: torch.onnx.export(
+            wrapped, _example(model, 2, 0), str(tmp), dynamo=False, opset_version=OPSET,
+            input_names=["x", "t", "centers"], output_names=["eps", "latent"],
+            dynamic_axes={"x": {0: "batch"}, "t": {0: "batch"}, "centers": {0: "batch"}, "eps": {0: "batch"},
+                          "latent": {0: "batch"}}))
 
 
 def onnx_error(path, model: UNet, layer: str = "down3", batch: int = 8, seed: int = 0) -> dict:
