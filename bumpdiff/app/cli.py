@@ -15,11 +15,13 @@ import torch
 
 from ..analysis.atlas import Atlas
 from ..analysis.evaluate import score
+from ..common import paths
 from ..common.files import atomic_savez
 from ..common.paths import NoProjectRoot
 from ..common.runtime import resolve_device
 from ..core.diffusion import as_sampler
 from ..core.overrides import apply_overrides
+from ..core.provenance import uncommitted
 from ..core.train import list_checkpoints, load_model, run_dir, train
 from ..experiments.profiles import PROFILE_NAMES, get_profile
 from ..experiments.registry import EXPERIMENTS, phases_experiment, study_run
@@ -165,6 +167,15 @@ def _cmd_figures(a):
 
 
 def _cmd_report(a):
+    if not a.check and not a.uncommitted:
+        # the report says it is generated from the committed results: results still being written or not yet added
+        # (a run in progress, a new benchmark) would put numbers in it that a clone of the commit cannot reproduce
+        loose = uncommitted(paths.results_dir(), paths.data_dir() / "pretrained")
+        if loose:
+            shown = "; ".join(loose[:5]) + (f"; and {len(loose) - 5} more" if len(loose) > 5 else "")
+            raise ValueError(f"the report is generated from the committed results, but {len(loose)} files under "
+                             f"data/ are not committed ({shown}); commit them first, or pass --uncommitted to "
+                             "write it from the working tree anyway")
     for write in (write_report, update_readme):
         path, changed = write(check=a.check)
         if a.check and changed:
@@ -315,6 +326,8 @@ def _add_report(sub) -> None:
     """The ``report`` sub-command."""
     rp = sub.add_parser("report", help="regenerate docs/RESULTS.md and the README's findings from the results")
     rp.add_argument("--check", action="store_true", help="fail if docs/RESULTS.md or the README is out of date")
+    rp.add_argument("--uncommitted", action="store_true",
+                    help="write even when data/results or data/pretrained hold uncommitted files")
     rp.set_defaults(func=_cmd_report)
 
 

@@ -17,7 +17,8 @@ import torch
 from ..common import paths
 from .model import bf16_conv_mode
 
-__all__ = ["provenance", "commit_stamp", "inputs_stamp", "git_state", "versions", "device_name", "PACKAGES"]
+__all__ = ["provenance", "commit_stamp", "inputs_stamp", "uncommitted", "git_state", "versions", "device_name",
+           "PACKAGES"]
 
 #: The packages whose versions can change a number (recorded in every artefact).
 PACKAGES = ("torch", "numpy", "scikit-learn", "umap-learn", "numba", "scipy")
@@ -58,11 +59,25 @@ def git_state(*outputs: Path) -> tuple[str, bool]:
         return "unknown", False
 
 
+def uncommitted(*inputs: Path) -> list[str]:
+    """The files under ``inputs`` (files or folders of the checkout) that git does not hold as committed: changed,
+    deleted, or new and not ignored (a run's bundle still being written, a benchmark not yet added). ``[]`` outside
+    a git checkout."""
+    try:
+        root = paths.root()
+        specs = [paths.relative(p) for p in inputs]
+        out = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all", "--", *specs], cwd=root,
+                             capture_output=True, text=True, timeout=10, check=True).stdout
+        return [line[3:] for line in out.splitlines() if line.strip()]
+    except Exception:  # noqa: BLE001 — no git, no checkout: nothing can be called uncommitted
+        return []
+
+
 def inputs_stamp(*inputs: Path) -> str:
     """The short commit that last changed any of ``inputs`` (files or folders of the checkout), with ``+dirty`` when
-    one of them has uncommitted changes: what a figure drawn from them was made from, so that a commit which
-    changes none of them (documentation, tests, figures) leaves the figure byte-identical. ``"unknown"`` outside a
-    git checkout."""
+    one of them has uncommitted changes or holds files git does not track (:func:`uncommitted`): what a figure
+    drawn from them was made from, so that a commit which changes none of them (documentation, tests, figures)
+    leaves the figure byte-identical. ``"unknown"`` outside a git checkout."""
     try:
         root = paths.root()
         specs = [paths.relative(p) for p in inputs]
@@ -70,9 +85,7 @@ def inputs_stamp(*inputs: Path) -> str:
         sha = subprocess.run(["git", "log", "-1", "--format=%h", "--", *specs], **run).stdout.strip()
         if not sha:
             return "unknown"
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", *specs],
-                               **run).stdout.strip()
-        return sha + ("+dirty" if dirty else "")
+        return sha + ("+dirty" if uncommitted(*inputs) else "")
     except Exception:  # noqa: BLE001 — no git, no checkout: the stamp says so rather than failing the figure
         return "unknown"
 
