@@ -226,3 +226,23 @@ def test_heldout_error_tells_a_filled_hole_from_a_collapsed_one():
     assert max(filled.values()) < 1.5 and min(collapsed.values()) > 2.0
     with pytest.raises(ValueError, match="held_out"):
         heldout_error(g @ W, g, np.zeros(len(g), bool))
+
+
+def test_a_new_process_embeds_from_umaps_cached_kernels_with_the_same_numbers():
+    """UMAP's numba kernels are compiled once (by ``make env``, or by the first process that embeds) and then read
+    from numba's disk cache by every later process (each notebook kernel, each job), with the very same embedding."""
+    import subprocess
+    import sys
+
+    x = np.random.default_rng(3).normal(size=(40, 6))
+    here = embed(x, seed=0)                                 # compiles, or reads, and writes the cache if missing
+    code = ("import sys, numpy as np; from numba.core.dispatcher import Dispatcher; "
+            "from bumpdiff.analysis.order import embed; "
+            "e = embed(np.random.default_rng(3).normal(size=(40, 6)), seed=0); "
+            "hits = sum(len(f.stats.cache_hits) for n, m in list(sys.modules.items()) if n.startswith('umap') "
+            "for f in vars(m).values() if isinstance(f, Dispatcher)); "
+            "print(hits, e.tobytes().hex())")
+    hits, there = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                                 check=True).stdout.split()
+    assert int(hits) >= 5                                   # UMAP's kernels read back (7; 1 without the cache)
+    assert there == here.tobytes().hex()

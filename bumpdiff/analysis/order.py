@@ -13,6 +13,7 @@ On a periodic canvas each axis is a circle and is scored as one (:func:`order_pa
 """
 from __future__ import annotations
 
+import sys
 import warnings
 
 import numpy as np
@@ -36,6 +37,7 @@ def embed(activations, seed: int = 0) -> np.ndarray:
     the machine's default, which undid a ``--threads`` limit for the rest of an analysis."""
     import umap  # imported here: umap-learn compiles with numba on import (seconds)
 
+    _cache_umap_kernels()
     threads = torch.get_num_threads()
     try:
         return _umap(umap, activations, seed)
@@ -43,9 +45,28 @@ def embed(activations, seed: int = 0) -> np.ndarray:
         torch.set_num_threads(threads)
 
 
+def _cache_umap_kernels() -> None:
+    """Let numba keep UMAP's compiled kernels on disk. umap-learn declares most of its numba functions without
+    ``cache=True``, so every new process (each notebook's kernel, each test worker) compiled them again: ~10 s of
+    the first embedding, most of what a notebook that embeds costs. Enabling numba's own cache on them (inside the
+    environment, beside the sources, or numba's user-wide cache folder when that is read-only) changes no number:
+    the cache holds the same machine code, keyed by the source file and the CPU, and is recompiled when either
+    changes. Functions compiled before this call, or not defined at module level, are left as they are."""
+    from numba.core.caching import NullCache
+    from numba.core.dispatcher import Dispatcher
+
+    for name, module in list(sys.modules.items()):
+        if module is None or name.split(".")[0] not in ("umap", "pynndescent"):
+            continue
+        for f in list(vars(module).values()):
+            if isinstance(f, Dispatcher) and isinstance(f._cache, NullCache) and not f.overloads:
+                f.enable_caching()
+
+
 def compile_umap() -> None:
-    """Embed a small random set once, so that numba compiles UMAP's kernels and caches those it can on disk (inside
-    the environment). ``make env`` calls it: the first ``make figures`` then does not pay that compile."""
+    """Embed a small random set once, so that numba compiles UMAP's kernels and caches them on disk (inside the
+    environment: :func:`_cache_umap_kernels`). ``make env`` calls it: no later process, the first ``make figures``
+    included, pays that compile."""
     embed(np.random.default_rng(0).normal(size=(64, 8)), seed=0)
 
 
