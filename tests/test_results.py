@@ -64,8 +64,10 @@ def test_partial_run_is_said_and_finished_later(home, capsys):
     assert got["trained_to"] == 20 and [r["step"] for r in got["checkpoints"]] == [0, 10, 20]
     assert (got["group"], got["seed"]) == ("balanced (dx=dy=1)", 0)                # its RunSpec, not its label
     assert "partial run, analysed up to step 20 of 30" in capsys.readouterr().err
+    assert got["job"]["resumed_at"] == 0 and got["job"]["seconds"] > 0         # started from scratch
     compute_experiment("phases", "smoke", progress=False)                      # resumes, extends the bundle
     done = load_experiment("phases", "smoke")[phases_label(0)][0]
+    assert done["job"]["resumed_at"] == 20           # its time is the finishing job's, which says where it began
     assert [r["step"] for r in done["checkpoints"]] == [0, 10, 20, 30]
     assert done["checkpoints"][:3] == got["checkpoints"]
     # every analysed step is credited to the analysis session that added it (one machine and commit: one entry)

@@ -86,7 +86,8 @@ def load_experiment(name: str, profile: str = "cpu", allow_partial: bool = False
             raise MissingResult(f"stale bundle {entry['bundle']} for '{label}' (run {bundle.get('run_key')}, analysis "
                                 f"{bundle.get('analysis_key')}; expected {cfg.key()}, {analysis_cfg.key()}); recompute "
                                 f"with: {cmd}")
-        bundle.update(group=specs[label].group, seed=specs[label].seed, early_stop=entry.get("early_stop"))
+        bundle.update(group=specs[label].group, seed=specs[label].seed, early_stop=entry.get("early_stop"),
+                      job={"seconds": entry.get("seconds"), "resumed_at": entry.get("resumed_at")})
         out[label] = (bundle, arrays)
     if missing and not (allow_partial and out):
         raise MissingResult(f"{len(missing)} of {len(runs)} runs of {name}/{profile} are not computed "
@@ -226,6 +227,8 @@ def run_job(name: str, profile: str, label: str, until: int | None = None, steps
     dev = str(resolve_device(device))
     cfg = replace(exp.runs(profile)[label], device=dev)
     t0 = time.time()
+    on_disk = list_checkpoints(run_dir(cfg))
+    resumed_at = on_disk[-1][0] if on_disk else 0   # a run resumed from an earlier session: its time is from here
     bdir, info = _compute_run(cfg, analyses, exp.stop_rule(profile), until, steps, dev, progress)
     bundle, _ = load_bundle(bdir)
     if prune and (info is not None or bundle["trained_to"] >= cfg.steps):
@@ -235,7 +238,7 @@ def run_job(name: str, profile: str, label: str, until: int | None = None, steps
             "trained_to": bundle["trained_to"], "steps": cfg.steps,
             "analysed_steps": [r["step"] for r in bundle["checkpoints"]],
             "command": run_command(name, profile, label, until=until, steps=steps, every=every),
-            "seconds": round(time.time() - t0, 1), "device": dev}
+            "seconds": round(time.time() - t0, 1), "resumed_at": resumed_at, "device": dev}
 
 
 def _say_missing_readouts(name: str, profile: str, label: str, cfg: TrainConfig) -> None:

@@ -33,8 +33,21 @@ def _provenance_rows(name: str, profile: str, runs: dict) -> list[list]:
         analysis = ", ".join(sorted({_prov(p) for p in b["provenance"]}))
         rows.append([f"`{name}` / `{profile}`", label, f"`{b['run']}`",
                      f"{b['trained_to']:,} / {b['config']['steps']:,}",
-                     len(b["checkpoints"]), _prov(tp), analysis, (tp or {}).get("device", "—")])
+                     len(b["checkpoints"]), _time(b), _prov(tp), analysis, (tp or {}).get("device", "—")])
     return rows
+
+
+def _time(b: dict) -> str:
+    """A run's training time (over all its sessions) and the wall time of the job that finished it (training what
+    was left, and every analysis), with the step it started from when it resumed an earlier session's run."""
+    train = b["checkpoints"][-1].get("train_seconds") if b["checkpoints"] else None
+    job = b.get("job") or {}
+    out = f"{train / 60:.0f} min" if train is not None else "—"
+    if job.get("seconds") is not None:
+        start = job.get("resumed_at")
+        out += (f" / {job['seconds'] / 60:.0f} min" + ("" if start == 0 else f" from step {start:,}" if start
+                                                          else " (start not recorded)"))
+    return out
 
 
 def _phases_section(profile: str, runs: dict) -> list[str]:

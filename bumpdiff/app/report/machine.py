@@ -117,12 +117,33 @@ def _calibration_sections() -> list[str]:
                     "images trained", "ended at", "img/s"], rows), ""]
 
 
+def _figures_sections() -> list[str]:
+    """What a new user waits for: ``make env`` and ``make figures`` in a fresh clone (``benchmarks/figures.py``)."""
+    parts = []
+    for bench, b in _benchmarks("figures"):
+        p = b["provenance"]
+        changed = b["changed_files"]
+        parts += [f"## `make figures` on a fresh clone (`benchmarks/figures.py`; {p['device']})", "",
+                  f"A clone of commit {b['commit']}: `make env` took {b['env_seconds']:.0f} s, then `make figures` "
+                  f"{b['figures_seconds']:.1f} s for {len(b['notebooks'])} notebooks on {b['cores']} cores "
+                  f"(exit status {b['returncode']}; load average {b['load_before']:g} when it started"
+                  + (f"; {b['note']}" if b["note"] else "") + "). "
+                  + ("It left `git status` clean: every committed figure was drawn again byte for byte. "
+                     if not changed else f"It changed {len(changed)} committed files ({', '.join(changed[:4])}). ")
+                  + (f"Error-level lines in its log: {len(b['error_lines'])}." if b["error_lines"]
+                     else "No error-level line in its log.") + f" Raw numbers in `{paths.relative(bench)}`.", "",
+                  _table(["notebook", "seconds"], [[n, f"{t:.1f}"] for n, t in sorted(b["notebooks"].items())]), ""]
+    return parts
+
+
 def _provenance_section(prov: list[list[str]]) -> list[str]:
     experiments_listed = ", ".join(f"`{n}`" for n in EXPERIMENTS)
     return ["## Provenance", "",
             "Training commit: the commit the run's checkpoints were written at; analysis commit(s): the commits of "
             "the sessions that analysed its checkpoints (results migrated to the schema-1 layout keep the commit "
-            "their old index recorded).", "",
-            _table(["experiment", "run", "folder", "trained to / budget", "analysed checkpoints", "training commit",
-                    "analysis commit(s)", "device"], prov), "",
+            "their old index recorded). Time: training (over every session the run took) / wall time of the "
+            "`reproduce` job that finished it, analyses included, from the step it started at when it resumed a "
+            "run left by an earlier session (recorded since the index has that field).", "",
+            _table(["experiment", "run", "folder", "trained to / budget", "analysed checkpoints",
+                    "time: training / job", "training commit", "analysis commit(s)", "device"], prov), "",
             f"Experiments defined in the library: {experiments_listed}.", ""]
