@@ -99,6 +99,9 @@ def test_robustness_studies_are_keyed_by_their_settings(home, capsys):
         load_study(other, "smoke")
     s = compute_study(samplers, "smoke", progress=False)["result"]
     assert list(s["samplers"]) == [x[0] for x in samplers.samplers] and s["n"] == 16
+    # the same study of the other architecture's run is its own result, and names that run's commands
+    with pytest.raises(MissingResult, match=r"phases-additive-smoke.json is missing.*reproduce phases-additive"):
+        load_study(samplers, "smoke", arch="additive")
 
 
 def test_cli_figures_name_a_missing_result_and_reproduce_computes_it(home):

@@ -109,7 +109,8 @@ def _cmd_reproduce(a):
         _robustness(a.profile, 0, None, None, a.device, a.force, not a.quiet)
 
 
-def _robustness(profile, run_seed, step, only, device, force, progress, layers=None, timesteps=None, n=None):
+def _robustness(profile, run_seed, step, only, device, force, progress, layers=None, timesteps=None, n=None,
+                arch="film"):
     sweep, samplers = get_profile(profile).robustness
     if layers:
         sweep = replace(sweep, layers=tuple(layers))
@@ -119,11 +120,12 @@ def _robustness(profile, run_seed, step, only, device, force, progress, layers=N
         samplers = replace(samplers, n=n)
     for spec in (sweep, samplers):
         if only in (None, spec.kind):
-            compute_study(spec, profile, run_seed, step, device=device, force=force, progress=progress)
+            compute_study(spec, profile, run_seed, step, device=device, force=force, progress=progress, arch=arch)
 
 
 def _cmd_robustness(a):
-    _robustness(a.profile, a.run_seed, a.step, a.only, a.device, a.force, not a.quiet, a.layers, a.timesteps, a.n)
+    _robustness(a.profile, a.run_seed, a.step, a.only, a.device, a.force, not a.quiet, a.layers, a.timesteps, a.n,
+                a.arch)
 
 
 def _cmd_atlas(a):
@@ -251,6 +253,8 @@ def _add_robustness(sub) -> None:
     rb = sub.add_parser("robustness", help="Figure 6's studies (layer × t sweep, samplers) at one checkpoint")
     _common(rb)
     rb.add_argument("--run-seed", type=int, default=0, help="which seed's `phases` run")
+    rb.add_argument("--arch", default="film", choices=["film", "additive"],
+                    help="film: the `phases` run; additive: the `phases-additive` run")
     rb.add_argument("--step", type=int, default=None, help="default: its last analysed checkpoint")
     rb.add_argument("--only", choices=["layer-sweep", "samplers"], default=None)
     rb.add_argument("--layers", nargs="*", default=None)

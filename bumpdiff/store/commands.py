@@ -42,9 +42,11 @@ def run_command(name: str, profile: str, labels, **kw) -> str:
     return reproduce_command(name, profile, runs=labels, **kw)
 
 
-def study_command(spec, profile: str, run_seed: int = 0, step: int | None = None) -> str:
+def study_command(spec, profile: str, run_seed: int = 0, step: int | None = None, arch: str = "film") -> str:
     default = {s.kind: s for s in get_profile(profile).robustness}[spec.kind]
     cmd = f"python -m bumpdiff robustness --profile {profile} --only {spec.kind} --run-seed {run_seed}"
+    if arch != "film":
+        cmd += f" --arch {arch}"
     if step is not None:
         cmd += f" --step {step}"
     for f in ("layers", "timesteps", "n"):

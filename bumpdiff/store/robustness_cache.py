@@ -13,7 +13,7 @@ from ..common.log import get_logger
 from ..common.runtime import resolve_device
 from ..core.provenance import provenance
 from ..core.train import TrainConfig, load_model, run_dir
-from ..experiments.registry import experiment, phases_label
+from ..experiments.registry import experiment, phases_experiment, phases_label
 from .commands import reproduce_command, study_command
 from .reading import MissingResult, read_json
 from .results import read_index
@@ -23,7 +23,8 @@ __all__ = ["load_study", "compute_study", "study_path", "study_key"]
 log = get_logger()
 
 
-def _target(profile: str, run_seed: int, step: int | None, name: str = "phases") -> tuple[TrainConfig, int]:
+def _target(profile: str, run_seed: int, step: int | None, arch: str = "film") -> tuple[TrainConfig, int]:
+    name = phases_experiment(arch)
     cfg = experiment(name).runs(profile)[phases_label(run_seed)]
     if step is None:
         entry = read_index(name, profile)["runs"].get(phases_label(run_seed))
@@ -43,13 +44,15 @@ def study_path(spec, cfg: TrainConfig, step: int) -> Path:
             / f"step{int(step):07d}-{study_key(spec, cfg, step)}.json")
 
 
-def load_study(spec, profile: str = "cpu", run_seed: int = 0, step: int | None = None, quiet: bool = False) -> dict:
+def load_study(spec, profile: str = "cpu", run_seed: int = 0, step: int | None = None, quiet: bool = False,
+               arch: str = "film") -> dict:
     """The cached result of a robustness study (a :class:`~bumpdiff.analysis.robustness.LayerSweep` or
     :class:`~bumpdiff.analysis.robustness.SamplerComparison`) at ``step`` (default: the last analysed checkpoint) of the
-    `phases` run of ``run_seed``. Reads only; raises :class:`MissingResult` naming the command."""
-    cfg, step = _target(profile, run_seed, step)
+    `phases` run of ``run_seed`` (``arch="additive"``: of `phases-additive`). Reads only; raises
+    :class:`MissingResult` naming the command."""
+    cfg, step = _target(profile, run_seed, step, arch)
     p = study_path(spec, cfg, step)
-    cmd = study_command(spec, profile, run_seed, step)
+    cmd = study_command(spec, profile, run_seed, step, arch)
     res = read_json(p, f"{spec.kind} result for {run_dir(cfg).name} at step {step} with these settings", cmd)
     if res.get("key") != study_key(spec, cfg, step) or res.get("spec") != identity(spec):
         raise MissingResult(f"stale {spec.kind} result {paths.relative(p)}; recompute with: {cmd}")
@@ -59,26 +62,26 @@ def load_study(spec, profile: str = "cpu", run_seed: int = 0, step: int | None =
 
 
 def compute_study(spec, profile: str = "cpu", run_seed: int = 0, step: int | None = None, device: str = "auto",
-                  force: bool = False, progress: bool = True) -> dict:
+                  force: bool = False, progress: bool = True, arch: str = "film") -> dict:
     """Compute (or, unless ``force``, keep) a robustness study at a checkpoint of the `phases` run of ``run_seed``;
     the checkpoint must be on disk (``python -m bumpdiff reproduce phases`` trains it)."""
-    cfg, step = _target(profile, run_seed, step)
+    cfg, step = _target(profile, run_seed, step, arch)
     p = study_path(spec, cfg, step)
     if p.exists() and not force:
         try:
-            return load_study(spec, profile, run_seed, step)
+            return load_study(spec, profile, run_seed, step, arch=arch)
         except MissingResult as e:
             log.info(f"{e}: recomputing")
     ck = run_dir(cfg) / f"ckpt_{step:07d}.pt"
     if not ck.exists():
         raise MissingResult(f"checkpoint {ck} is not on disk (checkpoints are not committed); train it with: "
-                            f"{reproduce_command('phases', profile, seeds=[run_seed])}")
+                            f"{reproduce_command(phases_experiment(arch), profile, seeds=[run_seed])}")
     dev = resolve_device(device)
     diff, _ = load_model(ck, which=spec.weights, device=dev)
     log.info(f"computing {spec.kind} of {run_dir(cfg).name} at step {step} on {dev}")
     result = spec.compute(diff, cfg.lattice, progress=progress)
     res = {"schema": SCHEMA, "kind": spec.kind, "key": study_key(spec, cfg, step), "run": run_dir(cfg).name,
            "run_key": cfg.key(), "step": step, "spec": identity(spec), "result": result,
-           "command": study_command(spec, profile, run_seed, step), "provenance": provenance(dev, p)}
+           "command": study_command(spec, profile, run_seed, step, arch), "provenance": provenance(dev, p)}
     atomic_write_json(p, res)
     return res
