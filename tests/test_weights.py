@@ -77,6 +77,32 @@ def test_export_and_load_round_trip(home, smoke_run):
         bumpdiff.pretrained("smoke", phase="final")
 
 
+def test_the_final_weights_carry_their_accuracy_under_each_sampler(home, smoke_run):
+    """The analysis measures with one sampler; a samplers study of the final checkpoint, when given, puts the final
+    weights' accuracy under every sampler into the manifest and its README, and one of another step is refused."""
+    import json
+
+    from bumpdiff.analysis.robustness import SamplerComparison
+    from bumpdiff.core.train import load_model
+    from bumpdiff.experiments.profiles import get_profile
+    from bumpdiff.store.bundles import analyze, load_bundle
+    from bumpdiff.store.weights import export
+    cfg = get_profile("smoke").train
+    bundle = analyze(smoke_run, "smoke", progress=False)
+    last = load_bundle(bundle)[0]["checkpoints"][-1]["step"]
+    diff, _ = load_model(smoke_run / f"ckpt_{last:07d}.pt")
+    spec = SamplerComparison(samplers=(("DDPM", "ddpm", 0, 0.0), ("DDIM 5", "ddim", 5, 0.0)), n=4)
+    study = {"run_key": cfg.key(), "step": last, "command": "the study's command",
+             "result": spec.compute(diff, cfg.lattice, progress=False)}
+    with pytest.raises(ValueError, match="samplers must be a study of this run's final step"):
+        export(smoke_run, bundle, samplers=dict(study, step=last - 10))
+    dest = export(smoke_run, bundle, samplers=study)
+    final = next(e for e in json.loads((dest / "manifest.json").read_text())["checkpoints"] if e["label"] == "final")
+    assert final["samplers"]["n"] == 4 and set(final["samplers"]["results"]) == {"DDPM", "DDIM 5"}
+    acc = final["samplers"]["results"]["DDPM"]["accuracy"]
+    assert f"DDPM: accuracy {acc:.3f}" in (dest / "README.md").read_text()
+
+
 def test_a_shipped_set_is_committed():
     assert SHIPPED, "no shipped weights under data/pretrained (python -m bumpdiff ship RUN --bundle BUNDLE)"
 

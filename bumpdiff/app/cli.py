@@ -22,14 +22,14 @@ from ..common.runtime import resolve_device
 from ..core.diffusion import as_sampler
 from ..core.overrides import apply_overrides
 from ..core.provenance import uncommitted
-from ..core.train import list_checkpoints, load_model, run_dir, train
+from ..core.train import TrainConfig, list_checkpoints, load_model, run_dir, train
 from ..experiments.profiles import PROFILE_NAMES, get_profile
 from ..experiments.registry import EXPERIMENTS, phases_experiment, study_run
 from ..store.bundles import analyze
 from ..store.executors import SlurmOptions
 from ..store.reading import MissingResult
 from ..store.results import compute_experiment
-from ..store.robustness_cache import compute_study
+from ..store.robustness_cache import compute_study, load_study
 from ..store.tracking import track
 from ..store.weights import export
 from .figures import make_figures
@@ -161,7 +161,15 @@ def _cmd_track(a):
 
 
 def _cmd_ship(a):
-    print(export(a.run, a.bundle, dest=a.dest))
+    cfg = TrainConfig.from_dict(json.loads((Path(a.run) / "config.json").read_text()))
+    samplers = None
+    try:   # the final weights' accuracy under every sampler, when the run's samplers study is computed
+        samplers = load_study(get_profile(cfg.name).samplers, cfg.name, cfg.seed, arch=cfg.model.arch, quiet=True)
+    except (MissingResult, KeyError, ValueError) as e:
+        print(f"bumpdiff: note: shipping without the samplers study ({e})", file=sys.stderr)
+    if samplers is not None and samplers["run_key"] != cfg.key():   # a retrain of the committed run: not its study
+        samplers = None
+    print(export(a.run, a.bundle, dest=a.dest, samplers=samplers))
 
 
 def _cmd_figures(a):
