@@ -291,6 +291,30 @@ def _robustness_section() -> list[str]:
     return parts
 
 
+def _final_samplers_section(loaded: dict, profile: str) -> list[str]:
+    """Every computed samplers study of a run's last checkpoint, both architectures: the analysis scores with one
+    sampler, and this says what the final weights do under the others."""
+    samplers = get_profile(profile).samplers
+    rows = []
+    for name, arch in (("phases", "film"), ("phases-additive", "additive")):
+        for label, (b, _) in loaded.get((name, profile), {}).items():
+            try:
+                sm = load_study(samplers, profile, b["seed"], b["checkpoints"][-1]["step"], quiet=True, arch=arch)
+            except MissingResult:
+                continue
+            rows += [[f"`{arch}` seed {b['seed']}", f"{sm['step']:,}", k, _f(v["accuracy"]), _f(v["frac_none"]),
+                      _f(v["frac_multiple"]), _f(v["frac_single_wrong"])] for k, v in sm["result"]["samplers"].items()]
+    if not rows:
+        return []
+    a = next(b for (_, pr), runs in loaded.items() if pr == profile for b, _ in runs.values())["analysis"]
+    used = f"DDIM {a['sampler_steps']}" if a["sampler"] == "ddim" else "DDPM"
+    return [f"## The final weights under each sampler, profile `{profile}`", "",
+            f"The analysis above scores every checkpoint with one sampler ({used}); the samplers study "
+            f"(`python -m bumpdiff robustness --profile {profile} --only samplers --arch ARCH --run-seed SEED`) "
+            f"draws {samplers.n} samples of the last checkpoint under each ({samplers.tol:g} px tolerance).", "",
+            _table(["run", "step", "sampler", "accuracy", "none", "multiple", "single-wrong"], rows), ""]
+
+
 def _study_sections(loaded: dict, retrains: dict, profile: str) -> list[str]:
     """The phases study of one profile: both architectures, phase A, the thresholds, layer 4, imbalance."""
     parts = []
@@ -303,6 +327,8 @@ def _study_sections(loaded: dict, retrains: dict, profile: str) -> list[str]:
         return parts
     parts += _initial_order_section(profile)
     parts += _thresholds_section(profile)
+    if profile != "cpu":      # `cpu` has its robustness section (seed 0, both studies)
+        parts += _final_samplers_section(loaded, profile)
     layer4 = _layer4_section(loaded, profile, retrains)
     if layer4:
         parts += [f"## {layer4_heading(profile)}", "", *layer4]
