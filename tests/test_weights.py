@@ -55,6 +55,11 @@ def test_export_and_load_round_trip(home, smoke_run):
     run_path = smoke_run
     bundle = analyze(run_path, "smoke", progress=False)
     dest = export(run_path, bundle)
+    files = sorted(dest.glob("*.safetensors"))
+    first = [f.read_bytes() for f in files]
+    for _ in range(3):                                  # the same weights are the same bytes at every export
+        export(run_path, bundle)
+        assert [f.read_bytes() for f in files] == first
     m = shipped("smoke")
     assert dest == home / "data" / "pretrained" / "smoke-film-seed0" and m["run_key"] == cfg.key()
     for e in m["checkpoints"]:

@@ -125,8 +125,11 @@ def export(run_dir, bundle, dest: Path | None = None, call: str = "phase",
         state = load_checkpoint(src)
         half = {k: v.detach().to(torch.float16).contiguous() for k, v in state["ema"].items()}
         tmp = dest / f".{name}.tmp"
-        save_file(half, str(tmp), metadata={"step": str(rec["step"]), "run_key": b["run_key"], "weights": "ema",
-                                            "dtype": "float16"})
+        # one metadata entry: safetensors writes its metadata map in hash order, which changes from one call to the
+        # next, so several entries made the same weights different bytes (and a new sha256) at every export
+        save_file(half, str(tmp), metadata={"bumpdiff": json.dumps({"step": rec["step"], "run_key": b["run_key"],
+                                                                    "weights": "ema", "dtype": "float16"},
+                                                                   sort_keys=True)})
         if tmp.stat().st_size > MAX_FILE_BYTES:
             tmp.unlink()
             raise ValueError(f"{name} would be {tmp.stat().st_size} bytes, over the {MAX_FILE_BYTES} allowed")
