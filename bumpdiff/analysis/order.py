@@ -52,8 +52,8 @@ def _cache_umap_kernels() -> None:
     environment, beside the sources, or numba's user-wide cache folder when that is read-only) changes no number:
     the cache holds the same machine code, keyed by the source file and the CPU, and is recompiled when either
     changes. Functions compiled before this call, or not defined at module level, are left as they are."""
-    from numba.core.caching import NullCache
-    from numba.core.dispatcher import Dispatcher
+    from numba.core.caching import NullCache  # imported here, as umap is: numba takes seconds to import
+    from numba.core.dispatcher import Dispatcher  # imported here, as umap is: numba takes seconds to import
 
     for name, module in list(sys.modules.items()):
         if module is None or name.split(".")[0] not in ("umap", "pynndescent"):
