@@ -8,7 +8,7 @@ from ...analysis.phases import describe_sequence, phase_onsets, phase_sequence
 from ...analysis.robustness import LayerSweep
 from ...common import paths
 from ...experiments.profiles import get_profile
-from ...experiments.registry import EXPERIMENTS, phases_label
+from ...experiments.registry import EXPERIMENTS, phases_experiment, phases_label
 from ...experiments.stats import (
     IMBALANCED_THRESHOLD,
     compare_bundles,
@@ -43,11 +43,13 @@ def _time(b: dict) -> str:
     train = b["checkpoints"][-1].get("train_seconds") if b["checkpoints"] else None
     job = b.get("job") or {}
     out = f"{train / 60:.0f} min" if train is not None else "—"
-    if job.get("seconds") is not None:
-        start = job.get("resumed_at")
-        out += (f" / {job['seconds'] / 60:.0f} min" + ("" if start == 0 else f" from step {start:,}" if start
-                                                          else " (start not recorded)"))
-    return out
+    if job.get("seconds") is None:
+        return out
+    out += f" / {job['seconds'] / 60:.0f} min"
+    start = job.get("resumed_at")
+    if start is None:
+        return out + " (start not recorded)"
+    return out + (f" from step {start:,}" if start else "")
 
 
 def _phases_section(profile: str, runs: dict) -> list[str]:
@@ -275,6 +277,12 @@ def _paper_section(runs: dict) -> list[str]:
     return parts
 
 
+def _sampler_rows(result: dict) -> list[list[str]]:
+    """sampler, accuracy and the three failure fractions of a samplers study's result, one row per sampler."""
+    return [[k, _f(v["accuracy"]), _f(v["frac_none"]), _f(v["frac_multiple"]), _f(v["frac_single_wrong"])]
+            for k, v in result["samplers"].items()]
+
+
 def _robustness_section() -> list[str]:
     parts = ["## Robustness, profile `cpu` (seed 0, last checkpoint)", ""]
     sweep, samplers = get_profile("cpu").robustness
@@ -282,8 +290,7 @@ def _robustness_section() -> list[str]:
         sm = load_study(samplers, "cpu", quiet=True)
         parts += [f"Samplers at step {sm['step']:,} ({sm['result']['n']} samples each, tolerance {samplers.tol} px):",
                   "", _table(["sampler", "accuracy", "none", "multiple", "single-wrong"],
-                             [[k, _f(v["accuracy"]), _f(v["frac_none"]), _f(v["frac_multiple"]),
-                               _f(v["frac_single_wrong"])] for k, v in sm["result"]["samplers"].items()]), ""]
+                             _sampler_rows(sm["result"])), ""]
         sw = load_study(sweep, "cpu", quiet=True)
         parts += [f"Layer × timestep sweep at step {sw['step']:,}:", "", _sweep_table(sw["result"]["rows"]), ""]
     except MissingResult as e:
@@ -296,14 +303,13 @@ def _final_samplers_section(loaded: dict, profile: str) -> list[str]:
     sampler, and this says what the final weights do under the others."""
     samplers = get_profile(profile).samplers
     rows = []
-    for name, arch in (("phases", "film"), ("phases-additive", "additive")):
-        for label, (b, _) in loaded.get((name, profile), {}).items():
+    for arch in ("film", "additive"):
+        for b, _ in loaded.get((phases_experiment(arch), profile), {}).values():
             try:
                 sm = load_study(samplers, profile, b["seed"], b["checkpoints"][-1]["step"], quiet=True, arch=arch)
             except MissingResult:
                 continue
-            rows += [[f"`{arch}` seed {b['seed']}", f"{sm['step']:,}", k, _f(v["accuracy"]), _f(v["frac_none"]),
-                      _f(v["frac_multiple"]), _f(v["frac_single_wrong"])] for k, v in sm["result"]["samplers"].items()]
+            rows += [[f"`{arch}` seed {b['seed']}", f"{sm['step']:,}", *r] for r in _sampler_rows(sm["result"])]
     if not rows:
         return []
     a = next(b for (_, pr), runs in loaded.items() if pr == profile for b, _ in runs.values())["analysis"]
