@@ -66,3 +66,39 @@ def test_a_figure_is_the_same_bytes_at_a_commit_that_changes_nothing_it_reads(ho
     (home / "bumpdiff" / "x.txt").write_text("2\n")
     git("commit", "-q", "-am", "code")
     assert all(a != b for a, b in zip(render(), first))
+
+
+def test_a_notebook_shows_the_saved_png_instead_of_drawing_the_figure_again(home, monkeypatch):
+    """Under the inline backend, `save` closes the figure and displays the PNG it wrote, at the figure's on-screen
+    size; the file is cropped to the figure's content, as `bbox_inches="tight"` would."""
+    import IPython.display
+    import matplotlib
+    import matplotlib.pyplot as plt
+
+    from bumpdiff.app import plotting
+
+    shown = []
+    monkeypatch.setattr(matplotlib, "get_backend", lambda: "module://matplotlib_inline.backend_inline")
+    monkeypatch.setattr(IPython.display, "display", shown.append)
+    fig, ax = plt.subplots(figsize=(4, 2), dpi=100)
+    ax.set_xlim(0, 1)
+    ax.set_position([0.4, 0.4, 0.2, 0.2])          # a small axes in a wide figure: tight cropping must shrink it
+    png, pdf = plotting.save(fig, "fig_shown", "smoke")
+    assert not plt.fignum_exists(fig.number)       # the backend will not draw it again at the end of the cell
+    (image,) = shown
+    assert image.data == png.read_bytes() and pdf.read_bytes().startswith(b"%PDF")
+    width = int.from_bytes(image.data[16:20], "big")
+    dpi = plotting.STYLE["savefig.dpi"]
+    assert width < 4 * dpi                          # cropped, not the whole 4-inch canvas
+    assert image.width == round(width * 100 / dpi)  # shown at the size the figure has on screen
+
+
+def test_a_figure_outside_a_notebook_is_left_open(home):
+    import matplotlib.pyplot as plt
+
+    from bumpdiff.app import plotting
+
+    fig, _ = plt.subplots(figsize=(2, 2))
+    plotting.save(fig, "fig_open", "smoke")
+    assert plt.fignum_exists(fig.number)
+    plt.close(fig)

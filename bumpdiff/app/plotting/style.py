@@ -50,15 +50,53 @@ METADATA = {"png": {"Creator": "bumpdiff", "Software": None},
             "pdf": {"Creator": "bumpdiff", "Producer": None, "CreationDate": None, "ModDate": None}}
 
 
+#: white space around a figure's tight bounding box when saved (inches)
+PAD_INCHES = 0.1
+
+
 def save(fig, name: str, profile: str, stamp: str | None = None) -> list[Path]:
     """Save ``fig`` as PNG and PDF under a stable name, stamped with profile and commit, with fixed metadata
-    (:data:`METADATA`): an unchanged figure is saved as the same bytes."""
+    (:data:`METADATA`): an unchanged figure is saved as the same bytes.
+
+    The tight bounding box is measured once for both files (matplotlib's ``bbox_inches="tight"`` lays the figure out
+    again for each). In a notebook with the inline backend the figure is then shown as the PNG just saved, rather
+    than drawn a third time for the display."""
     if stamp:
         fig.text(0.995, 0.005, stamp, ha="right", va="bottom", fontsize=6, color="#777777")
     d = figure_dir(profile)
+    dpi = STYLE["savefig.dpi"]
+    bbox = _tight_bbox(fig, dpi)
     out = []
     for ext in ("png", "pdf"):
         p = d / f"{name}.{ext}"
-        fig.savefig(p, dpi=STYLE["savefig.dpi"], bbox_inches="tight", metadata=dict(METADATA[ext]))
+        fig.savefig(p, dpi=dpi, bbox_inches=bbox, metadata=dict(METADATA[ext]))
         out.append(p)
+    _show_saved(fig, out[0], dpi)
     return out
+
+
+def _tight_bbox(fig, dpi: float):
+    """The box (inches) that ``savefig(bbox_inches="tight", pad_inches=PAD_INCHES)`` would crop ``fig`` to at
+    ``dpi``: laid out once, without rendering."""
+    shown_dpi = fig.dpi
+    fig.dpi = dpi
+    try:
+        fig.draw_without_rendering()
+        return fig.get_tightbbox(fig.canvas.get_renderer()).padded(PAD_INCHES)
+    finally:
+        fig.dpi = shown_dpi
+
+
+def _show_saved(fig, png: Path, dpi: float) -> None:
+    """Under the notebook's inline backend, close ``fig`` (so the backend does not draw it again at the end of the
+    cell) and display the saved ``png`` instead, at the size the figure would have been shown."""
+    import matplotlib
+    if "inline" not in matplotlib.get_backend() or not plt.fignum_exists(getattr(fig, "number", None)):
+        return
+    from IPython.display import Image, display  # imported here: only a notebook kernel shows figures
+
+    data = png.read_bytes()
+    width = int.from_bytes(data[16:20], "big")  # the PNG header's IHDR chunk: width, then height, in pixels
+    shown_dpi = fig.dpi
+    plt.close(fig)
+    display(Image(data=data, format="png", width=round(width * shown_dpi / dpi)))
