@@ -4,6 +4,7 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
+import matplotlib
 import matplotlib.pyplot as plt  # headless, matplotlib picks a non-interactive backend by itself
 
 from ...common import paths
@@ -90,7 +91,6 @@ def _tight_bbox(fig, dpi: float):
 def _show_saved(fig, png: Path, dpi: float) -> None:
     """Under the notebook's inline backend, close ``fig`` (so the backend does not draw it again at the end of the
     cell) and display the saved ``png`` instead, at the size the figure would have been shown."""
-    import matplotlib
     if "inline" not in matplotlib.get_backend() or not plt.fignum_exists(getattr(fig, "number", None)):
         return
     from IPython.display import Image, display  # imported here: only a notebook kernel shows figures
