@@ -52,3 +52,21 @@ def test_reference_samples_are_a_function_of_the_request():
     a = reference_samples(d, (10.0, 12.0), seed=3, steps=5, n=2)
     assert a.shape == (2, 32, 32) and np.array_equal(a, reference_samples(d, (10.0, 12.0), seed=3, steps=5, n=2))
     assert not np.array_equal(a, reference_samples(d, (10.0, 12.0), seed=4, steps=5, n=2))
+
+
+def test_reference_samples_are_the_project_sampler_on_the_page_noise():
+    """η = 0: exactly what `Diffusion.sample` gives from the page's x_T. η = 1: the same x_T, fresh page noise at
+    every step but the last, so other images, and the same ones for the same request."""
+    from bumpdiff.core.diffusion import DDIM
+
+    torch.manual_seed(0)
+    d = Diffusion(UNet(get_profile("smoke").train.model), get_profile("smoke").train.diffusion).eval()
+    size = d.model.cfg.image_size
+    x_T = torch.from_numpy(page_noise(3, 2 * size * size)).reshape(2, 1, size, size)
+    expected, _ = d.sample(torch.tensor([[10.0, 12.0]] * 2), sampler=DDIM(5, 0.0), x_T=x_T)
+    assert np.array_equal(reference_samples(d, (10.0, 12.0), seed=3, steps=5, n=2), expected[:, 0].numpy())
+    stochastic = reference_samples(d, (10.0, 12.0), seed=3, steps=5, n=2, eta=1.0)
+    assert not np.allclose(stochastic, expected[:, 0].numpy(), atol=1e-3)
+    assert np.array_equal(stochastic, reference_samples(d, (10.0, 12.0), seed=3, steps=5, n=2, eta=1.0))
+    with pytest.raises(ValueError, match="eta"):
+        reference_samples(d, (10.0, 12.0), seed=3, steps=5, n=2, eta=1.5)

@@ -275,7 +275,8 @@ EXPLORER_TOLERANCE = 1e-4
 def test_the_explorer_generates_bumps_where_a_reader_points(served):
     """The explorer page, offline in Chromium: three requests on the final model give the samples PyTorch gives on the
     same noise, so the bumps land within 1 px as often; a drag on the pad makes a new request at the dragged centre;
-    nothing leaves localhost and no script fails."""
+    the stochastic sampler (η = 1) gives PyTorch's samples on the page's per-step noise; nothing leaves localhost and
+    no script fails."""
     import numpy as np
     from playwright.sync_api import sync_playwright
 
@@ -318,6 +319,9 @@ def test_the_explorer_generates_bumps_where_a_reader_points(served):
             while (api.busy()) await new Promise(r => setTimeout(r, 20));
             return api.last;
         }""")
+        mx, my = centres[1]   # the stochastic sampler on the same request: fresh page noise at every step
+        stochastic = page.evaluate(f"window.bumpdiffExplorer.request({mx}, {my}, 0, '{first['id']}', 'final', 1)")
+        status = page.locator("#bx-status").inner_text()
         browser.close()
     assert outside == [] and errors == []
     from bumpdiff.app.webexplorer import page_noise
@@ -339,3 +343,8 @@ def test_the_explorer_generates_bumps_where_a_reader_points(served):
     again = reference_samples(diffusion, (dragged["mx"], dragged["my"]), 0, first["ddim_steps"])
     dragged_imgs = np.array(dragged["images"], dtype=np.float32).reshape(again.shape)
     assert np.abs(dragged_imgs - again).max() <= EXPLORER_TOLERANCE
+    assert "η = 1" in status and stochastic["eta"] == 1
+    stochastic_imgs = np.array(stochastic["images"], dtype=np.float32).reshape(again.shape)
+    expected = reference_samples(diffusion, centres[1], 0, first["ddim_steps"], eta=1.0)
+    assert np.abs(stochastic_imgs - expected).max() <= EXPLORER_TOLERANCE
+    assert np.abs(stochastic_imgs - page_imgs[1]).max() > 0.1   # not the deterministic answer again

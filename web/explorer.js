@@ -1,7 +1,8 @@
 // The in-browser explorer of the report site: the shipped models (ONNX graphs written by
 // bumpdiff.app.webexplorer) run by onnxruntime-web (WebAssembly, served with the site; nothing is fetched
 // from elsewhere). Pick a model and a checkpoint, drag the requested centre (μx, μy) on the canvas, and
-// the page generates samples with deterministic DDIM from seeded noise, shows the denoising trajectory,
+// the page generates samples with DDIM from seeded noise (η = 0, deterministic, the analysis's sampler;
+// or η = 1, which adds fresh noise at every step), shows the denoising trajectory,
 // and places the request on the layer-4 latent map (the projection computed in Python; here only a
 // forward pass and a product).
 //
@@ -58,14 +59,16 @@ function feeds(x, t, centers, b, n) {
   };
 }
 
-// Deterministic DDIM (eta = 0) over the set's timesteps, as bumpdiff.core.diffusion.Diffusion.ddim_step.
-async function generate(set, ckpt, mx, my, seed) {
+// DDIM over the set's timesteps, as bumpdiff.core.diffusion.Diffusion.ddim_step. The seed's noise is x_T
+// (b * px values), then, when eta > 0, one fresh draw z of b * px values for each step but the last.
+async function generate(set, ckpt, mx, my, seed, eta) {
   const n = set.image_size, b = meta.n_samples, px = n * n;
   const sess = await session(set, ckpt);
-  const x = Float32Array.from(pageNoise(seed, b * px));
+  const ts = set.timesteps, ab = set.alphas_cumprod;
+  const noise = pageNoise(seed, b * px * (eta > 0 ? ts.length : 1));
+  const x = Float32Array.from(noise.subarray(0, b * px));
   const centers = new Float32Array(2 * b);
   for (let i = 0; i < b; i++) { centers[2 * i] = mx; centers[2 * i + 1] = my; }
-  const ts = set.timesteps, ab = set.alphas_cumprod;
   const every = Math.max(1, Math.floor(ts.length / meta.trajectory_frames));
   const trajectory = [];
   const x0 = new Float32Array(b * px);
@@ -74,12 +77,14 @@ async function generate(set, ckpt, mx, my, seed) {
     const eps = (await sess.run(feeds(x, t, centers, b, n))).eps.data;
     const aT = ab[t], aPrev = tPrev >= 0 ? ab[tPrev] : 1;
     const sa = Math.fround(Math.sqrt(aT)), s1a = Math.fround(Math.sqrt(1 - aT));
+    const sigma = tPrev >= 0 ? eta * Math.sqrt((1 - aPrev) / (1 - aT) * (1 - aT / aPrev)) : 0;
+    const z = sigma > 0 ? noise.subarray((k + 1) * b * px, (k + 2) * b * px) : null;
     for (let i = 0; i < x.length; i++) {
       let p = (x[i] - s1a * eps[i]) / sa;
       if (set.clip_denoised) p = Math.min(1, Math.max(-1, p));
       x0[i] = p;
       const e = (x[i] - sa * x0[i]) / s1a;
-      x[i] = Math.sqrt(aPrev) * x0[i] + Math.sqrt(Math.max(0, 1 - aPrev)) * e;
+      x[i] = Math.sqrt(aPrev) * x0[i] + Math.sqrt(Math.max(0, 1 - aPrev - sigma * sigma)) * e + (z ? sigma * z[i] : 0);
     }
     if (k % every === every - 1 || k === ts.length - 1) trajectory.push({ t, x0: x0.slice(0, px) });
   }
@@ -139,7 +144,7 @@ function drawMap(canvas, ckpt, set, here) {
 }
 
 const mid = (meta.sets[0].image_size - 1) / 2;
-const state = { set: meta.sets[0], ckpt: null, mx: mid, my: mid, seed: 0, busy: false, queued: false };
+const state = { set: meta.sets[0], ckpt: null, mx: mid, my: mid, seed: 0, eta: 0, busy: false, queued: false };
 const api = { meta, last: null, answers: 0, busy: () => state.busy || state.queued };
 window.bumpdiffExplorer = api;
 
@@ -158,9 +163,9 @@ function fillCheckpoints() {
 }
 
 // One answer at a time; a request made while one runs replaces any queued one (the latest wins).
-async function request(mx, my, seed) {
+async function request(mx, my, seed, eta) {
   const set = state.set, ckpt = state.ckpt, t0 = performance.now();
-  const [gen, here] = await Promise.all([generate(set, ckpt, mx, my, seed), placeOnMap(set, ckpt, mx, my)]);
+  const [gen, here] = await Promise.all([generate(set, ckpt, mx, my, seed, eta), placeOnMap(set, ckpt, mx, my)]);
   const ms = performance.now() - t0, n = set.image_size;
   root.querySelectorAll(".bx-sample").forEach((c, i) => drawImage(c, gen.images[i], n, [mx, my]));
   root.querySelectorAll(".bx-frame").forEach((c, i) => {
@@ -170,9 +175,9 @@ async function request(mx, my, seed) {
   });
   drawMap($("#bx-map"), ckpt, set, here);
   $("#bx-status").textContent = `${set.arch} ${ckpt.label} (step ${ckpt.step}) · μ = (${mx.toFixed(1)}, ${my.toFixed(1)}) · ` +
-    `seed ${seed} · ${set.ddim_steps} DDIM steps in ${Math.round(ms)} ms`;
+    `seed ${seed} · ${set.ddim_steps} DDIM steps, η = ${eta} in ${Math.round(ms)} ms`;
   api.answers += 1;
-  api.last = { set: set.id, checkpoint: ckpt.label, mx, my, seed, ms, images: gen.images.map((a) => Array.from(a)),
+  api.last = { set: set.id, checkpoint: ckpt.label, mx, my, seed, eta, ms, images: gen.images.map((a) => Array.from(a)),
                latent: here };
   return api.last;
 }
@@ -183,7 +188,7 @@ async function refresh() {
   try {
     do {
       state.queued = false;
-      await request(state.mx, state.my, state.seed);
+      await request(state.mx, state.my, state.seed, state.eta);
     } while (state.queued);
   } finally {
     state.busy = false;
@@ -227,6 +232,7 @@ pad.addEventListener("pointermove", (ev) => { if (pad.hasPointerCapture(ev.point
 $("#bx-mx").addEventListener("change", () => setCentre(Number($("#bx-mx").value), state.my));
 $("#bx-my").addEventListener("change", () => setCentre(state.mx, Number($("#bx-my").value)));
 $("#bx-seed").addEventListener("change", () => { state.seed = Math.max(0, Math.floor(Number($("#bx-seed").value))); refresh(); });
+$("#bx-eta").addEventListener("change", () => { state.eta = Number($("#bx-eta").value); refresh(); });
 $("#bx-model").addEventListener("change", () => {
   state.set = meta.sets[Number($("#bx-model").value)];
   fillCheckpoints();
@@ -235,7 +241,7 @@ $("#bx-model").addEventListener("change", () => {
 $("#bx-checkpoint").addEventListener("change", () => { state.ckpt = state.set.checkpoints[Number($("#bx-checkpoint").value)]; refresh(); });
 
 // For the browser test and the benchmark: choose a model and checkpoint, then answer one request.
-api.request = async (mx, my, seed = 0, setId = null, label = null) => {
+api.request = async (mx, my, seed = 0, setId = null, label = null, eta = 0) => {
   if (setId) {
     const i = meta.sets.findIndex((s) => s.id === setId);
     state.set = meta.sets[i];
@@ -247,11 +253,13 @@ api.request = async (mx, my, seed = 0, setId = null, label = null) => {
     state.ckpt = state.set.checkpoints[j];
     $("#bx-checkpoint").value = String(j);
   }
-  state.mx = mx; state.my = my; state.seed = seed;
+  state.mx = mx; state.my = my; state.seed = seed; state.eta = eta;
+  $("#bx-seed").value = String(seed);
+  $("#bx-eta").value = String(eta);
   drawPad();
   while (state.busy) await new Promise((r) => setTimeout(r, 10));
   state.busy = true;
-  try { return await request(mx, my, seed); } finally { state.busy = false; }
+  try { return await request(mx, my, seed, eta); } finally { state.busy = false; }
 };
 
 fillChoices();

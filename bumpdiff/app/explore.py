@@ -114,12 +114,14 @@ class Explorer:
         check_range("muy", muy, lo=0, hi=n - 1)
 
     def generate(self, label: str, mux: float, muy: float, sampler: str = "ddim", steps: int = 20, n: int = 8,
-                 seed: int = 0, tol: float | None = None) -> Generation:
-        """``n`` samples at (μx, μy) from checkpoint ``label`` with ``sampler`` (``"ddim"`` with ``steps`` steps,
-        or ``"ddpm"``: all T ancestral steps), scored at the analysis tolerance unless ``tol`` is given."""
+                 seed: int = 0, tol: float | None = None, eta: float = 0.0) -> Generation:
+        """``n`` samples at (μx, μy) from checkpoint ``label`` with ``sampler`` (``"ddim"`` with ``steps`` steps
+        and stochasticity ``eta``: 0 deterministic, 1 as much fresh noise per step as DDPM; or ``"ddpm"``: all T
+        ancestral steps), scored at the analysis tolerance unless ``tol`` is given."""
         self._check_center(mux, muy)
         check_range("n", n, lo=1, hi=256, integer=True)
-        smp = as_sampler(sampler, steps if sampler == "ddim" else None, 0.0)
+        check_range("eta", eta, lo=0.0, hi=1.0)
+        smp = as_sampler(sampler, steps if sampler == "ddim" else None, float(eta))
         tol = float(self.manifest["analysis"]["tol"] if tol is None else tol)
         t0 = time.perf_counter()
         centers = torch.tensor([[float(mux), float(muy)]] * n)

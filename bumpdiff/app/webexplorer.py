@@ -25,6 +25,7 @@ import torch
 
 from ..analysis.activations import collect_activations, latent_grid
 from ..common import paths
+from ..common.checks import check_range
 from ..common.files import atomic_write_json
 from ..common.identity import key as identity_key
 from ..common.log import get_logger
@@ -71,14 +72,29 @@ def page_noise(seed: int, count: int) -> np.ndarray:
 
 
 @torch.no_grad()
-def reference_samples(diffusion, center, seed: int, steps: int, n: int = N_SAMPLES) -> np.ndarray:
-    """What the page generates for ``center`` and ``seed``, computed by PyTorch: ``n`` deterministic DDIM samples
-    (``steps`` steps) from :func:`page_noise` (sample-major), as an (n, N, N) float32 array in [-1, 1]."""
+def reference_samples(diffusion, center, seed: int, steps: int, n: int = N_SAMPLES, eta: float = 0.0) -> np.ndarray:
+    """What the page generates for ``center``, ``seed`` and ``eta``, computed by PyTorch: ``n`` DDIM samples
+    (``steps`` steps) as an (n, N, N) float32 array in [-1, 1]. The noise is the page's (:func:`page_noise`,
+    sample-major): x_T first, then, when ``eta`` > 0, a fresh draw for each step but the last. The steps are
+    :meth:`~bumpdiff.core.diffusion.Diffusion.ddim_step`, as :meth:`~bumpdiff.core.diffusion.Diffusion.sample` takes
+    them (the same images as ``sample`` from the same x_T when ``eta`` is 0)."""
+    check_range("eta", eta, lo=0.0, hi=1.0)
     size = diffusion.model.cfg.image_size
-    x_T = torch.from_numpy(page_noise(seed, n * size * size)).reshape(n, 1, size, size)
+    px = n * size * size
+    ts = DDIM(steps, eta).timesteps(diffusion.T)
+    noise = torch.from_numpy(page_noise(seed, px * (len(ts) if eta > 0 else 1))).reshape(-1, n, 1, size, size)
     c = torch.tensor([center] * n, dtype=torch.float32)
-    imgs, _ = diffusion.sample(c, sampler=DDIM(steps, 0.0), x_T=x_T)
-    return imgs[:, 0].numpy().astype(np.float32)
+    x = noise[0]
+    was_training = diffusion.model.training
+    diffusion.model.eval()
+    try:
+        for k, t in enumerate(ts):
+            t_prev = ts[k + 1] if k + 1 < len(ts) else -1
+            eps = diffusion.model(x, torch.full((n,), t, dtype=torch.long), c).float()
+            x, _ = diffusion.ddim_step(x, t, t_prev, eps, eta, noise[k + 1] if eta > 0 and t_prev >= 0 else None)
+    finally:
+        diffusion.model.train(was_training)
+    return x.clamp(-1, 1)[:, 0].numpy().astype(np.float32)
 
 
 def shipped_sets() -> list[dict]:
@@ -170,12 +186,17 @@ _INTRO = """# Explorer: the model in your browser
 
 The shipped models run here, in this page: onnxruntime-web (WebAssembly) executes the exported network, and nothing
 is sent anywhere. Pick a model and a checkpoint (the phases A, B, C of its training and the final weights), then
-click or drag on the dark square to request a bump centre (μx, μy). The page draws {n} samples by deterministic DDIM
-from seeded noise (the same request and seed give the same pictures; the red circle is the 1-pixel tolerance of the
+click or drag on the dark square to request a bump centre (μx, μy). The page draws {n} samples by DDIM from seeded
+noise (the same request, seed and sampler give the same pictures; the red circle is the 1-pixel tolerance of the
 study's evaluator), the denoising trajectory of the first sample (the predicted clean image x̂0 along the steps), and
 where the request lands on the layer-4 latent map: the read-out of the analysis (shared noise, t as analysed)
 projected on the first two principal components of the grid's activations, each grid centre coloured by μx (hue)
 and μy (lightness).
+
+The sampler is the analysis's deterministic DDIM (η = 0, the steps of the profile's analysis) unless you choose
+η = 1, which adds fresh noise at every step. The two can disagree: the results page's table of the final weights
+under each sampler shows the `additive` models leaving some bumps too faint for the detector under η = 0 that
+they draw in full under η = 1 or ancestral sampling.
 
 """
 
@@ -194,6 +215,8 @@ _HTML = """<div id="bumpdiff-explorer" class="bx">
 <label>μx <input id="bx-mx" type="number" step="0.1"></label>
 <label>μy <input id="bx-my" type="number" step="0.1"></label>
 <label>seed <input id="bx-seed" type="number" value="0" min="0" step="1"></label>
+<label>sampler <select id="bx-eta"><option value="0">DDIM, η = 0 (deterministic: the analysis's sampler)</option>
+<option value="1">DDIM, η = 1 (stochastic)</option></select></label>
 </div>
 <div class="row">
 <div><div>request (drag)</div>{pad}</div>
