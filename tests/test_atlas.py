@@ -83,3 +83,22 @@ def test_condition_independent_activations_stay_without_order_through_the_compon
     Z = top_components(A, 128)
     assert Z.shape == (len(g), 128) and not Z.any()
     assert np.isnan(order_parameters(Z, g, umap=False)["knn_r2_y"])
+
+
+def test_the_atlas_under_the_independent_read_out_from_the_command_line(home, smoke_run):
+    """`track atlas --noise independent` stores a second atlas beside the first (its own key), which the reader
+    finds by the same choice; a study without a choice of noise refuses it, naming the parameter."""
+    from bumpdiff.app.cli import main
+    from bumpdiff.store.reading import MissingResult
+    from bumpdiff.store.tracking import load_tracked_study, tracked_spec
+
+    with pytest.raises(MissingResult, match="track atlas --profile smoke --noise independent"):
+        load_tracked_study("atlas", "smoke", 0, noise="independent")
+    main(["track", "atlas", "--profile", "smoke", "--noise", "independent", "--steps", "30", "--quiet"])
+    data = load_tracked_study("atlas", "smoke", 0, noise="independent")
+    assert data["spec"]["noise"] == "independent" and list(data["checkpoints"]) == ["30"]
+    assert data["key"] == tracked_spec("atlas", "smoke", "independent").key() != tracked_spec("atlas", "smoke").key()
+    with pytest.raises(MissingResult, match="track atlas --profile smoke   "):   # the shared one is not computed
+        load_tracked_study("atlas", "smoke", 0)
+    with pytest.raises(SystemExit, match="noise applies to the atlas study only"):
+        main(["track", "spectrum", "--profile", "smoke", "--noise", "independent"])

@@ -30,7 +30,7 @@ from ..store.executors import SlurmOptions
 from ..store.reading import MissingResult
 from ..store.results import compute_experiment
 from ..store.robustness_cache import compute_study, load_study
-from ..store.tracking import track
+from ..store.tracking import track, tracked_spec
 from ..store.weights import export
 from .figures import make_figures
 from .findings import update_readme
@@ -147,6 +147,10 @@ def _cmd_track(a):
     unknown = sorted(set(a.kinds) - set(specs))
     if unknown:
         raise SystemExit(f"bumpdiff: error: study must be one of {sorted(specs)}, got {unknown}")
+    try:
+        specs = {kind: tracked_spec(kind, a.profile, a.noise) for kind in a.kinds}
+    except ValueError as e:
+        raise SystemExit(f"bumpdiff: error: {e}") from None
     name = a.experiment or phases_experiment(a.arch)
     if a.run is None:
         run = run_dir(study_run(name, a.profile, a.run_seed))
@@ -292,6 +296,8 @@ def _add_track(sub) -> None:
     tr.add_argument("--run-seed", type=int, default=0)
     tr.add_argument("--arch", choices=["film", "additive"], default="film",
                     help="whose phases run (default run folder): film = `phases`, additive = `phases-additive`")
+    tr.add_argument("--noise", choices=["shared", "independent"], default="shared",
+                    help="the atlas's read-out: one noise image for every condition (default) or one each")
     tr.add_argument("--experiment", default=None, help="another experiment's run instead of a phases run "
                     "(e.g. torus, for the topology study)")
     _over_checkpoints(tr)

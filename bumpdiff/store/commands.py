@@ -61,12 +61,13 @@ def study_experiment(arch: str, name: str | None) -> str:
 
 
 def track_command(kind: str, profile: str, run_seed: int = 0, arch: str = "film",
-                  experiment_name: str | None = None) -> str:
+                  experiment_name: str | None = None, noise: str = "shared") -> str:
     name = study_experiment(arch, experiment_name)
     cfg = study_run(name, profile, run_seed)
     return (f"python -m bumpdiff track {kind} --profile {profile}"
             + (f" --experiment {name}" if experiment_name is not None else "")
             + (f" --arch {arch}" if arch != "film" else "")
+            + (f" --noise {noise}" if noise != "shared" else "")
             + (f" --run-seed {run_seed}" if run_seed else "") + f"   (needs the run's checkpoints in "
             f"{paths.shown(run_dir(cfg))}: {reproduce_command(name, profile, seeds=[run_seed])})")
 

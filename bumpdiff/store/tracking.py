@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from tqdm.auto import tqdm
@@ -93,19 +94,31 @@ def track(run_dir, spec, steps=None, device="cpu", progress: bool = True, out_di
 
 # ------------------------------------------------------------------------- reading a tracked study back
 
+def tracked_spec(kind: str, profile: str = "cpu", noise: str = "shared"):
+    """The profile's spec of tracked study ``kind``, read under ``noise`` (only the atlas has a choice of read-out
+    noise: ``"shared"``, its default, or ``"independent"``)."""
+    spec = get_profile(profile).studies[kind]
+    if noise == getattr(spec, "noise", "shared"):
+        return spec
+    if not hasattr(spec, "noise"):
+        raise ValueError(f"noise applies to the atlas study only; the {kind} study reads the shared noise, "
+                         f"got noise={noise!r}")
+    return replace(spec, noise=noise)   # the spec checks the value
+
+
 def load_tracked_study(kind: str, profile: str = "cpu", run_seed: int = 0, quiet: bool = False,
-                       arch: str = "film", experiment_name: str | None = None) -> dict:
+                       arch: str = "film", experiment_name: str | None = None, noise: str = "shared") -> dict:
     """A study tracked over training (:mod:`bumpdiff.store.tracking`) of the run of ``run_seed`` of experiment
     ``experiment_name`` (default: the `phases` experiment of architecture ``arch``), read-only: from beside the
     run's bundle, else from beside a committed retrain of the same run (``data/results/retrains/<run folder>-*/``).
     The returned dict has ``"source"``: the folder it came from. Raises :class:`MissingResult` naming the command
-    when there is none."""
-    spec = get_profile(profile).studies[kind]
+    when there is none. ``noise``: the atlas under the other read-out (:func:`tracked_spec`)."""
+    spec = tracked_spec(kind, profile, noise)
     name = study_experiment(arch, experiment_name)
     cfg = study_run(name, profile, run_seed)
     folder = run_dir(cfg).name
     fname = f"{spec.kind}-{spec.key()}.json"
-    cmd = track_command(kind, profile, run_seed, arch, experiment_name)
+    cmd = track_command(kind, profile, run_seed, arch, experiment_name, noise)
     for d in [paths.results_dir() / folder, *sorted((paths.results_dir() / "retrains").glob(f"{folder}-*"))]:
         p = d / fname
         if p.exists():

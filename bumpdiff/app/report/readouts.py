@@ -71,24 +71,28 @@ def _layer4_section(loaded: dict, profile: str, retrains: list[tuple]) -> list[s
 
 
 def _ordered_layers_section(profile: str) -> list[str]:
-    """From each run's atlas, at its last checkpoint: the layers whose cell the latent rule calls C."""
+    """From each run's atlas under each read-out noise, at its last checkpoint: the layers whose cell the latent rule
+    calls C."""
     cells, out = [], []
     for arch, name in ARCH_EXPERIMENTS.items():
         for seed in experiment_seeds(name, profile):
-            try:
-                data = load_tracked_study("atlas", profile, seed, quiet=True, arch=arch)
-            except MissingResult:
-                continue
-            for readout in (*data["spec"]["timesteps"], "sampling"):
-                calls = latent_calls(data, readout)
-                step = max(calls)
-                ordered = [f"`{layer}`" for layer, c in calls[step].items() if c == "C"]
-                cells.append([f"`{arch}`", f"seed {seed} (`{data['source']}`), step {step:,}", readout,
-                              ", ".join(ordered) or "none", calls[step].get("down3", "—")])
+            for noise in READOUTS:
+                try:
+                    data = load_tracked_study("atlas", profile, seed, quiet=True, arch=arch, noise=noise)
+                except MissingResult:
+                    continue
+                for readout in (*data["spec"]["timesteps"], "sampling"):
+                    calls = latent_calls(data, readout)
+                    step = max(calls)
+                    ordered = [f"`{layer}`" for layer, c in calls[step].items() if c == "C"]
+                    cells.append([f"`{arch}`", f"seed {seed} (`{data['source']}`), step {step:,}", noise, readout,
+                                  ", ".join(ordered) or "none", calls[step].get("down3", "—")])
     if cells:
-        out += ["Where the ordered sheet lives (the atlas of each run that has one, at its last checkpoint): the "
-                "layers whose cell the latent rule calls C, per read-out (t, or along sampling):", "",
-                _table(["arch", "checkpoint", "read-out", "layers called C", "layer 4 call"], cells), ""]
+        out += ["Where the ordered sheet lives (the atlas of each run that has one, at its last checkpoint, under "
+                "each read-out noise computed: one noise image for every condition, `shared`, or one each, "
+                "`independent`, as the input at t and as the start of the sampling read-out's DDIM runs): the layers "
+                "whose cell the latent rule calls C, per read-out (t, or along sampling):", "",
+                _table(["arch", "checkpoint", "noise", "read-out", "layers called C", "layer 4 call"], cells), ""]
     return out
 
 
