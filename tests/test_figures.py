@@ -102,3 +102,31 @@ def test_a_figure_outside_a_notebook_is_left_open(home):
     plotting.save(fig, "fig_open", "smoke")
     assert plt.fignum_exists(fig.number)
     plt.close(fig)
+
+
+@pytest.mark.parametrize("layout", [None, "constrained"])
+def test_a_saved_figure_is_cropped_as_matplotlib_crops_it(home, layout):
+    """The box measured once for both files is matplotlib's own tight box, with or without a layout engine, also
+    for text outside the canvas (a title above it)."""
+    import io
+
+    import matplotlib.pyplot as plt
+
+    from bumpdiff.app import plotting
+
+    def draw():
+        fig, axes = plt.subplots(1, 2, figsize=(5, 2), layout=layout)
+        for ax in axes:
+            ax.plot([0, 1], [3, 1000])
+            ax.set_ylabel("a long label\non two lines")
+        fig.suptitle("a title above the canvas", y=1.08)
+        return fig
+    fig = draw()
+    reference = io.BytesIO()
+    fig.savefig(reference, dpi=plotting.STYLE["savefig.dpi"], bbox_inches="tight", pad_inches=0.1)
+    plt.close(fig)
+    fig = draw()
+    png, _ = plotting.save(fig, "fig_cropped", "smoke")
+    plt.close(fig)
+    size = (lambda b: (int.from_bytes(b[16:20], "big"), int.from_bytes(b[20:24], "big")))
+    assert size(png.read_bytes()) == size(reference.getvalue())

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import matplotlib
 import matplotlib.pyplot as plt  # headless, matplotlib picks a non-interactive backend by itself
+from matplotlib.layout_engine import ConstrainedLayoutEngine, TightLayoutEngine
 
 from ...common import paths
 
@@ -78,11 +79,13 @@ def save(fig, name: str, profile: str, stamp: str | None = None) -> list[Path]:
 
 def _tight_bbox(fig, dpi: float):
     """The box (inches) that ``savefig(bbox_inches="tight", pad_inches=PAD_INCHES)`` would crop ``fig`` to at
-    ``dpi``: laid out once, without rendering."""
+    ``dpi``. A figure with a layout engine (constrained, tight) is laid out first, without rendering; the others have
+    every artist where it will be drawn already, and measuring them gives the same box."""
     shown_dpi = fig.dpi
     fig.dpi = dpi
     try:
-        fig.draw_without_rendering()
+        if isinstance(fig.get_layout_engine(), (ConstrainedLayoutEngine, TightLayoutEngine)):
+            fig.draw_without_rendering()
         return fig.get_tightbbox(fig.canvas.get_renderer()).padded(PAD_INCHES)
     finally:
         fig.dpi = shown_dpi
