@@ -72,28 +72,43 @@ def _layer4_section(loaded: dict, profile: str, retrains: list[tuple]) -> list[s
 
 def _ordered_layers_section(profile: str) -> list[str]:
     """From each run's atlas under each read-out noise, at its last checkpoint: the layers whose cell the latent rule
-    calls C."""
-    cells, out = [], []
+    calls C, the two read-outs side by side."""
+    cells = []
     for arch, name in ARCH_EXPERIMENTS.items():
         for seed in experiment_seeds(name, profile):
+            atlases = {}
             for noise in READOUTS:
                 try:
-                    data = load_tracked_study("atlas", profile, seed, quiet=True, arch=arch, noise=noise)
+                    atlases[noise] = load_tracked_study("atlas", profile, seed, quiet=True, arch=arch, noise=noise)
                 except MissingResult:
                     continue
-                for readout in (*data["spec"]["timesteps"], "sampling"):
-                    calls = latent_calls(data, readout)
-                    step = max(calls)
-                    ordered = [f"`{layer}`" for layer, c in calls[step].items() if c == "C"]
-                    cells.append([f"`{arch}`", f"seed {seed} (`{data['source']}`), step {step:,}", noise, readout,
-                                  ", ".join(ordered) or "none", calls[step].get("down3", "—")])
-    if cells:
-        out += ["Where the ordered sheet lives (the atlas of each run that has one, at its last checkpoint, under "
-                "each read-out noise computed: one noise image for every condition, `shared`, or one each, "
-                "`independent`, as the input at t and as the start of the sampling read-out's DDIM runs): the layers "
-                "whose cell the latent rule calls C, per read-out (t, or along sampling):", "",
-                _table(["arch", "checkpoint", "noise", "read-out", "layers called C", "layer 4 call"], cells), ""]
-    return out
+            if not atlases:
+                continue
+            calls = {noise: {readout: latent_calls(data, readout) for readout in (*data["spec"]["timesteps"],
+                                                                                 "sampling")}
+                     for noise, data in atlases.items()}
+            last = {noise: max(next(iter(c.values()))) for noise, c in calls.items()}
+            steps = " / ".join(f"{step:,} ({noise})" for noise, step in last.items()) if len(set(last.values())) > 1 \
+                else f"{next(iter(last.values())):,}"
+            sources = sorted({data["source"] for data in atlases.values()})
+            readouts = list(dict.fromkeys(r for c in calls.values() for r in c))
+            for readout in readouts:
+                row = [f"`{arch}`", f"seed {seed} ({', '.join(f'`{s}`' for s in sources)}), step {steps}", readout]
+                for noise in READOUTS:
+                    at = calls.get(noise, {}).get(readout, {}).get(last.get(noise))
+                    row.append("—" if at is None else ", ".join(f"`{layer}`" for layer, c in at.items() if c == "C")
+                               or "none")
+                row.append(" / ".join(calls.get(noise, {}).get(readout, {}).get(last.get(noise), {}).get("down3", "—")
+                                      for noise in READOUTS))
+                cells.append(row)
+    if not cells:
+        return []
+    return ["Where the ordered sheet lives (the atlas of each run that has one, at its last checkpoint): the layers "
+            "whose cell the latent rule calls C, per read-out (t, or along sampling), under each read-out noise — "
+            "one noise image for every condition (`shared`) or one each (`independent`), as the input at t and as "
+            "the start of the sampling read-out's DDIM runs (—: that atlas is not computed):", "",
+            _table(["arch", "checkpoint", "read-out", *(f"layers called C, {noise}" for noise in READOUTS),
+                    "layer 4 call (" + " / ".join(READOUTS) + ")"], cells), ""]
 
 
 def _initial_order_section(profile: str = "cpu") -> list[str]:
