@@ -118,22 +118,29 @@ def _calibration_sections() -> list[str]:
 
 
 def _figures_sections() -> list[str]:
-    """What a new user waits for: ``make env`` and ``make figures`` in a fresh clone (``benchmarks/figures.py``)."""
-    parts = []
-    for bench, b in _benchmarks("figures"):
-        p = b["provenance"]
+    """What a new user waits for: ``make env`` and ``make figures`` in a fresh clone (``benchmarks/figures.py``), every
+    committed run in one table (oldest first), and the notebooks' own times in the latest."""
+    runs = sorted(_benchmarks("figures"), key=lambda r: r[1]["provenance"]["time"])
+    if not runs:
+        return []
+    rows = []
+    for bench, b in runs:
         changed = b["changed_files"]
-        parts += [f"## `make figures` on a fresh clone (`benchmarks/figures.py`; {p['device']})", "",
-                  f"A clone of commit {b['commit']}: `make env` took {b['env_seconds']:.0f} s, then `make figures` "
-                  f"{b['figures_seconds']:.1f} s for {len(b['notebooks'])} notebooks on {b['cores']} cores "
-                  f"(exit status {b['returncode']}; load average {b['load_before']:g} when it started"
-                  + (f"; {b['note']}" if b["note"] else "") + "). "
-                  + ("It left `git status` clean: every committed figure was drawn again byte for byte. "
-                     if not changed else f"It changed {len(changed)} committed files ({', '.join(changed[:4])}). ")
-                  + (f"Error-level lines in its log: {len(b['error_lines'])}." if b["error_lines"]
-                     else "No error-level line in its log.") + f" Raw numbers in `{paths.relative(bench)}`.", "",
-                  _table(["notebook", "seconds"], [[n, f"{t:.1f}"] for n, t in sorted(b["notebooks"].items())]), ""]
-    return parts
+        rows.append([b["provenance"]["time"][:16].replace("T", " "), b["commit"], f"{b['env_seconds']:.0f}",
+                     f"{b['figures_seconds']:.1f}", f"{b['returncode']}", f"{b['load_before']:g}",
+                     "clean" if not changed else f"{len(changed)} files changed", f"{len(b['error_lines'])}",
+                     b["note"] or "—", f"`{paths.relative(bench)}`"])
+    latest_file, latest = runs[-1]
+    times = sorted(b["figures_seconds"] for _, b in runs)
+    return [f"## `make figures` on a fresh clone (`benchmarks/figures.py`; {latest['provenance']['device']})", "",
+            "Each run clones the commit named, builds its environment from scratch (`make env`), then times `make "
+            "figures` from the committed results; `git status` afterwards says whether every committed figure was "
+            f"drawn again byte for byte. {len(runs)} runs, `make figures` from {times[0]:.1f} s to {times[-1]:.1f} s.",
+            "", _table(["when (UTC)", "commit", "make env (s)", "make figures (s)", "exit", "load before",
+                        "git status after", "error lines", "note", "raw numbers"], rows), "",
+            f"The notebooks' own times in the latest run ({latest['commit']}, `{paths.relative(latest_file)}`), two "
+            "at a time:", "",
+            _table(["notebook", "seconds"], [[n, f"{t:.1f}"] for n, t in sorted(latest["notebooks"].items())]), ""]
 
 
 def _provenance_section(prov: list[list[str]]) -> list[str]:
