@@ -101,7 +101,7 @@ def test_the_atlas_under_the_independent_read_out_from_the_command_line(home, sm
     with pytest.raises(MissingResult, match="track atlas --profile smoke   "):   # the shared one is not computed
         load_tracked_study("atlas", "smoke", 0)
     from bumpdiff.app.report.readouts import _ordered_layers_section
-    table = "\n".join(_ordered_layers_section("smoke"))   # the results' table: the shared atlas column says it is missing
+    table = "\n".join(_ordered_layers_section("smoke"))   # the results' table: the shared column says it is missing
     assert "layers called C, independent" in table and "| `film` | seed 0 (" in table and "| — / " in table
     with pytest.raises(SystemExit, match="noise applies to the atlas study only"):
         main(["track", "spectrum", "--profile", "smoke", "--noise", "independent"])
