@@ -88,19 +88,21 @@ def _ordered_layers_section(profile: str) -> list[str]:
                                                                                  "sampling")}
                      for noise, data in atlases.items()}
             last = {noise: max(next(iter(c.values()))) for noise, c in calls.items()}
-            steps = " / ".join(f"{step:,} ({noise})" for noise, step in last.items()) if len(set(last.values())) > 1 \
-                else f"{next(iter(last.values())):,}"
-            sources = sorted({data["source"] for data in atlases.values()})
-            readouts = list(dict.fromkeys(r for c in calls.values() for r in c))
-            for readout in readouts:
-                row = [f"`{arch}`", f"seed {seed} ({', '.join(f'`{s}`' for s in sources)}), step {steps}", readout]
-                for noise in READOUTS:
-                    at = calls.get(noise, {}).get(readout, {}).get(last.get(noise))
-                    row.append("—" if at is None else ", ".join(f"`{layer}`" for layer, c in at.items() if c == "C")
-                               or "none")
-                row.append(" / ".join(calls.get(noise, {}).get(readout, {}).get(last.get(noise), {}).get("down3", "—")
-                                      for noise in READOUTS))
-                cells.append(row)
+
+            def at(noise: str, readout) -> dict | None:
+                """Layer → call of ``noise``'s atlas at its last checkpoint for ``readout`` (None: not computed)."""
+                return calls.get(noise, {}).get(readout, {}).get(last.get(noise))
+            if len(set(last.values())) == 1:
+                steps = f"{next(iter(last.values())):,}"
+            else:
+                steps = " / ".join(f"{step:,} ({noise})" for noise, step in last.items())
+            sources = ", ".join(f"`{s}`" for s in sorted({data["source"] for data in atlases.values()}))
+            for readout in dict.fromkeys(r for c in calls.values() for r in c):
+                ordered = [("—" if at(noise, readout) is None else
+                            ", ".join(f"`{layer}`" for layer, c in at(noise, readout).items() if c == "C") or "none")
+                           for noise in READOUTS]
+                layer4 = " / ".join((at(noise, readout) or {}).get("down3", "—") for noise in READOUTS)
+                cells.append([f"`{arch}`", f"seed {seed} ({sources}), step {steps}", readout, *ordered, layer4])
     if not cells:
         return []
     return ["Where the ordered sheet lives (the atlas of each run that has one, at its last checkpoint): the layers "
