@@ -25,7 +25,6 @@ import torch
 
 from ..analysis.activations import collect_activations, latent_grid
 from ..common import paths
-from ..common.checks import check_range
 from ..common.files import atomic_write_json
 from ..common.identity import key as identity_key
 from ..common.log import get_logger
@@ -77,8 +76,7 @@ def reference_samples(diffusion, center, seed: int, steps: int, n: int = N_SAMPL
     (``steps`` steps) as an (n, N, N) float32 array in [-1, 1]. The noise is the page's (:func:`page_noise`,
     sample-major): x_T first, then, when ``eta`` > 0, a fresh draw for each step but the last. The steps are
     :meth:`~bumpdiff.core.diffusion.Diffusion.ddim_step`, as :meth:`~bumpdiff.core.diffusion.Diffusion.sample` takes
-    them (the same images as ``sample`` from the same x_T when ``eta`` is 0)."""
-    check_range("eta", eta, lo=0.0, hi=1.0)
+    them (the same images as ``sample`` from the same x_T when ``eta`` is 0); :class:`DDIM` checks ``eta``."""
     size = diffusion.model.cfg.image_size
     px = n * size * size
     ts = DDIM(steps, eta).timesteps(diffusion.T)

@@ -84,24 +84,21 @@ def _ordered_layers_section(profile: str) -> list[str]:
                     continue
             if not atlases:
                 continue
-            calls = {noise: {readout: latent_calls(data, readout) for readout in (*data["spec"]["timesteps"],
-                                                                                 "sampling")}
-                     for noise, data in atlases.items()}
-            last = {noise: max(next(iter(c.values()))) for noise, c in calls.items()}
-
-            def at(noise: str, readout) -> dict | None:
-                """Layer → call of ``noise``'s atlas at its last checkpoint for ``readout`` (None: not computed)."""
-                return calls.get(noise, {}).get(readout, {}).get(last.get(noise))
+            final, last = {}, {}   # per noise: read-out → layer → call at the atlas's last checkpoint; that step
+            for noise, data in atlases.items():
+                calls = {readout: latent_calls(data, readout) for readout in (*data["spec"]["timesteps"], "sampling")}
+                final[noise] = {readout: c[max(c)] for readout, c in calls.items()}
+                last[noise] = max(next(iter(calls.values())))
             if len(set(last.values())) == 1:
                 steps = f"{next(iter(last.values())):,}"
             else:
                 steps = " / ".join(f"{step:,} ({noise})" for noise, step in last.items())
             sources = ", ".join(f"`{s}`" for s in sorted({data["source"] for data in atlases.values()}))
-            for readout in dict.fromkeys(r for c in calls.values() for r in c):
-                ordered = [("—" if at(noise, readout) is None else
-                            ", ".join(f"`{layer}`" for layer, c in at(noise, readout).items() if c == "C") or "none")
-                           for noise in READOUTS]
-                layer4 = " / ".join((at(noise, readout) or {}).get("down3", "—") for noise in READOUTS)
+            for readout in dict.fromkeys(r for f in final.values() for r in f):
+                got = [final.get(noise, {}).get(readout) for noise in READOUTS]   # None: that atlas not computed
+                ordered = ["—" if g is None else ", ".join(f"`{layer}`" for layer, c in g.items() if c == "C") or "none"
+                           for g in got]
+                layer4 = " / ".join((g or {}).get("down3", "—") for g in got)
                 cells.append([f"`{arch}`", f"seed {seed} ({sources}), step {steps}", readout, *ordered, layer4])
     if not cells:
         return []
