@@ -4,6 +4,8 @@
 # Both create and use a local virtual environment (.venv) unless one is active (venv or conda).
 
 PROFILE ?= cpu
+# how make reproduce runs the runs: local = parallel processes, one per core (inline: one after the other)
+EXECUTOR ?= local
 PYTHON_BOOT ?= python3
 TORCH_SPEC ?= torch==2.13.0
 VENV ?= .venv
@@ -32,6 +34,7 @@ help:
 	@echo "make site [PROFILE=cpu|smoke]            the report website from the executed notebooks (after make figures)"
 	@echo "make lab                                JupyterLab on this environment, with the project's kernel"
 	@echo "make reproduce PROFILE=cpu              compute what is missing (train, analyse, studies), then figures"
+	@echo "                [EXECUTOR=local|inline] local (default): the runs in parallel processes, one per core"
 	@echo "make report                             regenerate docs/RESULTS.md from data/results"
 	@echo "make bench                              training/sampling throughput vs a peer UNet; the inference chunk sweep"
 
@@ -63,7 +66,7 @@ lab: $(ENV_STAMP)
 	@$(PY) -m bumpdiff.app.lab
 
 reproduce: $(ENV_STAMP)
-	@$(PY) -m bumpdiff reproduce --profile $(PROFILE)
+	@$(PY) -m bumpdiff reproduce --profile $(PROFILE) --executor $(EXECUTOR)
 	@$(PY) -m bumpdiff figures --profile $(PROFILE)
 
 report: $(ENV_STAMP)

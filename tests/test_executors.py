@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from bumpdiff.store.executors import SlurmOptions, submission_script
-from bumpdiff.store.results import compute_experiment, index_path
+from bumpdiff.store.results import compute_experiment, compute_experiments, index_path
 
 TIMING = {"sample_seconds", "train_seconds"}
 
@@ -17,19 +17,22 @@ def _strip(bundle):
 
 @pytest.mark.slow
 def test_local_executor_in_subprocesses_matches_inline(tmp_path, monkeypatch, capsys):
+    names = ["imbalanced", "phases"]
     monkeypatch.setenv("BUMPDIFF_HOME", str(tmp_path / "inline"))
-    inline = compute_experiment("imbalanced", "smoke", threads=1, progress=False)
+    inline = compute_experiments(names, "smoke", threads=1, progress=False)
     monkeypatch.setenv("BUMPDIFF_HOME", str(tmp_path / "local"))
-    local = compute_experiment("imbalanced", "smoke", executor="local", threads=1, progress=False)
+    local = compute_experiments(names, "smoke", executor="local", threads=1, progress=False)
     out = capsys.readouterr().err
-    assert "jobs (local): 0 done, 2 running, 0 failed, 1 waiting" in out    # 2 cores, 1 thread each: 2 at a time
-    assert "jobs (local): 3 done, 0 running, 0 failed, 0 waiting" in out
-    assert list(local) == list(inline) and len(local) == 3
-    for label in inline:
-        (bi, ai), (bl, al) = inline[label], local[label]
-        assert _strip(bl) == _strip(bi), label
-        assert ai.keys() == al.keys() and all(ai[k].tobytes() == al[k].tobytes() for k in ai), label
-    assert len(list((tmp_path / "local" / "data" / "scratch" / "jobs").glob("*/*_log.out"))) == 3
+    # 2 cores, 1 thread each: 2 at a time, the two experiments' four runs in one pool
+    assert "jobs (local): 0 done, 2 running, 0 failed, 2 waiting" in out
+    assert "jobs (local): 4 done, 0 running, 0 failed, 0 waiting" in out
+    assert [list(r) for r in local.values()] == [list(r) for r in inline.values()] and len(local["imbalanced"]) == 3
+    for name in names:
+        for label in inline[name]:
+            (bi, ai), (bl, al) = inline[name][label], local[name][label]
+            assert _strip(bl) == _strip(bi), label
+            assert ai.keys() == al.keys() and all(ai[k].tobytes() == al[k].tobytes() for k in ai), label
+    assert len(list((tmp_path / "local" / "data" / "scratch" / "jobs").glob("*/*_log.out"))) == 4
     # resubmitting skips what is finished
     compute_experiment("imbalanced", "smoke", executor="local", threads=1, progress=False)
     assert capsys.readouterr().err.count("is already computed") == 3
@@ -46,6 +49,22 @@ def test_a_failed_job_is_reported_with_its_log_and_changes_no_index(home):
     with pytest.raises(RuntimeError, match="failed"):
         compute_experiment("phases", "smoke", until=999, executor="local", progress=False)
     assert idx.read_text() == before and json.loads(before)["runs"]
+
+
+@pytest.mark.slow
+def test_a_run_two_experiments_share_is_trained_by_one_job_then_recorded_by_the_other(home, capsys):
+    # on `fast`, imbalanced holds phases' balanced runs: this label is one run folder for both experiments
+    shared = "balanced (dx=dy=1) seed 0"
+    out = compute_experiments(["phases", "imbalanced"], "fast", runs=[shared], until=0, executor="local", threads=1,
+                              progress=False)
+    err = capsys.readouterr().err
+    # two waves of one job each: were both jobs in one wave, they would train the same folder at once
+    assert err.count("jobs (local): 0 done, 1 running, 0 failed, 0 waiting") == 2
+    assert "2 running" not in err
+    (first, _), (second, _) = out["phases"][shared], out["imbalanced"][shared]
+    assert first["checkpoints"] == second["checkpoints"]
+    assert json.loads(index_path("imbalanced", "fast").read_text())["runs"][shared]["bundle"] == \
+        json.loads(index_path("phases", "fast").read_text())["runs"][shared]["bundle"]
 
 
 def test_slurm_submission_script_is_what_was_asked(home, tmp_path):

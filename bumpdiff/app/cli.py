@@ -28,7 +28,7 @@ from ..experiments.registry import EXPERIMENTS, phases_experiment, study_run
 from ..store.bundles import analyze
 from ..store.executors import SlurmOptions
 from ..store.reading import MissingResult
-from ..store.results import compute_experiment
+from ..store.results import compute_experiments
 from ..store.robustness_cache import compute_study, load_study
 from ..store.tracking import track, tracked_spec
 from ..store.weights import export
@@ -101,10 +101,10 @@ def _cmd_reproduce(a):
         options = SlurmOptions.from_file(a.slurm_config, partition=a.partition, gpus=a.gpus, cpus=a.cpus,
                                          mem_gb=a.mem_gb, time_min=a.time_min,
                                          wait=False if a.no_wait else None)
-    for name in names:
-        compute_experiment(name, a.profile, seeds=a.seeds, until=a.until, steps=a.steps, every=a.every,
-                           device=a.device, force=a.force, progress=not a.quiet, executor=a.executor,
-                           threads=a.threads, options=options, runs=a.runs, prune=a.prune)
+    # one pool of jobs for all the experiments, so that parallel runs never wait on the slowest of one experiment
+    compute_experiments(names, a.profile, seeds=a.seeds, until=a.until, steps=a.steps, every=a.every, device=a.device,
+                        force=a.force, progress=not a.quiet, executor=a.executor, threads=a.threads, options=options,
+                        runs=a.runs, prune=a.prune)
     if not a.experiments and a.until is None:  # the whole reproduction: Figure 6's studies too
         _robustness(a.profile, 0, None, None, a.device, a.force, not a.quiet)
 

@@ -37,7 +37,8 @@ from .reading import MissingResult, read_json
 from .readouts import readout_analysis
 from .weights import choose_checkpoints
 
-__all__ = ["load_experiment", "is_available", "compute_experiment", "run_job", "index_path", "read_index"]
+__all__ = ["load_experiment", "is_available", "compute_experiment", "compute_experiments", "run_job", "index_path",
+           "read_index"]
 
 log = get_logger()
 
@@ -296,28 +297,57 @@ def compute_experiment(name: str, profile: str = "cpu", seeds=None, until: int |
     checkpoints of each finished run that shipping and the atlas do not need. Whatever the executor, only
     this process writes the index, atomically, as each run reports; a failed run is reported with its log and
     leaves the index as it was."""
-    cfgs = experiment(name).runs(profile)
-    want = select_runs(name, profile, seeds, runs)
-    if not want:
-        raise ValueError(f"no run of {name}/{profile} is both of seeds {list(seeds)} and in runs {list(runs)}")
+    return compute_experiments([name], profile, seeds=seeds, until=until, steps=steps, every=every, device=device,
+                               force=force, progress=progress, executor=executor, threads=threads, options=options,
+                               runs=runs, prune=prune)[name]
+
+
+def compute_experiments(names, profile: str = "cpu", seeds=None, until: int | None = None, steps=None,
+                        every: int | None = None, device: str = "auto", force: bool = False, progress: bool = True,
+                        executor: str = "inline", threads: int | None = None, options: dict | None = None,
+                        runs=None, prune: bool = False) -> dict[str, dict]:
+    """:func:`compute_experiment` for several experiments at once, their runs in one pool of jobs: with the
+    ``local`` executor the cores never wait for the last run of one experiment before the next experiment starts.
+    A run folder that two experiments share (``imbalanced`` holds the runs of ``phases``) is trained by the first
+    job that names it; the other experiments' jobs for it wait for the next wave, and then find it trained. Returns
+    ``{experiment: its results}``; raises once every wave is done if any run failed (finished runs are in their
+    indexes)."""
     dev = str(resolve_device(device)) if executor != "slurm" else device
-    index = _open_index(name, profile)
-    todo = []
-    for label in want:
-        if not force and _analysed_enough(index["runs"].get(label), cfgs[label], until):
-            log.info(f"{name}/{profile}: '{label}' is already computed (use --force to recompute)")
-            _say_missing_readouts(name, profile, label, cfgs[label])
-        else:
-            todo.append(label)
-    jobs = [dict(name=name, profile=profile, label=label, until=until, steps=steps, every=every, device=dev,
-                 threads=threads, progress=progress and executor == "inline", prune=prune) for label in todo]
-    failed = run_jobs(run_job, jobs, executor, options or {},
-                      # the device a run was computed on is the job's own (a Slurm job resolves "auto" on its node)
-                      on_done=lambda job, entry: (_record(name, profile, index, job["label"], entry, entry["device"]),
-                                                  log.info(f"{name}/{profile}: '{job['label']}' done in "
-                                                           f"{entry['seconds']:.0f} s")))
+    indexes, waves, seen, folder_of = {}, [], {}, {}
+    for name in names:
+        cfgs = experiment(name).runs(profile)
+        want = select_runs(name, profile, seeds, runs)
+        if not want:
+            raise ValueError(f"no run of {name}/{profile} is both of seeds {list(seeds)} and in runs {list(runs)}")
+        indexes[name] = index = _open_index(name, profile)
+        for label in want:
+            if not force and _analysed_enough(index["runs"].get(label), cfgs[label], until):
+                log.info(f"{name}/{profile}: '{label}' is already computed (use --force to recompute)")
+                _say_missing_readouts(name, profile, label, cfgs[label])
+                continue
+            folder = folder_of[name, label] = run_dir(cfgs[label])
+            wave = seen[folder] = seen.get(folder, -1) + 1
+            if wave == len(waves):
+                waves.append([])
+            waves[wave].append(dict(name=name, profile=profile, label=label, until=until, steps=steps, every=every,
+                                    device=dev, threads=threads, progress=progress and executor == "inline",
+                                    prune=prune))
+    failed = []
+
+    def done(job, entry):
+        # the device a run was computed on is the job's own (a Slurm job resolves "auto" on its node)
+        _record(job["name"], profile, indexes[job["name"]], job["label"], entry, entry["device"])
+        log.info(f"{job['name']}/{profile}: '{job['label']}' done in {entry['seconds']:.0f} s")
+
+    for wave in waves:
+        broken = {folder_of[j["name"], j["label"]] for j, _, _ in failed}
+        skipped = [j for j in wave if folder_of[j["name"], j["label"]] in broken]
+        failed += [(j, "none: its run failed in an earlier job", "SKIPPED") for j in skipped]
+        failed += run_jobs(run_job, [j for j in wave if j not in skipped], executor, options or {}, on_done=done)
     if failed:
-        raise RuntimeError(f"{len(failed)} of {len(jobs)} runs of {name}/{profile} failed: "
-                           + "; ".join(f"'{j['label']}' ({state.lower()}; log: {log})" for j, log, state in failed)
+        n = sum(len(w) for w in waves)
+        raise RuntimeError(f"{len(failed)} of {n} runs of {', '.join(names)}/{profile} failed: "
+                           + "; ".join(f"{j['name']} '{j['label']}' ({state.lower()}; log: {where})"
+                                       for j, where, state in failed)
                            + ". Finished runs are in the index; run the same command again to retry the others.")
-    return load_experiment(name, profile, allow_partial=True)
+    return {name: load_experiment(name, profile, allow_partial=True) for name in names}
