@@ -29,7 +29,7 @@ from ..common import paths
 from ..common.checks import check_range
 from ..common.log import get_logger
 
-__all__ = ["EXECUTORS", "SlurmOptions", "run_jobs", "slurm_executor", "submission_script", "jobs_dir"]
+__all__ = ["EXECUTORS", "SlurmOptions", "run_jobs", "waits", "slurm_executor", "submission_script", "jobs_dir"]
 
 log = get_logger()
 
@@ -179,6 +179,13 @@ def _final_state(sj, slurm: bool, patience_s: float = 15.0) -> str:
 def _threads_per_job(n_jobs: int, threads: int | None) -> int:
     cores = os.cpu_count() or 1
     return int(threads) if threads else max(1, cores // max(1, min(n_jobs, cores)))
+
+
+def waits(executor: str, options: dict | SlurmOptions | None = None) -> bool:
+    """Whether :func:`run_jobs` waits for its jobs to finish (all executors but ``slurm`` with ``wait=False``)."""
+    if executor != "slurm":
+        return True
+    return (options if isinstance(options, SlurmOptions) else SlurmOptions(**(options or {}))).wait
 
 
 def run_jobs(work: Callable[..., dict], jobs: list[dict], executor: str = "inline",

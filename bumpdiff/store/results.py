@@ -32,7 +32,7 @@ from ..experiments.profiles import get_profile
 from ..experiments.registry import experiment, select_runs
 from .bundles import BundleError, analyze, bundle_dir, load_bundle
 from .commands import readout_command, reproduce_command, run_command
-from .executors import run_jobs
+from .executors import run_jobs, waits
 from .reading import MissingResult, read_json
 from .readouts import readout_analysis
 from .weights import choose_checkpoints
@@ -339,7 +339,12 @@ def compute_experiments(names, profile: str = "cpu", seeds=None, until: int | No
         _record(job["name"], profile, indexes[job["name"]], job["label"], entry, entry["device"])
         log.info(f"{job['name']}/{profile}: '{job['label']}' done in {entry['seconds']:.0f} s")
 
-    for wave in waves:
+    for k, wave in enumerate(waves):
+        if k and not waits(executor, options):   # the first wave's jobs may still be training the shared runs
+            left = sum(len(w) for w in waves[k:])
+            log.info(f"{left} runs share a run folder with a submitted job; run the same command again once the jobs "
+                     "finish to compute them")
+            break
         broken = {folder_of[j["name"], j["label"]] for j, _, _ in failed}
         skipped = [j for j in wave if folder_of[j["name"], j["label"]] in broken]
         failed += [(j, "none: its run failed in an earlier job", "SKIPPED") for j in skipped]

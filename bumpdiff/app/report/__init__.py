@@ -26,6 +26,7 @@ from .machine import (
     _explorer_sections,
     _figures_sections,
     _provenance_section,
+    _reproduce_sections,
     _throughput_sections,
     _webexplorer_sections,
 )
@@ -60,7 +61,7 @@ def render_report() -> str:
     retrains = _retrains()
     parts = [*_header(), *unavailable, *_experiment_sections(loaded, retrains), *_retrain_sections(retrains),
              *_calibration_sections(), *_throughput_sections(), *_chunk_sections(), *_explorer_sections(),
-             *_webexplorer_sections(), *_figures_sections(),
+             *_webexplorer_sections(), *_figures_sections(), *_reproduce_sections(),
              *_provenance_section(prov)]
     return "\n".join(parts)
 

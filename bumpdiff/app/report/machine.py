@@ -143,6 +143,43 @@ def _figures_sections() -> list[str]:
             _table(["notebook", "seconds"], [[n, f"{t:.1f}"] for n, t in sorted(latest["notebooks"].items())]), ""]
 
 
+def _compared(c: dict) -> str:
+    """One read-out of a recomputed run against the committed bundle, in words."""
+    if not c["committed"]:
+        return "no committed bundle"
+    if c["identical"]:
+        return f"identical ({c['checkpoints']} checkpoints)"
+    worst = max(c["max_abs_diff"].items(), key=lambda kv: kv[1])
+    calls = "same calls" if all(c["same_calls"].values()) else "calls differ"
+    return f"differs: max abs diff {worst[1]:.3g} ({worst[0]}); {calls}"
+
+
+def _reproduce_sections() -> list[str]:
+    """A study recomputed from nothing on a fresh clone (``benchmarks/reproduce.py``): each run's time and whether
+    each of its bundles equals the committed one."""
+    parts = []
+    for bench, b in _benchmarks("reproduce"):
+        wall = sum(c["seconds"] for c in b["calls"])
+        each = " + ".join(f"{c['seconds'] / 60:.0f}" for c in b["calls"])
+        calls = (f"in one call of {wall / 60:.0f} min" if len(b["calls"]) == 1 else
+                 f"in {len(b['calls'])} calls ({each} min; the later ones resumed it)")
+        rows = [[run, f"{r['seconds'] / 60:.1f}", f"{r['resumed_at']:,}", f"{r['trained_to']:,}", r["analysed"],
+                 *(_compared(r["compared"][noise]) if noise in r["compared"] else "—"
+                   for noise in ("shared", "independent"))] for run, r in b["runs"].items()]
+        exps = " and ".join(f"`{e}`" for e in b["experiments"])
+        parts += [f"## The `{b['profile']}` {exps} study recomputed on a fresh clone "
+                  f"(`benchmarks/reproduce.py`; {b['provenance']['device']})", "",
+                  f"A clone of commit {b['commit']} with no runs; `make env` took {b['env_seconds']:.0f} s; then "
+                  f"`{b['command']}` with new runs and scratch folders, {calls} on {b['cores']} cores: the runs in one "
+                  "pool of parallel processes, one thread each. Job time: training and the analysis of every "
+                  "checkpoint under both read-outs, from the step the job started at. Each bundle is compared number "
+                  "by number with the committed bundle of the same run and analysis."
+                  + (f" Meanwhile: {b['note']}." if b["note"] else "") + f" Raw numbers: `{paths.relative(bench)}`.",
+                  "", _table(["run", "job (min)", "started at step", "trained to", "analysed checkpoints",
+                              "shared read-out vs committed", "independent read-out vs committed"], rows), ""]
+    return parts
+
+
 def _provenance_section(prov: list[list[str]]) -> list[str]:
     experiments_listed = ", ".join(f"`{n}`" for n in EXPERIMENTS)
     return ["## Provenance", "",
