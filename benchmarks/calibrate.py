@@ -26,7 +26,7 @@ from pathlib import Path
 
 import torch
 
-from bumpdiff.analysis.evaluate import sample_and_score
+from bumpdiff.analysis.generation import sample_and_score
 from bumpdiff.common.files import atomic_write_text
 from bumpdiff.common.paths import scratch_dir
 from bumpdiff.core.provenance import provenance

@@ -4,6 +4,9 @@ saying why it is not at the top."""
 from __future__ import annotations
 
 import ast
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -156,6 +159,28 @@ def test_function_level_imports_are_of_optional_packages_and_say_why():
             elif in_function and not commented:
                 hidden.append(f"{where}: say in a comment why this import is not at the top")
     assert hidden == []
+
+
+#: the notebooks that run a model (the explorer samples one, Figure 2 builds the UNet); every other notebook only reads
+#: results and draws, and must start without torch (CONTRIBUTING.md, "Reading never imports torch")
+MODEL_NOTEBOOKS = {"00_explore.ipynb", "02_model.ipynb"}
+
+
+def _notebook_imports(nb: Path) -> list[str]:
+    cells = json.loads(nb.read_text())["cells"]
+    lines = [line.strip() for c in cells if c["cell_type"] == "code" for line in "".join(c["source"]).splitlines()]
+    return [line for line in lines if line.startswith(("import ", "from ")) and "bumpdiff" in line]
+
+
+def test_notebooks_that_only_read_results_import_no_torch():
+    readers = [nb for nb in sorted(paths.notebooks_dir().glob("*.ipynb")) if nb.name not in MODEL_NOTEBOOKS]
+    assert len(readers) >= 10
+    code = "\n".join(["import sys", *sorted({line for nb in readers for line in _notebook_imports(nb)}),
+                      "print(sorted(m for m in ('torch', 'umap', 'sklearn', 'numba') if m in sys.modules))"])
+    got = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=paths.root()).stdout.strip()
+    assert got == "[]", f"importing what the reading notebooks import loads {got}: move the import off the computing " \
+                        "modules (CONTRIBUTING.md)"
 
 
 def _package(tmp_path: Path, files: dict[str, str]) -> Path:

@@ -7,8 +7,8 @@ import pytest
 
 from bumpdiff.analysis.atlas import Atlas, atlas_matrix
 from bumpdiff.core.model import LAYER_NAMES
+from bumpdiff.store.compute_tracked import track as compute_atlas
 from bumpdiff.store.tracking import load_tracked as load_atlas
-from bumpdiff.store.tracking import track as compute_atlas
 
 pytestmark = pytest.mark.slow
 SPEC = Atlas(timesteps=(5, 25, 45), max_conditions=64, sampling_steps=5, sampling_conditions=36)

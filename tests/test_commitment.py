@@ -51,8 +51,9 @@ def test_participation_ratio_counts_equal_directions():
 @pytest.mark.slow
 def test_tracked_studies_of_a_smoke_run_and_reading_them_from_a_retrain(home, smoke_run):
     from bumpdiff.experiments.profiles import get_profile
+    from bumpdiff.store.compute_tracked import track
     from bumpdiff.store.reading import MissingResult
-    from bumpdiff.store.tracking import load_tracked_study, track
+    from bumpdiff.store.tracking import load_tracked_study
     specs = get_profile("smoke").studies
     run_path = smoke_run
     with pytest.raises(MissingResult, match="python -m bumpdiff track commitment --profile smoke"):

@@ -5,8 +5,9 @@ import json
 import numpy as np
 import pytest
 
+from bumpdiff.store.compute_runs import compute_experiment, compute_experiments
 from bumpdiff.store.executors import SlurmOptions, submission_script
-from bumpdiff.store.results import compute_experiment, compute_experiments, index_path
+from bumpdiff.store.results import index_path
 
 TIMING = {"sample_seconds", "train_seconds"}
 

@@ -141,7 +141,7 @@ def test_phase_sequence_reads_the_changes_of_a_call():
 def test_analyze_smoke_run_end_to_end(home, monkeypatch):
     from bumpdiff.core.train import checkpoint_steps, train
     from bumpdiff.experiments.profiles import get_profile
-    from bumpdiff.store.bundles import analyze
+    from bumpdiff.store.compute_bundle import analyze
     cfg = get_profile("smoke").train
     run_path = train(cfg, progress=False)
     out = analyze(run_path, "smoke", progress=False)
@@ -171,7 +171,7 @@ def test_analysing_more_checkpoints_extends_one_bundle(home, smoke_run):
     from dataclasses import replace
 
     from bumpdiff.experiments.profiles import get_profile
-    from bumpdiff.store.bundles import analyze
+    from bumpdiff.store.compute_bundle import analyze
     run_path = smoke_run
     coarse = analyze(run_path, replace(get_profile("smoke").analysis, every=2), progress=False)   # steps 0, 20, 30
     b1, a1 = load_bundle(coarse)
@@ -195,7 +195,7 @@ def test_a_retrained_run_is_analysed_from_its_own_weights_into_a_bundle_of_its_o
     import torch
 
     from bumpdiff.core.train import list_checkpoints
-    from bumpdiff.store.bundles import analyze
+    from bumpdiff.store.compute_bundle import analyze
     run_path = smoke_run
     first = analyze(run_path, "smoke", progress=False, steps=[30])
     before = (first / "bundle.json").read_bytes()

@@ -12,9 +12,11 @@ import pytest
 from bumpdiff.experiments import registry as experiments
 from bumpdiff.experiments.profiles import get_profile
 from bumpdiff.experiments.registry import EarlyStop, phases_label
+from bumpdiff.store.compute_robustness import compute_study
+from bumpdiff.store.compute_runs import compute_experiment
 from bumpdiff.store.reading import MissingResult
-from bumpdiff.store.results import compute_experiment, is_available, load_experiment
-from bumpdiff.store.robustness_cache import compute_study, load_study
+from bumpdiff.store.results import is_available, load_experiment
+from bumpdiff.store.robustness_cache import load_study
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
@@ -131,7 +133,7 @@ def test_cli_figures_name_a_missing_result_and_reproduce_computes_it(home):
 def test_an_index_written_after_its_runs_bundles_is_not_marked_dirty(home):
     """The index is written right after the bundles of its runs: in a checkout whose committed results those
     bundles update, they are outputs, not uncommitted inputs; any other change still marks it dirty."""
-    from bumpdiff.store.results import _open_index, _record
+    from bumpdiff.store.compute_runs import _open_index, _record
     git = lambda *a: subprocess.run(["git", *a], cwd=home, check=True, capture_output=True)   # noqa: E731
     bundle = home / "data" / "results" / "run-x" / "analysis-y" / "bundle.json"
     bundle.parent.mkdir(parents=True)
@@ -206,11 +208,11 @@ def test_experiment_seeds_lists_each_training_seed_once():
 def test_both_read_outs_of_a_run_come_from_one_folder_of_weights(home, monkeypatch):
     from dataclasses import replace
 
-    import bumpdiff.store.bundles as bundles
+    import bumpdiff.store.compute_bundle as bundles
     from bumpdiff.analysis.checkpoint import AnalysisConfig
     from bumpdiff.core.train import run_dir
     from bumpdiff.experiments.registry import experiment_runs
-    from bumpdiff.store.bundles import analyze
+    from bumpdiff.store.compute_bundle import analyze
     from bumpdiff.store.readouts import load_readouts, missing_readouts, readout_analysis, readout_bundles
     calls, real = [], bundles.generate
     monkeypatch.setattr(bundles, "generate", lambda *a: calls.append(1) or real(*a))

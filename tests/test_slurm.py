@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 
 from bumpdiff.store.bundles import load_bundle
+from bumpdiff.store.compute_runs import compute_experiment
 from bumpdiff.store.executors import SlurmOptions, run_jobs
-from bumpdiff.store.results import compute_experiment, index_path
+from bumpdiff.store.results import index_path
 
 pytestmark = pytest.mark.slow
 
@@ -57,7 +58,7 @@ def test_the_smoke_experiment_as_slurm_jobs_matches_inline(slurm_cluster, tmp_pa
     monkeypatch.setenv("BUMPDIFF_HOME", str(tmp_path / "inline"))
     inline = compute_experiment("phases", "smoke", threads=1, progress=False)
     monkeypatch.setenv("BUMPDIFF_HOME", str(tmp_path / "slurm"))
-    import bumpdiff.store.results as results
+    import bumpdiff.store.compute_runs as results
     writes = []
     real = results.atomic_write_json
     monkeypatch.setattr(results, "atomic_write_json", lambda p, obj: (writes.append(Path(p)), real(p, obj)))

@@ -85,9 +85,10 @@ def test_bad_input_is_named():
 
 
 def test_the_study_refuses_a_run_on_a_plain_canvas():
+    from bumpdiff.analysis.studies import run_study
     from bumpdiff.experiments.profiles import get_profile
     with pytest.raises(ValueError, match="periodic"):
-        Topology().compute(None, get_profile("smoke").train)
+        run_study(Topology(), None, get_profile("smoke").train)
 
 
 def test_the_figure_draws_a_chosen_tracked_checkpoint_and_names_the_others(tori):

@@ -5,7 +5,7 @@ import subprocess
 
 from bumpdiff.app.cli import main
 from bumpdiff.common import paths
-from bumpdiff.core.provenance import inputs_stamp, uncommitted
+from bumpdiff.common.commits import inputs_stamp, uncommitted
 
 
 def _git(home, *args):

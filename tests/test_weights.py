@@ -49,7 +49,7 @@ def test_export_and_load_round_trip(home, smoke_run):
     import bumpdiff
     from bumpdiff.core.train import load_model
     from bumpdiff.experiments.profiles import get_profile
-    from bumpdiff.store.bundles import analyze
+    from bumpdiff.store.compute_bundle import analyze
     from bumpdiff.store.weights import export, reference_check, shipped
     cfg = get_profile("smoke").train
     run_path = smoke_run
@@ -87,10 +87,12 @@ def test_the_final_weights_carry_their_accuracy_under_each_sampler(home, smoke_r
     weights' accuracy under every sampler into the manifest and its README, and one of another step is refused."""
     import json
 
-    from bumpdiff.analysis.robustness import SamplerComparison
+    from bumpdiff.analysis.specs import SamplerComparison
+    from bumpdiff.analysis.studies import run_study
     from bumpdiff.core.train import load_model
     from bumpdiff.experiments.profiles import get_profile
-    from bumpdiff.store.bundles import analyze, load_bundle
+    from bumpdiff.store.bundles import load_bundle
+    from bumpdiff.store.compute_bundle import analyze
     from bumpdiff.store.weights import export
     cfg = get_profile("smoke").train
     bundle = analyze(smoke_run, "smoke", progress=False)
@@ -98,7 +100,7 @@ def test_the_final_weights_carry_their_accuracy_under_each_sampler(home, smoke_r
     diff, _ = load_model(smoke_run / f"ckpt_{last:07d}.pt")
     spec = SamplerComparison(samplers=(("DDPM", "ddpm", 0, 0.0), ("DDIM 5", "ddim", 5, 0.0)), n=4)
     study = {"run_key": cfg.key(), "step": last, "command": "the study's command",
-             "result": spec.compute(diff, cfg.lattice, progress=False)}
+             "result": run_study(spec, diff, cfg, progress=False)}
     with pytest.raises(ValueError, match="samplers must be a study of this run's final step"):
         export(smoke_run, bundle, samplers=dict(study, step=last - 10))
     dest = export(smoke_run, bundle, samplers=study)
@@ -138,7 +140,7 @@ def test_shipped_weights_reproduce_the_committed_numbers(manifest):
     """Loaded from float16, the final checkpoint gives the committed bundle's order parameters and accuracy up
     to what half precision moves (measured: well inside these bounds)."""
     import bumpdiff
-    from bumpdiff.analysis.evaluate import sample_and_score
+    from bumpdiff.analysis.generation import sample_and_score
     from bumpdiff.core.diffusion import as_sampler
     from bumpdiff.core.train import TrainConfig
     from bumpdiff.store.weights import reference_check

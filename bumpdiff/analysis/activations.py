@@ -7,17 +7,13 @@ import numpy as np
 import torch
 
 from ..common.checks import check_range
-from ..core.data import Lattice, render
+from ..core.config import resolve_layer
 from ..core.diffusion import DDIM, Capture, Diffusion, inference_chunk
-from ..core.model import resolve_layer
+from ..core.lattice import Lattice, render
+from .specs import MODES, NOISE
 
 __all__ = ["collect_activations", "collect_layers", "latent_grid", "condition_noise", "MODES", "NOISE"]
 
-MODES = ("noise", "noised", "sampling")
-#: How the read-out's noise is drawn: ``"shared"`` — one image for every condition (only the condition varies
-#: between rows); ``"independent"`` — each condition its own image, a function of (seed, μx, μy) alone, as each
-#: sample of a batch of generations sees its own noise.
-NOISE = ("shared", "independent")
 
 
 def condition_noise(centers, shape: tuple[int, ...], seed: int = 0) -> torch.Tensor:

@@ -1,66 +1,23 @@
 """One checkpoint's analysis: score its generations, read its latent, compute the order parameters and call
-its phase. :class:`AnalysisConfig` holds every setting; its identity is the analysis key of the results bundle
-that :mod:`bumpdiff.store.bundles` builds from these records over a run.
+its phase. :class:`~bumpdiff.analysis.specs.AnalysisConfig` holds every setting; its identity is the analysis key of
+the results bundle that :mod:`bumpdiff.store.compute_bundle` builds from these records over a run.
 """
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 
 import numpy as np
 
-from ..common.checks import check_range
-from ..common.identity import added, execution
-from ..common.identity import key as identity_key
+from ..core.config import TrainConfig
 from ..core.diffusion import Diffusion, as_sampler
-from ..core.model import resolve_layer
-from ..core.train import TrainConfig
-from .activations import MODES, NOISE, collect_activations, latent_grid
-from .evaluate import LABELS, sample_and_score
+from .activations import collect_activations, latent_grid
+from .evaluate import LABELS
+from .generation import sample_and_score
 from .order import heldout_error, order_parameters
 from .phases import call_phase
+from .specs import AnalysisConfig
 
 __all__ = ["AnalysisConfig", "analyze_checkpoint"]
-
-
-@dataclass(frozen=True)
-class AnalysisConfig:
-    """Every setting of an analysis, explicit. Its identity is the analysis key; ``every`` is execution."""
-
-    n_samples: int = 256            # generated samples per checkpoint, at random lattice centres
-    sampler: str = "ddpm"           # "ddpm" (ancestral, all T steps) or "ddim"
-    sampler_steps: int = 50         # DDIM steps (ignored for ddpm)
-    eta: float = 0.0                # DDIM stochasticity
-    tol: float = 1.0                # evaluator tolerance (pixels)
-    layer: str = "down3"            # "layer 4"
-    t: int = 500                    # timestep at which the latent is read
-    mode: str = "noise"             # activation mode (bumpdiff.analysis.activations.collect_activations)
-    max_conditions: int = 1024      # latent grid: the lattice, subsampled evenly to at most this many
-    seed: int = 0                   # sampling, noise and UMAP seed
-    weights: str = "ema"            # "ema" or "model"
-    keep_samples: int = 16          # sample images kept per checkpoint in the bundle
-    noise: str = added("shared")    # the read-out's noise: one image for all conditions, or each its own
-    every: int = execution(1)       # analyse every k-th checkpoint (the last is always analysed)
-
-    def __post_init__(self):
-        check_range("n_samples", self.n_samples, lo=1, integer=True)
-        as_sampler(self.sampler, self.sampler_steps, self.eta)
-        check_range("tol", self.tol, lo=0, lo_open=True)
-        object.__setattr__(self, "layer", resolve_layer(self.layer))
-        check_range("t", self.t, lo=0, integer=True)
-        if self.mode not in MODES:
-            raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
-        if self.noise not in NOISE:
-            raise ValueError(f"noise must be one of {NOISE}, got {self.noise!r}")
-        check_range("max_conditions", self.max_conditions, lo=5, integer=True)
-        check_range("seed", self.seed, lo=0, integer=True)
-        if self.weights not in ("ema", "model"):
-            raise ValueError(f"weights must be 'ema' or 'model', got {self.weights!r}")
-        check_range("keep_samples", self.keep_samples, lo=0, integer=True)
-        check_range("every", self.every, lo=1, integer=True)
-
-    def key(self) -> str:
-        return identity_key("analysis", self)
 
 
 #: the settings of an analysis that its generated samples depend on (with the weights and the lattice): two

@@ -14,20 +14,16 @@ Both are studies tracked over training (:func:`bumpdiff.store.tracking.track`).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import torch
 
-from ..common.checks import check_range
-from ..common.identity import key as identity_key
 from ..core.diffusion import DDIM
-from ..core.model import resolve_layer
 from .activations import collect_layers, latent_grid
 from .evaluate import axis_error, score
 from .order import participation_ratio, pca_spectrum
+from .specs import Commitment, Spectrum
 
-__all__ = ["Commitment", "Spectrum", "commit_index", "commitment_summary"]
+__all__ = ["Commitment", "Spectrum", "commit_index", "commitment_summary", "commitment_of", "spectrum_of"]
 
 
 def commit_index(ok) -> np.ndarray:
@@ -75,70 +71,34 @@ def commitment_summary(ts, n_bumps, estimated, requested, tol: float, period: fl
     return out
 
 
-@dataclass(frozen=True)
-class Commitment:
-    n_samples: int = 128
-    sampler_steps: int = 50          # deterministic DDIM (η = 0), as the cpu analysis samples
-    tol: float = 1.0
-    seed: int = 0
-    weights: str = "ema"
-
-    kind = "commitment"
-
-    def __post_init__(self):
-        check_range("n_samples", self.n_samples, lo=1, integer=True)
-        check_range("sampler_steps", self.sampler_steps, lo=1, integer=True)
-        check_range("tol", self.tol, lo=0, lo_open=True)
-
-    def key(self) -> str:
-        return identity_key(self.kind, self)
-
-    def compute(self, diffusion, cfg) -> dict:
-        centers = cfg.lattice.centers()
-        rng = np.random.default_rng(self.seed)
-        req = centers[rng.choice(len(centers), self.n_samples, replace=self.n_samples > len(centers))]
-        with torch.inference_mode():
-            _, cap = diffusion.sample(req, generator=torch.Generator().manual_seed(self.seed),
-                                      sampler=DDIM(self.sampler_steps, 0.0), trajectory=True)
-        ts = sorted(cap["x0_pred"], reverse=True)
-        S, B = len(ts), len(req)
-        n_bumps = np.zeros((S, B), dtype=int)
-        est = np.full((S, B, 2), np.nan)
-        for i, t in enumerate(ts):
-            scored = score(cap["x0_pred"][t], req, tol=self.tol, periodic=cfg.lattice.periodic)
-            n_bumps[i], est[i] = scored.n_bumps, scored.estimated
-        return commitment_summary(ts, n_bumps, est, req, self.tol, period=cfg.lattice.period)
+def commitment_of(spec: Commitment, diffusion, cfg) -> dict:
+    """The :class:`Commitment` of one model of run ``cfg`` (module docstring)."""
+    centers = cfg.lattice.centers()
+    rng = np.random.default_rng(spec.seed)
+    req = centers[rng.choice(len(centers), spec.n_samples, replace=spec.n_samples > len(centers))]
+    with torch.inference_mode():
+        _, cap = diffusion.sample(req, generator=torch.Generator().manual_seed(spec.seed),
+                                  sampler=DDIM(spec.sampler_steps, 0.0), trajectory=True)
+    ts = sorted(cap["x0_pred"], reverse=True)
+    S, B = len(ts), len(req)
+    n_bumps = np.zeros((S, B), dtype=int)
+    est = np.full((S, B, 2), np.nan)
+    for i, t in enumerate(ts):
+        scored = score(cap["x0_pred"][t], req, tol=spec.tol, periodic=cfg.lattice.periodic)
+        n_bumps[i], est[i] = scored.n_bumps, scored.estimated
+    return commitment_summary(ts, n_bumps, est, req, spec.tol, period=cfg.lattice.period)
 
 
-@dataclass(frozen=True)
-class Spectrum:
-    layers: tuple = ("down3", "mid", "up1")
-    t: int = 500
-    max_conditions: int = 1024
-    top_k: tuple = (1, 2, 3, 5, 10)
-    n_eigenvalues: int = 20          # the leading eigenvalues kept (fractions of the total variance)
-    seed: int = 0
-    weights: str = "ema"
-
-    kind = "spectrum"
-
-    def __post_init__(self):
-        object.__setattr__(self, "layers", tuple(resolve_layer(layer) for layer in self.layers))
-        object.__setattr__(self, "top_k", tuple(int(k) for k in self.top_k))
-        check_range("t", self.t, lo=0, integer=True)
-
-    def key(self) -> str:
-        return identity_key(self.kind, self)
-
-    def compute(self, diffusion, cfg) -> dict:
-        grid = latent_grid(cfg.lattice, self.max_conditions)
-        with torch.inference_mode():
-            acts = collect_layers(diffusion, grid, self.layers, t=self.t, mode="noise", seed=self.seed)
-        rows = []
-        for layer in self.layers:
-            ev = pca_spectrum(acts[layer])
-            frac = ev / ev.sum() if ev.sum() > 0 else ev
-            rows.append({"layer": layer, "participation_ratio": participation_ratio(ev),
-                         "explained": {str(k): float(frac[:k].sum()) for k in self.top_k},
-                         "leading": [float(v) for v in frac[:self.n_eigenvalues]]})
-        return {"rows": rows}
+def spectrum_of(spec: Spectrum, diffusion, cfg) -> dict:
+    """The :class:`Spectrum` of one model of run ``cfg`` (module docstring)."""
+    grid = latent_grid(cfg.lattice, spec.max_conditions)
+    with torch.inference_mode():
+        acts = collect_layers(diffusion, grid, spec.layers, t=spec.t, mode="noise", seed=spec.seed)
+    rows = []
+    for layer in spec.layers:
+        ev = pca_spectrum(acts[layer])
+        frac = ev / ev.sum() if ev.sum() > 0 else ev
+        rows.append({"layer": layer, "participation_ratio": participation_ratio(ev),
+                     "explained": {str(k): float(frac[:k].sum()) for k in spec.top_k},
+                     "leading": [float(v) for v in frac[:spec.n_eigenvalues]]})
+    return {"rows": rows}

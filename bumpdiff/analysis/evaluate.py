@@ -32,14 +32,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-import torch
 from scipy import ndimage
 
+from ..common.arrays import to_numpy
 from ..common.checks import check_range
-from ..core.data import check_centers, wrap
-from ..core.diffusion import as_sampler, inference_chunk
+from ..core.lattice import check_centers, wrap
 
-__all__ = ["detect", "score", "breakdown", "axis_error", "PERIODIC_PAD", "sample_and_score", "Detections", "Score",
+__all__ = ["detect", "score", "breakdown", "axis_error", "PERIODIC_PAD", "Detections", "Score",
            "LABELS"]
 
 LABELS = ("none", "multiple", "single_wrong", "correct")
@@ -61,9 +60,7 @@ class Detections:
 
 
 def _as_numpy(images) -> np.ndarray:
-    if isinstance(images, torch.Tensor):
-        images = images.detach().float().cpu().numpy()
-    x = np.asarray(images, dtype=np.float32)
+    x = np.asarray(to_numpy(images), dtype=np.float32)
     if x.ndim == 4:
         if x.shape[1] != 1:
             raise ValueError(f"images must have one channel, got shape {x.shape}")
@@ -208,9 +205,7 @@ def score(images, requested_centers, tol: float = 1.0, periodic: bool = False, *
     (``periodic``: on a wrapped canvas, errors the shorter way round; module docstring)."""
     check_range("tol", tol, lo=0, lo_open=True)
     x = _as_numpy(images)
-    req = (requested_centers.detach().cpu().numpy() if isinstance(requested_centers, torch.Tensor)
-           else np.asarray(requested_centers))
-    req = req.astype(float)
+    req = to_numpy(requested_centers).astype(float)
     if req.shape != (x.shape[0], 2):
         raise ValueError(f"requested_centers must have shape ({x.shape[0]}, 2) to match images, got {req.shape}")
     check_centers(req, x.shape[-1])
@@ -229,23 +224,6 @@ def score(images, requested_centers, tol: float = 1.0, periodic: bool = False, *
     return Score(accuracy=mean(correct), frac_none=mean(det.counts == 0), frac_multiple=mean(det.counts > 1),
                  frac_single_wrong=mean(single & ~correct), acc_x=mean(ok_x), acc_y=mean(ok_y), n=B, tol=float(tol),
                  labels=labels, n_bumps=det.counts, estimated=est, requested=req)
-
-
-def sample_and_score(diffusion, centers_pool, n: int, seed: int = 0, sampler="ddpm", steps: int | None = None,
-                     eta: float = 0.0, tol: float = 1.0, batch_size: int | None = None, periodic: bool = False):
-    """Generate ``n`` samples at centres drawn (with replacement, from ``seed``) from ``centers_pool`` and score them.
-    ``sampler`` is a :class:`~bumpdiff.core.diffusion.DDPM` / :class:`~bumpdiff.core.diffusion.DDIM` value or a name
-    with ``steps`` and ``eta``; ``periodic`` scores on a wrapped canvas. ``batch_size``: images per forward pass
-    (default :func:`~bumpdiff.core.diffusion.inference_chunk`, 256 on an accelerator; the samples do not depend on
-    it). Returns ``(Score, images)``."""
-    check_range("n", n, lo=1, integer=True)
-    pool = np.asarray(centers_pool, dtype=float)
-    g = torch.Generator().manual_seed(seed)
-    req = pool[torch.randint(0, len(pool), (n,), generator=g).numpy()]
-    imgs, _ = diffusion.sample(torch.from_numpy(req).float(), generator=g, sampler=as_sampler(sampler, steps, eta),
-                               batch_size=inference_chunk(next(diffusion.model.parameters()).device, batch_size,
-                                                          accelerator=256))
-    return score(imgs, req, tol=tol, periodic=periodic), imgs
 
 
 def axis_error(estimated, requested, period=None) -> np.ndarray:

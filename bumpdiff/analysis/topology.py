@@ -26,59 +26,16 @@ the first condition (deterministic), and compute the Vietoris–Rips persistence
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
 import torch
 
-from ..common.checks import check_range
-from ..common.identity import key as identity_key
-from ..core.model import resolve_layer
 from .activations import collect_layers, latent_grid
 from .order import top_components
+from .specs import Topology
 
-__all__ = ["Topology", "ideal_tori", "persistence", "feature_count", "normalise", "topology_rows"]
-
-
-@dataclass(frozen=True)
-class Topology:
-    layers: tuple = ("down3", "mid")
-    t: int = 500
-    max_conditions: int = 1024
-    n_landmarks: int = 400            # greedy farthest-point landmarks per cloud (ripser's n_perm)
-    maxdim: int = 2                   # homology dimensions 0..maxdim
-    torus_radii: tuple = (2.0, 1.0)   # (R, r) of the coupled 3-D torus
-    max_features: int = 10            # the largest-gap count looks at the top this many bars
-    n_lifetimes: int = 20             # lifetimes kept per dimension
-    seed: int = 0
-    weights: str = "ema"
-
-    kind = "topology"
-
-    def __post_init__(self):
-        object.__setattr__(self, "layers", tuple(resolve_layer(layer) for layer in self.layers))
-        object.__setattr__(self, "torus_radii", tuple(float(r) for r in self.torus_radii))
-        check_range("t", self.t, lo=0, integer=True)
-        check_range("n_landmarks", self.n_landmarks, lo=10, integer=True)
-        check_range("maxdim", self.maxdim, lo=1, hi=2, integer=True)
-        check_range("max_features", self.max_features, lo=2, integer=True)
-        check_range("n_lifetimes", self.n_lifetimes, lo=1, integer=True)
-        R, r = self.torus_radii
-        if not (0 < r < R):
-            raise ValueError(f"torus_radii must be (R, r) with 0 < r < R (a ring torus), got {self.torus_radii}")
-
-    def key(self) -> str:
-        return identity_key(self.kind, self)
-
-    def compute(self, diffusion, cfg) -> dict:
-        if not cfg.lattice.periodic:
-            raise ValueError("the topology study needs a run on a periodic lattice (lattice.periodic = True): the "
-                             "ideal tori it compares with assume that (μx, μy) lives on a torus")
-        grid = latent_grid(cfg.lattice, self.max_conditions)
-        with torch.inference_mode():
-            acts = collect_layers(diffusion, grid, self.layers, t=self.t, mode="noise", seed=self.seed)
-        return {"rows": topology_rows(acts, grid, cfg.lattice.n, self)}
+__all__ = ["Topology", "ideal_tori", "persistence", "feature_count", "normalise", "topology_rows", "topology_of"]
 
 
 def ideal_tori(grid, n: float, radii=(2.0, 1.0)) -> dict[str, np.ndarray]:
@@ -162,3 +119,14 @@ def topology_rows(acts: dict, grid, n: float, spec: Topology = Topology()) -> li
         rows.append({"layer": layer, **s, "bottleneck": dist})
     rows += [{"layer": name, **ideal[name]} for name in ideal]
     return rows
+
+
+def topology_of(spec: Topology, diffusion, cfg) -> dict:
+    """The :class:`Topology` of one model of run ``cfg`` (module docstring); the run must be on a periodic lattice."""
+    if not cfg.lattice.periodic:
+        raise ValueError("the topology study needs a run on a periodic lattice (lattice.periodic = True): the "
+                         "ideal tori it compares with assume that (μx, μy) lives on a torus")
+    grid = latent_grid(cfg.lattice, spec.max_conditions)
+    with torch.inference_mode():
+        acts = collect_layers(diffusion, grid, spec.layers, t=spec.t, mode="noise", seed=spec.seed)
+    return {"rows": topology_rows(acts, grid, cfg.lattice.n, spec)}

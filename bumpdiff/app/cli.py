@@ -13,24 +13,27 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..analysis.atlas import Atlas
 from ..analysis.evaluate import score
+from ..analysis.specs import Atlas
 from ..common import paths
+from ..common.commits import uncommitted
 from ..common.files import atomic_savez
 from ..common.paths import NoProjectRoot
 from ..common.runtime import resolve_device
+from ..core.config import TrainConfig, run_dir
 from ..core.diffusion import as_sampler
 from ..core.overrides import apply_overrides
-from ..core.provenance import uncommitted
-from ..core.train import TrainConfig, list_checkpoints, load_model, run_dir, train
+from ..core.train import list_checkpoints, load_model, train
 from ..experiments.profiles import PROFILE_NAMES, get_profile
 from ..experiments.registry import EXPERIMENTS, phases_experiment, study_run
-from ..store.bundles import analyze
+from ..store.compute_bundle import analyze
+from ..store.compute_robustness import compute_study
+from ..store.compute_runs import compute_experiments
+from ..store.compute_tracked import track
 from ..store.executors import SlurmOptions
 from ..store.reading import MissingResult
-from ..store.results import compute_experiments
-from ..store.robustness_cache import compute_study, load_study
-from ..store.tracking import track, tracked_spec
+from ..store.robustness_cache import load_study
+from ..store.tracking import tracked_spec
 from ..store.weights import export
 from .figures import make_figures
 from .findings import update_readme

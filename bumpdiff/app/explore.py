@@ -21,13 +21,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from ..analysis.activations import MODES, collect_activations, latent_grid
+from ..analysis.activations import collect_activations, latent_grid
 from ..analysis.evaluate import score
 from ..analysis.order import embed, order_parameters
+from ..analysis.specs import MODES
 from ..common.checks import check_range
+from ..core.config import LAYER_NAMES, TrainConfig, resolve_layer
 from ..core.diffusion import as_sampler
-from ..core.model import LAYER_NAMES, resolve_layer
-from ..core.train import TrainConfig
 from ..store.weights import pretrained, shipped
 
 __all__ = ["Explorer", "Generation", "Latent"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 
 from ..common import paths
-from ..core.provenance import inputs_stamp
+from ..common.commits import inputs_stamp
 from .plotting import STYLE
 
 __all__ = ["setup", "figure_inputs"]

@@ -23,8 +23,8 @@ import time
 from pathlib import Path
 
 from ..common import paths
+from ..common.commits import commit_stamp
 from ..common.log import get_logger
-from ..core.provenance import commit_stamp
 from .figures import notebooks
 from .findings import COMPARED, Finding, across_profiles, evidence_links, findings
 from .plotting import figure_dir

@@ -28,9 +28,9 @@ from ..common import paths
 from ..common.files import atomic_write_json
 from ..common.identity import key as identity_key
 from ..common.log import get_logger
+from ..core.config import TrainConfig
 from ..core.diffusion import DDIM
 from ..core.export import OPSET, export_onnx, onnx_error
-from ..core.train import TrainConfig
 from ..store.weights import pretrained
 
 __all__ = ["page_noise", "reference_samples", "build_assets", "shipped_sets", "ORT_FILES", "ort_dist", "N_SAMPLES",

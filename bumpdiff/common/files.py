@@ -11,10 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
-__all__ = ["to_plain", "atomic_write_text", "atomic_write_with", "atomic_write_json", "atomic_torch_save",
-           "atomic_savez", "file_sha256"]
+__all__ = ["to_plain", "atomic_write_text", "atomic_write_with", "atomic_write_json", "atomic_savez", "file_sha256"]
 
 
 def to_plain(obj: Any) -> Any:
@@ -64,10 +62,6 @@ def atomic_write_with(path: Path, write) -> Path:
 
 def atomic_write_json(path: Path, obj: Any) -> Path:
     return atomic_write_text(path, json.dumps(to_plain(obj), indent=2, sort_keys=True) + "\n")
-
-
-def atomic_torch_save(path: Path, obj: Any) -> Path:
-    return _atomic(path, lambda tmp: torch.save(obj, tmp))
 
 
 def atomic_savez(path: Path, **arrays: np.ndarray) -> Path:

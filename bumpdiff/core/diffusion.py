@@ -15,17 +15,10 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from ..common.checks import check_range
-from .model import resolve_layer
+from .config import CPU_INFERENCE_CHUNK, DiffusionConfig, check_ddim, resolve_layer
 
 __all__ = ["DiffusionConfig", "Diffusion", "DDPM", "DDIM", "Capture", "as_sampler", "CPU_INFERENCE_CHUNK",
            "inference_chunk"]
-
-# Images per no-grad forward pass on a CPU (generation, latent read-outs, the atlas). Small chunks keep a pass's
-# activations in cache: on 2 cores 32 images were the fastest chunk for both architectures at both sizes,
-# 1.3-2.6x faster than the 256-512 used before, with identical outputs (benchmarks/chunk.py; docs/RESULTS.md,
-# "Inference chunk"). An execution detail: no result's identity holds it.
-CPU_INFERENCE_CHUNK = 32
-
 
 def inference_chunk(device, batch_size: int | None, accelerator: int) -> int:
     """How many images a no-grad forward pass takes at once on ``device``: ``batch_size`` when the caller gives one
@@ -34,22 +27,6 @@ def inference_chunk(device, batch_size: int | None, accelerator: int) -> int:
     if batch_size is None:
         return CPU_INFERENCE_CHUNK if torch.device(device).type == "cpu" else accelerator
     return int(check_range("batch_size", batch_size, lo=1, integer=True))
-
-
-@dataclass(frozen=True)
-class DiffusionConfig:
-    timesteps: int = 1000
-    beta_start: float = 1e-4
-    beta_end: float = 0.02
-    schedule: str = "linear"
-    clip_denoised: bool = True   # clip the predicted x0 to [-1, 1] inside the sampler
-
-    def __post_init__(self):
-        check_range("timesteps", self.timesteps, lo=1, integer=True)
-        check_range("beta_start", self.beta_start, lo=0, hi=1, lo_open=True, hi_open=True)
-        check_range("beta_end", self.beta_end, lo=self.beta_start, hi=1, hi_open=True)
-        if self.schedule != "linear":
-            raise ValueError(f"schedule must be 'linear', got {self.schedule!r}")
 
 
 def _noise(shape, generator, device):
@@ -79,8 +56,7 @@ class DDIM:
     name = "ddim"
 
     def __post_init__(self):
-        check_range("steps", self.steps, lo=1, integer=True)
-        check_range("eta", self.eta, lo=0, hi=1)
+        check_ddim(self.steps, self.eta)
 
     def timesteps(self, T: int) -> list[int]:
         check_range("steps", self.steps, lo=1, hi=T, integer=True)

@@ -17,7 +17,8 @@ from torch import nn
 
 from ..common.checks import check_range
 from ..common.files import atomic_write_with
-from .model import UNet, resolve_layer
+from .config import resolve_layer
+from .model import UNet
 
 __all__ = ["export_onnx", "onnx_error", "OPSET"]
 

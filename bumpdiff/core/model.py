@@ -42,13 +42,11 @@ w3 × 4 × 4; ``up1`` is w1 × 8 × 8, ``up2`` and ``up3`` w0 × 16 × 16 and w0
 from __future__ import annotations
 
 from contextlib import contextmanager
-from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from ..common.checks import check_range
-from ..common.identity import added
+from .config import ARCHS, LAYER_ALIASES, LAYER_NAMES, ModelConfig, resolve_layer
 from .layers import (
     AddDown,
     AddUp,
@@ -64,68 +62,6 @@ from .layers import (
 
 __all__ = ["ModelConfig", "Conv2d", "bf16_conv_mode", "native_bf16_conv", "UNet", "FiLMUNet", "AdditiveUNet", "ARCHS",
            "LAYER_NAMES", "LAYER_ALIASES", "resolve_layer", "sinusoidal"]
-
-LAYER_NAMES = ("stem", "down1", "down2", "down3", "mid", "up1", "up2", "up3", "out")
-LAYER_ALIASES = {k + 1: name for k, name in enumerate(LAYER_NAMES)}
-ARCHS = ("film", "additive")
-
-
-def resolve_layer(layer) -> str:
-    """A layer name from a name, an int alias (1-9) or its string form ('4')."""
-    if isinstance(layer, str) and layer.isdigit():
-        layer = int(layer)
-    if isinstance(layer, int) and not isinstance(layer, bool):
-        if layer not in LAYER_ALIASES:
-            raise ValueError(f"layer alias must be in 1..{len(LAYER_NAMES)}, got {layer}")
-        return LAYER_ALIASES[layer]
-    if layer not in LAYER_NAMES:
-        raise ValueError(f"layer must be one of {LAYER_NAMES} or an alias 1..{len(LAYER_NAMES)}, got {layer!r}")
-    return layer
-
-
-@dataclass(frozen=True)
-class ModelConfig:
-    """Every hyper-parameter of the UNet, explicit."""
-
-    image_size: int = 32
-    in_channels: int = 1
-    widths: tuple = (64, 128, 256, 256)   # stem, down1, down2, down3 (= mid) channels
-    attn: tuple = (True, True, True)      # self-attention after down/up block 1, 2, 3 (and in mid)
-    mid_attn: bool = True
-    heads: int = 4
-    embed_dim: int = 256                  # sinusoidal encoding size per scalar (t, μx, μy)
-    cond_dim: int = 512                   # width of the conditioning MLP output
-    groups: int = 8                       # GroupNorm groups
-    max_period: float = 10000.0           # sinusoidal encoding max period
-    t_scale: float = 1.0                  # t is encoded as t * t_scale (t in [0, T))
-    mu_scale: float = 1000.0 / 32.0       # μ (pixels) is encoded as μ * mu_scale, spanning ~[0, 1000)
-    dropout: float = 0.0
-    arch: str = added("film")             # "film" or "additive" (module docstring)
-
-    def __post_init__(self):
-        if self.arch not in ARCHS:
-            raise ValueError(f"arch must be one of {ARCHS}, got {self.arch!r}")
-        object.__setattr__(self, "widths", tuple(int(w) for w in self.widths))
-        object.__setattr__(self, "attn", tuple(bool(a) for a in self.attn))
-        if len(self.widths) != 4:
-            raise ValueError(f"widths must have 4 entries (stem, down1, down2, down3), got {self.widths}")
-        if len(self.attn) != 3:
-            raise ValueError(f"attn must have 3 entries (blocks 1, 2, 3), got {self.attn}")
-        check_range("image_size", self.image_size, lo=8, integer=True)
-        if self.image_size % 8:
-            raise ValueError(f"image_size must be a multiple of 8 (three 2× downsamplings), got {self.image_size}")
-        for w in self.widths:
-            check_range("widths[i]", w, lo=1, integer=True)
-            if w % self.groups or w % self.heads:
-                raise ValueError(f"every width must be divisible by groups={self.groups} and heads={self.heads}, "
-                                 f"got widths={self.widths}")
-        check_range("embed_dim", self.embed_dim, lo=2, integer=True)
-        if self.embed_dim % 2:
-            raise ValueError(f"embed_dim must be even, got {self.embed_dim}")
-        check_range("cond_dim", self.cond_dim, lo=1, integer=True)
-        check_range("heads", self.heads, lo=1, integer=True)
-        check_range("dropout", self.dropout, lo=0, hi=1, hi_open=True)
-
 
 class UNet(nn.Module):
     """ε-prediction network ``model(x_t, t, centers) → ε̂`` with x_t (B,1,N,N), t (B,) and centers (B,2).

@@ -24,120 +24,20 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from ..common import paths
 from ..common.checks import check_range
-from ..common.files import atomic_torch_save, atomic_write_json, atomic_write_text, to_plain
-from ..common.identity import added, execution
-from ..common.identity import key as identity_key
+from ..common.files import atomic_write_json, atomic_write_text, atomic_write_with
 from ..common.log import get_logger
 from ..common.runtime import resolve_device, seed_everything
-from .data import BumpDataset, Lattice
-from .diffusion import Diffusion, DiffusionConfig
-from .model import ModelConfig, UNet, bf16_conv_mode
+from .config import TrainConfig, checkpoint_steps, run_dir
+from .data import BumpDataset
+from .diffusion import Diffusion
+from .model import UNet, bf16_conv_mode
 from .provenance import provenance
 
 __all__ = ["TrainConfig", "train", "run_dir", "load_checkpoint",
            "list_checkpoints", "load_model", "checkpoint_steps"]
 
 log = get_logger()
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Every hyper-parameter of a training run, explicit. The defaults are the paper's; a profile
-    (:mod:`bumpdiff.experiments.profiles`) sets sizes."""
-
-    name: str = execution("run")   # a label for the run folder; never part of the identity
-    seed: int = 0
-    lattice: Lattice = Lattice()
-    model: ModelConfig = ModelConfig()
-    diffusion: DiffusionConfig = DiffusionConfig()
-    # optimisation (AdamW)
-    lr: float = 2e-4
-    weight_decay: float = 0.0
-    adam_beta1: float = 0.9
-    adam_beta2: float = 0.999
-    adam_eps: float = 1e-8
-    warmup_steps: int = 0
-    lr_schedule: str = added("constant")   # after the warm-up: "constant", or "cosine" (to 0 at the last step)
-    grad_clip: float = 1.0
-    batch_size: int = 128
-    steps: int = 20000
-    ema_decay: float = 0.999
-    ema_warmup: bool = True        # effective decay min(ema_decay, (1+s)/(10+s))
-    # checkpoints: every ckpt_every_early steps up to ckpt_early_until, then every ckpt_every_late
-    ckpt_every_early: int = 100
-    ckpt_early_until: int = 2000
-    ckpt_every_late: int = 1000
-    precision: str = "bf16"        # "fp32" or "bf16" (autocast)
-    # execution: how the run is carried out, never what it computes (bumpdiff.common.identity)
-    save_every: int = execution(100)   # resume point (last.pt) every this many steps
-    log_every: int = execution(10)
-    device: str = execution("auto")
-    threads: int = execution(0)        # torch CPU threads, 0 = leave torch's choice
-
-    def __post_init__(self):
-        for f in ("lattice", "model", "diffusion"):
-            v = getattr(self, f)
-            if isinstance(v, dict):
-                cls = {"lattice": Lattice, "model": ModelConfig, "diffusion": DiffusionConfig}[f]
-                object.__setattr__(self, f, cls(**v))
-        if self.lattice.n != self.model.image_size:
-            raise ValueError(f"lattice.n ({self.lattice.n}) must equal model.image_size ({self.model.image_size})")
-        check_range("seed", self.seed, lo=0, integer=True)
-        check_range("lr", self.lr, lo=0, hi=1, lo_open=True)
-        check_range("weight_decay", self.weight_decay, lo=0)
-        check_range("adam_beta1", self.adam_beta1, lo=0, hi=1, hi_open=True)
-        check_range("adam_beta2", self.adam_beta2, lo=0, hi=1, hi_open=True)
-        check_range("adam_eps", self.adam_eps, lo=0, lo_open=True)
-        check_range("warmup_steps", self.warmup_steps, lo=0, integer=True)
-        check_range("grad_clip", self.grad_clip, lo=0)
-        check_range("batch_size", self.batch_size, lo=1, integer=True)
-        check_range("steps", self.steps, lo=1, integer=True)
-        check_range("ema_decay", self.ema_decay, lo=0, hi=1, hi_open=True)
-        for f in ("ckpt_every_early", "ckpt_every_late", "save_every", "log_every"):
-            check_range(f, getattr(self, f), lo=1, integer=True)
-        check_range("ckpt_early_until", self.ckpt_early_until, lo=0, integer=True)
-        check_range("threads", self.threads, lo=0, integer=True)
-        if self.lr_schedule not in ("constant", "cosine"):
-            raise ValueError(f"lr_schedule must be 'constant' or 'cosine', got {self.lr_schedule!r}")
-        if self.precision not in ("fp32", "bf16"):
-            raise ValueError(f"precision must be 'fp32' or 'bf16', got {self.precision!r}")
-
-    def to_dict(self) -> dict:
-        return to_plain(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> TrainConfig:
-        d = dict(d)
-        d["lattice"] = Lattice(**d["lattice"])
-        m = dict(d["model"])
-        m["widths"], m["attn"] = tuple(m["widths"]), tuple(m["attn"])
-        d["model"] = ModelConfig(**m)
-        d["diffusion"] = DiffusionConfig(**d["diffusion"])
-        return cls(**d)
-
-    def key(self) -> str:
-        """The run's identity key (:mod:`bumpdiff.common.identity`): execution fields and added fields at their
-        neutral value do not enter it."""
-        return identity_key("run", self)
-
-
-    @property
-    def images_per_epoch(self) -> int:
-        return len(self.lattice)
-
-
-def checkpoint_steps(cfg: TrainConfig) -> list[int]:
-    """The scheduled checkpoint steps: step 0, dense until ``ckpt_early_until``, sparse after, and the end."""
-    s = set(range(0, min(cfg.ckpt_early_until, cfg.steps) + 1, cfg.ckpt_every_early))
-    s |= set(range(cfg.ckpt_early_until, cfg.steps + 1, cfg.ckpt_every_late))
-    s.add(cfg.steps)
-    return sorted(x for x in s if x <= cfg.steps)
-
-
-def run_dir(cfg: TrainConfig) -> Path:
-    return paths.runs_dir() / f"{cfg.name}-{cfg.key()}"
 
 
 def _lr_at(cfg, step):
@@ -273,8 +173,8 @@ def _save(run: _Run, run_path: Path, checkpoint: bool) -> None:
     """The resume point ``last.pt`` and, at a scheduled step, the checkpoint ``ckpt_<step>.pt`` (same state)."""
     state = run.state()
     if checkpoint:
-        atomic_torch_save(run_path / f"ckpt_{run.step:07d}.pt", state)
-    atomic_torch_save(run_path / "last.pt", state)
+        atomic_write_with(run_path / f"ckpt_{run.step:07d}.pt", lambda tmp: torch.save(state, tmp))
+    atomic_write_with(run_path / "last.pt", lambda tmp: torch.save(state, tmp))
 
 
 def _log_record(cfg: TrainConfig, run: _Run, loss: torch.Tensor, epoch_size: int, images_per_s: float) -> dict:

@@ -11,17 +11,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
-from ..analysis.activations import NOISE
-from ..analysis.atlas import Atlas
-from ..analysis.checkpoint import AnalysisConfig
-from ..analysis.commitment import Commitment, Spectrum
-from ..analysis.robustness import LayerSweep, SamplerComparison
-from ..analysis.topology import Topology
-from ..core.data import Lattice
-from ..core.diffusion import DiffusionConfig
-from ..core.model import ModelConfig
+from ..analysis.specs import NOISE, AnalysisConfig, Atlas, Commitment, LayerSweep, SamplerComparison, Spectrum, Topology
+from ..core.config import DiffusionConfig, ModelConfig, TrainConfig
+from ..core.lattice import Lattice
 from ..core.overrides import apply_overrides
-from ..core.train import TrainConfig
 
 __all__ = ["Profile", "PROFILES", "PROFILE_NAMES", "get_profile", "TRACKED_KINDS"]
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 
-from ..analysis.checkpoint import AnalysisConfig
+from ..analysis.specs import AnalysisConfig
 from ..common.identity import key as identity_key
-from ..core.train import TrainConfig
+from ..core.config import TrainConfig
 from .profiles import get_profile
 from .stats import IMBALANCED_THRESHOLD, crossing
 

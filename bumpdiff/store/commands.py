@@ -6,7 +6,7 @@ from __future__ import annotations
 import shlex
 
 from ..common import paths
-from ..core.train import run_dir
+from ..core.config import run_dir
 from ..experiments.profiles import get_profile
 from ..experiments.registry import experiment, phases_experiment, study_run
 

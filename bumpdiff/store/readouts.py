@@ -7,10 +7,9 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from ..analysis.activations import NOISE
-from ..analysis.checkpoint import AnalysisConfig
+from ..analysis.specs import NOISE, AnalysisConfig
 from ..common import paths
-from ..core.train import TrainConfig, run_dir
+from ..core.config import TrainConfig, run_dir
 from ..experiments.profiles import get_profile
 from ..experiments.registry import experiment
 from .bundles import BundleError, load_bundle

@@ -1,24 +1,22 @@
 """The robustness cache (Figure 6): a robustness study of one checkpoint of a `phases` run, stored as
 ``data/results/cache/<study>/<run folder>/step<step>-<key>.json`` and keyed by the study's identity, the run's key
-and the step. :func:`load_study` reads only; :func:`compute_study` (``python -m bumpdiff robustness``) computes."""
+and the step. :func:`load_study` reads only; :func:`bumpdiff.store.compute_robustness.compute_study`
+(``python -m bumpdiff robustness``) computes."""
 from __future__ import annotations
 
 from pathlib import Path
 
 from ..common import paths
-from ..common.files import atomic_write_json
-from ..common.identity import SCHEMA, identity
+from ..common.identity import identity
 from ..common.identity import key as identity_key
 from ..common.log import get_logger
-from ..common.runtime import resolve_device
-from ..core.provenance import provenance
-from ..core.train import TrainConfig, load_model, run_dir
+from ..core.config import TrainConfig, run_dir
 from ..experiments.registry import experiment, phases_experiment, phases_label
 from .commands import reproduce_command, study_command
 from .reading import MissingResult, read_json
 from .results import read_index
 
-__all__ = ["load_study", "compute_study", "study_path", "study_key"]
+__all__ = ["load_study", "study_path", "study_key"]
 
 log = get_logger()
 
@@ -58,30 +56,4 @@ def load_study(spec, profile: str = "cpu", run_seed: int = 0, step: int | None =
         raise MissingResult(f"stale {spec.kind} result {paths.relative(p)}; recompute with: {cmd}")
     if not quiet:
         log.info(f"cache hit: {spec.kind} of {run_dir(cfg).name} at step {step} (key {res['key']})")
-    return res
-
-
-def compute_study(spec, profile: str = "cpu", run_seed: int = 0, step: int | None = None, device: str = "auto",
-                  force: bool = False, progress: bool = True, arch: str = "film") -> dict:
-    """Compute (or, unless ``force``, keep) a robustness study at a checkpoint of the `phases` run of ``run_seed``;
-    the checkpoint must be on disk (``python -m bumpdiff reproduce phases`` trains it)."""
-    cfg, step = _target(profile, run_seed, step, arch)
-    p = study_path(spec, cfg, step)
-    if p.exists() and not force:
-        try:
-            return load_study(spec, profile, run_seed, step, arch=arch)
-        except MissingResult as e:
-            log.info(f"{e}: recomputing")
-    ck = run_dir(cfg) / f"ckpt_{step:07d}.pt"
-    if not ck.exists():
-        raise MissingResult(f"checkpoint {ck} is not on disk (checkpoints are not committed); train it with: "
-                            f"{reproduce_command(phases_experiment(arch), profile, seeds=[run_seed])}")
-    dev = resolve_device(device)
-    diff, _ = load_model(ck, which=spec.weights, device=dev)
-    log.info(f"computing {spec.kind} of {run_dir(cfg).name} at step {step} on {dev}")
-    result = spec.compute(diff, cfg.lattice, progress=progress)
-    res = {"schema": SCHEMA, "kind": spec.kind, "key": study_key(spec, cfg, step), "run": run_dir(cfg).name,
-           "run_key": cfg.key(), "step": step, "spec": identity(spec), "result": result,
-           "command": study_command(spec, profile, run_seed, step, arch), "provenance": provenance(dev, p)}
-    atomic_write_json(p, res)
     return res

@@ -1,42 +1,36 @@
 """Studies tracked over training: one computation per checkpoint of a run, stored in one file per (run, study),
-and read back (:func:`load_tracked_study`, which never computes).
+and read back here (:func:`load_tracked_study`, which never computes).
 
-A study is a frozen dataclass (its identity is the key) with a ``kind`` and a ``compute(diffusion, cfg)``
-method returning the plain-JSON entry of one checkpoint. :func:`track` computes it for the chosen checkpoints of
-a run on disk and stores ``{kind}-{key}.json`` beside the run's results bundle (``data/results/<run folder>/``)
-or in ``out_dir`` (e.g. beside a retrain's bundle), extended checkpoint by checkpoint: an interrupted study keeps
-what it finished, and checkpoints already in the file are never recomputed. Every session that adds
-checkpoints appends its provenance.
+A study is a frozen dataclass of :mod:`bumpdiff.analysis.specs` (its identity is the key) with a ``kind``; computed
+on one checkpoint (:func:`bumpdiff.analysis.studies.run_study`) it gives a plain-JSON entry.
+:func:`bumpdiff.store.compute_tracked.track` computes it for the chosen checkpoints of a run on disk and stores
+``{kind}-{key}.json`` beside the run's results bundle (``data/results/<run folder>/``) or in ``out_dir`` (e.g.
+beside a retrain's bundle), extended checkpoint by checkpoint: an interrupted study keeps what it finished, and
+checkpoints already in the file are never recomputed. Every session that adds checkpoints appends its provenance.
 
-Studies: :class:`bumpdiff.analysis.atlas.Atlas` (order parameters at every layer × t),
-:class:`bumpdiff.analysis.commitment.Commitment` (when along the reverse process the position is decided),
-:class:`bumpdiff.analysis.commitment.Spectrum` (PCA spectrum and effective dimension of chosen layers),
-:class:`bumpdiff.analysis.topology.Topology` (persistent homology of chosen layers against two ideal tori; runs on a
+Studies: :class:`~bumpdiff.analysis.specs.Atlas` (order parameters at every layer × t),
+:class:`~bumpdiff.analysis.specs.Commitment` (when along the reverse process the position is decided),
+:class:`~bumpdiff.analysis.specs.Spectrum` (PCA spectrum and effective dimension of chosen layers),
+:class:`~bumpdiff.analysis.specs.Topology` (persistent homology of chosen layers against two ideal tori; runs on a
 periodic lattice).
 """
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import replace
 from pathlib import Path
 
-from tqdm.auto import tqdm
-
 from ..common import paths
-from ..common.files import atomic_write_json
-from ..common.identity import SCHEMA, identity
 from ..common.log import get_logger
-from ..core.provenance import provenance
-from ..core.train import TrainConfig, list_checkpoints, load_model, run_dir
+from ..core.config import run_dir
 from ..experiments.profiles import get_profile
 from ..experiments.registry import phases_experiment, study_run
 from .bundles import BundleError, load_bundle
 from .commands import reproduce_command, study_experiment, track_command
 from .reading import MissingResult, read_json
 
-__all__ = ["track", "tracked_path", "load_tracked", "in_training_order", "load_tracked_study", "bundle_beside",
-           "atlas_of"]
+__all__ = ["tracked_path", "load_tracked", "in_training_order", "load_tracked_study", "bundle_beside", "atlas_of",
+           "tracked_spec"]
 
 log = get_logger()
 
@@ -58,41 +52,6 @@ def in_training_order(data: dict) -> dict:
     """``data`` with its checkpoints in training order (the JSON file keeps its keys sorted as strings)."""
     return data | {"checkpoints": dict(sorted(data["checkpoints"].items(), key=lambda kv: int(kv[0])))}
 
-
-def track(run_dir, spec, steps=None, device="cpu", progress: bool = True, out_dir=None) -> Path:
-    """Compute ``spec`` for the chosen checkpoints (default: every checkpoint on disk) of the run in ``run_dir``;
-    returns the study file (module docstring)."""
-    run_dir = Path(run_dir)
-    cfg = TrainConfig.from_dict(json.loads((run_dir / "config.json").read_text()))
-    ckpts = dict(list_checkpoints(run_dir))
-    if steps is None:
-        steps = sorted(ckpts)
-    missing = sorted(set(steps) - set(ckpts))
-    if missing:
-        raise ValueError(f"steps must be checkpoints on disk of {run_dir} ({sorted(ckpts)}), got {missing}")
-    out = tracked_path(run_dir, spec, out_dir)
-    data = json.loads(out.read_text()) if out.exists() else {
-        "schema": SCHEMA, "kind": spec.kind, "run": run_dir.name, "run_key": cfg.key(), "key": spec.key(),
-        "spec": identity(spec), "checkpoints": {}, "provenance": []}
-    if data["run_key"] != cfg.key() or data["key"] != spec.key():
-        raise ValueError(f"{out} belongs to another run or study ({data['run_key']}, {data['key']})")
-    todo = [s for s in sorted(steps) if str(s) not in data["checkpoints"]]
-    for step in tqdm(todo, desc=f"{spec.kind} {run_dir.name}", disable=not progress):
-        t0 = time.perf_counter()
-        diff, st = load_model(ckpts[step], which=getattr(spec, "weights", "ema"), device=device)
-        entry = spec.compute(diff, cfg)
-        data["checkpoints"][str(step)] = {"step": step, "epoch": float(st["epoch"]),
-                                          "images_seen": int(st["images_seen"]), **entry,
-                                          "seconds": round(time.perf_counter() - t0, 1)}
-        data["checkpoints"] = {k: data["checkpoints"][k] for k in sorted(data["checkpoints"], key=int)}
-        atomic_write_json(out, data)
-    if todo:
-        data["provenance"].append(provenance(device, out) | {"steps": todo})
-        atomic_write_json(out, data)
-    return out
-
-
-# ------------------------------------------------------------------------- reading a tracked study back
 
 def tracked_spec(kind: str, profile: str = "cpu", noise: str = "shared"):
     """The profile's spec of tracked study ``kind``, read under ``noise`` (only the atlas has a choice of read-out

@@ -27,9 +27,10 @@ from ..analysis.phases import representatives
 from ..common import paths
 from ..common.files import atomic_write_json, atomic_write_text, file_sha256
 from ..common.identity import SCHEMA
+from ..core.config import TrainConfig
 from ..core.diffusion import Diffusion
 from ..core.provenance import provenance
-from ..core.train import TrainConfig, list_checkpoints, load_checkpoint, load_model
+from ..core.train import list_checkpoints, load_checkpoint, load_model
 from .bundles import load_bundle
 
 __all__ = ["pretrained", "shipped", "shipped_dir", "choose_checkpoints", "export", "PretrainedMissing",

@@ -18,7 +18,7 @@ def long_smoke_run(steps: int, label: str = "long smoke run", threads: int = 1) 
     import torch
 
     from bumpdiff.core.train import run_dir, train
-    from bumpdiff.store.bundles import analyze
+    from bumpdiff.store.compute_bundle import analyze
 
     torch.set_num_threads(threads)
     cfg = long_smoke_config(steps)

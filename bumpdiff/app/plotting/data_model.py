@@ -5,8 +5,8 @@ import matplotlib.pyplot as plt  # headless, matplotlib picks a non-interactive 
 import numpy as np
 from matplotlib.patches import FancyBboxPatch
 
-from ...core.data import render
-from ...core.model import LAYER_ALIASES, LAYER_NAMES
+from ...core.config import LAYER_ALIASES, LAYER_NAMES
+from ...core.lattice import render
 from .style import styled
 
 __all__ = ["data_figure", "model_figure"]

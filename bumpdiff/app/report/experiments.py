@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...analysis.phases import describe_sequence, phase_onsets, phase_sequence
-from ...analysis.robustness import LayerSweep
+from ...analysis.specs import LayerSweep
 from ...common import paths
 from ...experiments.profiles import get_profile
 from ...experiments.registry import EXPERIMENTS, phases_experiment, phases_label

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ...common import paths
-from ...core.diffusion import CPU_INFERENCE_CHUNK
+from ...core.config import CPU_INFERENCE_CHUNK
 from ...experiments.registry import EXPERIMENTS
 from .format import _pair, _prov, _table
 

@@ -2,7 +2,7 @@
 sensitivity."""
 from __future__ import annotations
 
-from ...analysis.atlas import latent_calls
+from ...analysis.atlas_cells import latent_calls
 from ...analysis.phases import PHASE_THRESHOLDS
 from ...experiments.registry import ARCH_EXPERIMENTS, experiment_seeds
 from ...experiments.stats import (

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ...analysis.phases import PHASE_THRESHOLDS, describe_sequence, phase_sequence
-from ...core.model import LAYER_ALIASES
+from ...core.config import LAYER_ALIASES
 from ...experiments.registry import ARCH_EXPERIMENTS
 from ...experiments.stats import (
     SENSITIVITY_DIMS,
