@@ -97,7 +97,7 @@ def main(argv=None) -> dict:
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=clone, capture_output=True, text=True,
                             check=True).stdout.strip()
     result = {"commit": commit, "profile": a.profile, "experiments": a.experiments, "cores": os.cpu_count(),
-              "command": " ".join(cmd[1:]) + " --force", "env_seconds": state["env_seconds"],
+              "command": "python " + " ".join(cmd[1:]) + " --force", "env_seconds": state["env_seconds"],
               "calls": state["calls"], "runs": runs, "note": a.note, "provenance": provenance("cpu")}
     print(json.dumps({k: v for k, v in result.items() if k != "provenance"}, indent=1))
     if a.json:
