@@ -1,4 +1,5 @@
-"""Training over learning: config and overrides, a dense-early checkpoint schedule, resume.
+"""Training over learning: a dense-early checkpoint schedule, resume. The run's configuration, its checkpoint steps
+and its folder are :mod:`bumpdiff.core.config` (no torch), re-exported here.
 
 A run lives in ``data/runs/<name>-<key>`` where the key is the identity of its :class:`TrainConfig`
 (:mod:`bumpdiff.common.identity`: execution fields such as device, threads and logging do not enter it). It holds
