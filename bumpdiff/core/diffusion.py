@@ -15,7 +15,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from ..common.checks import check_range
-from .config import CPU_INFERENCE_CHUNK, DiffusionConfig, check_ddim, resolve_layer
+from .config import CPU_INFERENCE_CHUNK, DiffusionConfig, check_ddim, check_sampler, resolve_layer
 
 __all__ = ["DiffusionConfig", "Diffusion", "DDPM", "DDIM", "Capture", "as_sampler", "CPU_INFERENCE_CHUNK",
            "inference_chunk"]
@@ -71,11 +71,8 @@ def as_sampler(sampler="ddpm", steps: int | None = None, eta: float = 0.0):
     """A :class:`DDPM` or :class:`DDIM` from a sampler value, or from a name with its steps and eta."""
     if isinstance(sampler, (DDPM, DDIM)):
         return sampler
-    if sampler == "ddpm":
-        return DDPM()
-    if sampler == "ddim":
-        return DDIM(50 if steps is None else steps, eta)
-    raise ValueError(f"sampler must be 'ddpm' or 'ddim' (or a DDPM / DDIM value), got {sampler!r}")
+    check_sampler(sampler, steps, eta)   # the one statement of which names, steps and eta make a sampler
+    return DDPM() if sampler == "ddpm" else DDIM(50 if steps is None else steps, eta)
 
 
 @dataclass(frozen=True)
