@@ -6,30 +6,60 @@
 # data/results/retrains/ and run `python -m bumpdiff report` to publish it. Resumable: run it again, in any clone,
 # with the same NAME.
 #   tools/retrain.sh EXPERIMENT SEED NAME [THREADS]      e.g. tools/retrain.sh phases 0 retrain2 1
-# BUMPDIFF_RUNS / BUMPDIFF_SCRATCH default to ~/.cache/bumpdiff/{runs,scratch} here.
+# Training and analysis are two processes: one trains to the last step (THREADS threads, 0 = torch's choice, the
+# run's own setting), the other analyses each checkpoint once it is on disk (one thread), so that on two cores with
+# THREADS=1 neither waits for the other. The training's arithmetic does not depend on the analysis running beside it.
+# BUMPDIFF_RUNS / BUMPDIFF_SCRATCH default to ~/.cache/bumpdiff/{runs,scratch} here; PROFILE defaults to cpu.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-exp=$1 seed=$2 name=$3 threads=${4:-0}
+exp=$1 seed=$2 name=$3 threads=${4:-0} profile=${PROFILE:-cpu}
 export BUMPDIFF_RUNS=${BUMPDIFF_RUNS:-$HOME/.cache/bumpdiff/runs} BUMPDIFF_SCRATCH=${BUMPDIFF_SCRATCH:-$HOME/.cache/bumpdiff/scratch}
-[ "$threads" != 0 ] && export OMP_NUM_THREADS=$threads
 PY=${PY:-.venv/bin/python}
-read -r run steps shared_key independent_key < <($PY - "$exp" "$seed" <<'PYEOF'
+read -r run steps shared_key independent_key < <($PY - "$exp" "$seed" "$profile" <<'PYEOF'
 import sys
 from bumpdiff.core.train import checkpoint_steps, run_dir
 from bumpdiff.experiments.registry import experiment
 from bumpdiff.store.readouts import readout_analysis
-cfg = next(c for c in experiment(sys.argv[1]).runs("cpu").values() if c.seed == int(sys.argv[2]))
+exp, seed, profile = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+cfg = next(c for c in experiment(exp).runs(profile).values() if c.seed == seed)
 print(run_dir(cfg), ",".join(map(str, checkpoint_steps(cfg))),
-      *(readout_analysis("cpu", noise).key() for noise in ("shared", "independent")))
+      *(readout_analysis(profile, noise).key() for noise in ("shared", "independent")))
 PYEOF
 )
 arch=$([ "$exp" = phases-additive ] && echo "model.arch=additive" || echo "")
 out=${BUMPDIFF_RETRAINS:-$HOME/.cache/bumpdiff/retrains}/$(basename "$run")-$name
-for step in ${steps//,/ }; do
-    $PY -m bumpdiff train --profile cpu --set seed="$seed" $arch threads="$threads" --until "$step" --quiet --run-dir "$run"
+steps=(${steps//,/ })
+last=${steps[-1]}
+# shellcheck disable=SC2086
+(
+    [ "$threads" != 0 ] && export OMP_NUM_THREADS=$threads
+    exec $PY -m bumpdiff train --profile "$profile" --set seed="$seed" $arch threads="$threads" --until "$last" --quiet \
+        --run-dir "$run"
+) &
+trainer=$!
+trap 'kill $trainer 2>/dev/null || true' EXIT
+export OMP_NUM_THREADS=1
+done_upto=-1   # index into steps of the last checkpoint analysed
+while [ $done_upto -lt $((${#steps[@]} - 1)) ]; do
+    ready=()
+    for ((i = done_upto + 1; i < ${#steps[@]}; i++)); do
+        [ -e "$run/$(printf 'ckpt_%07d.pt' "${steps[$i]}")" ] || break
+        ready+=("${steps[$i]}")
+    done
+    if [ ${#ready[@]} = 0 ]; then
+        if ! kill -0 $trainer 2>/dev/null; then
+            wait $trainer || { echo "training stopped before step ${steps[$((done_upto + 1))]}" >&2; exit 1; }
+            [ -e "$run/$(printf 'ckpt_%07d.pt' "${steps[$((done_upto + 1))]}")" ] && continue
+            echo "training ended without a checkpoint at step ${steps[$((done_upto + 1))]}" >&2; exit 1
+        fi
+        sleep 30; continue
+    fi
     for noise in shared independent; do
         var=${noise}_key; key=${!var}
-        $PY -m bumpdiff analyze "$run" --profile cpu --set noise="$noise" --steps "$step" --quiet --out "$out/analysis-$key"
+        $PY -m bumpdiff analyze "$run" --profile "$profile" --set noise="$noise" --steps "${ready[@]}" --quiet \
+            --out "$out/analysis-$key"
     done
-    echo "$(date -u +%FT%TZ) $exp seed $seed: step $step trained and analysed"
+    done_upto=$((done_upto + ${#ready[@]}))
+    echo "$(date -u +%FT%TZ) $exp seed $seed: steps ${ready[0]}-${ready[-1]} trained and analysed"
 done
+wait $trainer
