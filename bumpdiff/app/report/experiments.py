@@ -247,7 +247,8 @@ def imbalanced_table(runs: dict) -> str:
 #: the experiments the report reads, and whether a partial one is reported
 REPORTED = (("phases", "cpu", False), ("phases-additive", "cpu", True), ("imbalanced", "cpu", False),
             ("phases", "fast", True), ("phases-additive", "fast", True), ("imbalanced", "fast", True),
-            ("phases", "paper", True), ("torus", "cpu", True), ("holdout", "cpu", True))
+            ("phases", "paper", True), ("torus", "cpu", True), ("holdout", "cpu", True), ("torus", "fast", True),
+            ("holdout", "fast", True))
 #: the profiles whose phases studies are reported in full, one after the other (the reference first)
 STUDIED = ("cpu", "fast")
 
@@ -353,11 +354,14 @@ def _experiment_sections(loaded: dict, retrains: dict) -> list[str]:
         parts += _paper_section(loaded[("phases", "paper")])
     if ("phases", "cpu") in loaded:
         parts += _robustness_section()
-    if ("holdout", "cpu") in loaded:
-        runs = loaded[("holdout", "cpu")]
-        n = len(EXPERIMENTS["holdout"].runs("cpu"))
-        parts += [f"## Held-out squares, profile `cpu` ({_count(len(runs), n, 'runs')})", "",
-                  *_holdout_section(runs), ""]
-    if ("torus", "cpu") in loaded:
-        parts += ["## Topology on a torus, profile `cpu`", "", *_torus_section(loaded[("torus", "cpu")], "cpu"), ""]
+    for profile in STUDIED:
+        if ("holdout", profile) in loaded:
+            runs = loaded[("holdout", profile)]
+            n = len(EXPERIMENTS["holdout"].runs(profile))
+            parts += [f"## Held-out squares, profile `{profile}` ({_count(len(runs), n, 'runs')})", "",
+                      *_holdout_section(runs), ""]
+    for profile in STUDIED:
+        if ("torus", profile) in loaded:
+            parts += [f"## Topology on a torus, profile `{profile}`", "",
+                      *_torus_section(loaded[("torus", profile)], profile), ""]
     return parts
