@@ -158,3 +158,29 @@ def test_shipped_weights_reproduce_the_committed_numbers(manifest):
                              sampler=as_sampler(a["sampler"], a["sampler_steps"], a["eta"]), tol=a["tol"])
     assert abs(sc.accuracy - ref["accuracy"]) <= 4 / a["n_samples"] + 1e-9   # at most 4 of 256 samples change verdict
     assert np.isfinite(sc.accuracy) and Path(manifest).exists()
+
+
+@pytest.mark.slow
+def test_a_retrain_ships_without_the_samplers_study_of_the_runs_own_weights(home, smoke_run, capsys):
+    """A retrain shares its run's key and steps but not its weights, so the stored samplers study (keyed by run and
+    step) is not about them: shipped from a retrain's bundle the final weights carry no samplers numbers, and say
+    why; shipped from the run's own bundle they carry the study's."""
+    import shutil
+
+    from bumpdiff.app.cli import main
+    from bumpdiff.store.compute_bundle import analyze
+    from bumpdiff.store.weights import own_bundle, shipped
+    bundle = analyze(smoke_run, "smoke", progress=False)
+    last = max(int(p.stem.split("_")[1]) for p in smoke_run.glob("ckpt_*.pt"))
+    committed = paths.PACKAGE_DIR.parent / "data" / "results" / "cache" / "samplers" / smoke_run.name
+    shutil.copytree(committed, home / "data" / "results" / "cache" / "samplers" / smoke_run.name)  # the run's study
+    retrain = home / "data" / "results" / "retrains" / f"{smoke_run.name}-retrain1" / bundle.name
+    shutil.copytree(bundle, retrain)
+    assert own_bundle(smoke_run, bundle) and not own_bundle(smoke_run, retrain)
+    main(["ship", str(smoke_run), "--bundle", str(retrain)])
+    assert "samplers" not in shipped("smoke")["checkpoints"][-1]
+    assert "is not in the run's own results folder (a retrain)" in capsys.readouterr().err
+    main(["ship", str(smoke_run), "--bundle", str(bundle)])
+    final = shipped("smoke")["checkpoints"][-1]
+    assert final["step"] == last and final["samplers"]["n"] == 16
+    assert "DDPM (all T steps)" in final["samplers"]["results"]

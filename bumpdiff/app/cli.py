@@ -26,6 +26,7 @@ from ..core.overrides import apply_overrides
 from ..core.train import list_checkpoints, load_model, train
 from ..experiments.profiles import PROFILE_NAMES, get_profile
 from ..experiments.registry import EXPERIMENTS, phases_experiment, study_run
+from ..store.bundles import load_bundle
 from ..store.compute_bundle import analyze
 from ..store.compute_robustness import compute_study
 from ..store.compute_runs import compute_experiments
@@ -34,7 +35,7 @@ from ..store.executors import SlurmOptions
 from ..store.reading import MissingResult
 from ..store.robustness_cache import load_study
 from ..store.tracking import tracked_spec
-from ..store.weights import export
+from ..store.weights import export, own_bundle
 from .figures import make_figures
 from .findings import update_readme
 from .plotting import sample_grid
@@ -170,12 +171,16 @@ def _cmd_track(a):
 def _cmd_ship(a):
     cfg = TrainConfig.from_dict(json.loads((Path(a.run) / "config.json").read_text()))
     samplers = None
-    try:   # the final weights' accuracy under every sampler, when the run's samplers study is computed
-        samplers = load_study(get_profile(cfg.name).samplers, cfg.name, cfg.seed, arch=cfg.model.arch, quiet=True)
-    except (MissingResult, KeyError, ValueError) as e:
-        print(f"bumpdiff: note: shipping without the samplers study ({e})", file=sys.stderr)
-    if samplers is not None and samplers["run_key"] != cfg.key():   # a retrain of the committed run: not its study
-        samplers = None
+    if not own_bundle(a.run, a.bundle):   # a retrain: the committed study measured the committed run's weights
+        print(f"bumpdiff: note: shipping without the samplers study: {a.bundle} is not in the run's own results "
+              "folder (a retrain), and the stored study measured the committed run's weights", file=sys.stderr)
+    else:
+        try:   # the final weights' accuracy under every sampler, when the run's samplers study is computed
+            final = load_bundle(a.bundle, recall_phases=False)[0]["checkpoints"][-1]["step"]   # the shipped final
+            samplers = load_study(get_profile(cfg.name).samplers, cfg.name, cfg.seed, final, quiet=True,
+                                  arch=cfg.model.arch)
+        except (MissingResult, KeyError, ValueError) as e:
+            print(f"bumpdiff: note: shipping without the samplers study ({e})", file=sys.stderr)
     print(export(a.run, a.bundle, dest=a.dest, samplers=samplers))
 
 

@@ -33,7 +33,7 @@ from ..core.provenance import provenance
 from ..core.train import list_checkpoints, load_checkpoint, load_model
 from .bundles import load_bundle
 
-__all__ = ["pretrained", "shipped", "shipped_dir", "choose_checkpoints", "export", "PretrainedMissing",
+__all__ = ["pretrained", "shipped", "shipped_dir", "choose_checkpoints", "export", "own_bundle", "PretrainedMissing",
            "REFERENCE_FIELDS", "MAX_FILE_BYTES"]
 
 REFERENCE_FIELDS = ("accuracy", "acc_x", "acc_y", "knn_r2_x", "knn_r2_y", "intrinsic_dim", "trustworthiness")
@@ -98,6 +98,13 @@ def choose_checkpoints(records: list[dict], call: str = "phase", agree: str | No
     reps = representatives(records, call, agree)
     last = max(records, key=lambda r: r["step"])
     return [(ph, r) for ph, r in reps.items() if r is not None] + [("final", last)]
+
+
+def own_bundle(run_dir, bundle) -> bool:
+    """Whether ``bundle`` (a bundle folder) is one of the run's own, in ``data/results/<run folder>/``: the weights the
+    run's committed studies (``robustness``, keyed by run and step) measured. A retrain's bundle
+    (``data/results/retrains/<run folder>-<name>/``) shares the run's key and steps but not its weights."""
+    return Path(bundle).resolve().parent == (paths.results_dir() / Path(run_dir).name).resolve()
 
 
 def export(run_dir, bundle, dest: Path | None = None, call: str = "phase",
