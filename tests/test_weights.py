@@ -168,10 +168,11 @@ def test_a_retrain_ships_without_the_samplers_study_of_the_runs_own_weights(home
     import shutil
 
     from bumpdiff.app.cli import main
+    from bumpdiff.core.train import list_checkpoints
     from bumpdiff.store.compute_bundle import analyze
     from bumpdiff.store.weights import own_bundle, shipped
     bundle = analyze(smoke_run, "smoke", progress=False)
-    last = max(int(p.stem.split("_")[1]) for p in smoke_run.glob("ckpt_*.pt"))
+    last = list_checkpoints(smoke_run)[-1][0]
     committed = paths.PACKAGE_DIR.parent / "data" / "results" / "cache" / "samplers" / smoke_run.name
     shutil.copytree(committed, home / "data" / "results" / "cache" / "samplers" / smoke_run.name)  # the run's study
     retrain = home / "data" / "results" / "retrains" / f"{smoke_run.name}-retrain1" / bundle.name

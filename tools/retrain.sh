@@ -30,6 +30,7 @@ arch=$([ "$exp" = phases-additive ] && echo "model.arch=additive" || echo "")
 out=${BUMPDIFF_RETRAINS:-$HOME/.cache/bumpdiff/retrains}/$(basename "$run")-$name
 steps=(${steps//,/ })
 last=${steps[-1]}
+ckpt() { [ -e "$run/$(printf 'ckpt_%07d.pt' "$1")" ]; }   # is the checkpoint of step $1 on disk
 # shellcheck disable=SC2086
 (
     [ "$threads" != 0 ] && export OMP_NUM_THREADS=$threads
@@ -43,14 +44,15 @@ done_upto=-1   # index into steps of the last checkpoint analysed
 while [ $done_upto -lt $((${#steps[@]} - 1)) ]; do
     ready=()
     for ((i = done_upto + 1; i < ${#steps[@]}; i++)); do
-        [ -e "$run/$(printf 'ckpt_%07d.pt' "${steps[$i]}")" ] || break
+        ckpt "${steps[$i]}" || break
         ready+=("${steps[$i]}")
     done
     if [ ${#ready[@]} = 0 ]; then
+        next=${steps[$((done_upto + 1))]}
         if ! kill -0 $trainer 2>/dev/null; then
-            wait $trainer || { echo "training stopped before step ${steps[$((done_upto + 1))]}" >&2; exit 1; }
-            [ -e "$run/$(printf 'ckpt_%07d.pt' "${steps[$((done_upto + 1))]}")" ] && continue
-            echo "training ended without a checkpoint at step ${steps[$((done_upto + 1))]}" >&2; exit 1
+            wait $trainer || { echo "training stopped before step $next" >&2; exit 1; }
+            ckpt "$next" && continue   # written between the look and the trainer's exit
+            echo "training ended without a checkpoint at step $next" >&2; exit 1
         fi
         sleep 30; continue
     fi
