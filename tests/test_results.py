@@ -106,6 +106,32 @@ def test_robustness_studies_are_keyed_by_their_settings(home, capsys):
         load_study(samplers, "smoke", arch="additive")
 
 
+def test_a_stored_robustness_study_is_kept_only_for_the_weights_it_measured(home, capsys):
+    """The study's key is the run's key and step, which a retrain in a runs folder of the same name shares: the
+    stored study is not passed off as one of the retrain's weights."""
+    compute_experiment("phases", "smoke", progress=False)
+    sweep = get_profile("smoke").robustness[0]
+    first = compute_study(sweep, "smoke", progress=False)
+    run = next((home / "data" / "runs").glob("smoke-*"))
+    last, ck = run / f"ckpt_{first['step']:07d}.pt", run / "ckpt_0000000.pt"
+    assert compute_study(sweep, "smoke", progress=False) == first                # the same weights: kept
+    original = last.read_bytes()
+    last.write_bytes(ck.read_bytes())                                           # other weights at that step
+    with pytest.raises(MissingResult, match=r"measured another checkpoint.*--force"):
+        compute_study(sweep, "smoke", progress=False)
+    assert load_study(sweep, "smoke")["result"] == first["result"]  # a reader has no weights to compare: unchanged
+    other = compute_study(sweep, "smoke", progress=False, force=True)
+    assert other["checkpoint_sha256"] != first["checkpoint_sha256"] and other["result"] != first["result"]
+    assert compute_study(sweep, "smoke", progress=False)["checkpoint_sha256"] == other["checkpoint_sha256"]
+    # a study stored before the checkpoint's sha256 was recorded cannot be checked, and says so
+    last.write_bytes(original)
+    p = next((home / "data" / "results" / "cache" / "layer-sweep").glob("*/*.json"))
+    p.write_text(json.dumps({k: v for k, v in json.loads(p.read_text()).items() if k != "checkpoint_sha256"}))
+    capsys.readouterr()
+    assert compute_study(sweep, "smoke", progress=False)["result"] == other["result"]
+    assert "cannot be checked against" in capsys.readouterr().err
+
+
 def test_cli_figures_name_a_missing_result_and_reproduce_computes_it(home):
     env = {"BUMPDIFF_HOME": str(home), "PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "MPLBACKEND": "Agg",
            "HOME": str(home)}

@@ -168,6 +168,7 @@ def test_a_retrain_ships_without_the_samplers_study_of_the_runs_own_weights(home
     import shutil
 
     from bumpdiff.app.cli import main
+    from bumpdiff.common.files import file_sha256
     from bumpdiff.core.train import list_checkpoints
     from bumpdiff.store.compute_bundle import analyze
     from bumpdiff.store.weights import own_bundle, shipped
@@ -185,3 +186,14 @@ def test_a_retrain_ships_without_the_samplers_study_of_the_runs_own_weights(home
     final = shipped("smoke")["checkpoints"][-1]
     assert final["step"] == last and final["samplers"]["n"] == 16
     assert "DDPM (all T steps)" in final["samplers"]["results"]
+    # a study that records the checkpoint it measured is shipped only with that checkpoint
+    study = next((home / "data" / "results" / "cache" / "samplers" / smoke_run.name).glob("*.json"))
+    study.write_text(json.dumps(json.loads(study.read_text()) | {"checkpoint_sha256": "0" * 64}))
+    capsys.readouterr()
+    main(["ship", str(smoke_run), "--bundle", str(bundle)])
+    assert "samplers" not in shipped("smoke")["checkpoints"][-1]
+    assert f"it measured another checkpoint at step {last}" in capsys.readouterr().err
+    study.write_text(json.dumps(json.loads(study.read_text()) | {"checkpoint_sha256": file_sha256(
+        smoke_run / f"ckpt_{last:07d}.pt")}))
+    main(["ship", str(smoke_run), "--bundle", str(bundle)])
+    assert shipped("smoke")["checkpoints"][-1]["samplers"]["n"] == 16

@@ -33,7 +33,7 @@ from ..store.compute_runs import compute_experiments
 from ..store.compute_tracked import track
 from ..store.executors import SlurmOptions
 from ..store.reading import MissingResult
-from ..store.robustness_cache import load_study
+from ..store.robustness_cache import load_study, measured_checkpoint
 from ..store.tracking import tracked_spec
 from ..store.weights import export, own_bundle
 from .figures import make_figures
@@ -179,7 +179,11 @@ def _cmd_ship(a):
             final = load_bundle(a.bundle, recall_phases=False)[0]["checkpoints"][-1]["step"]   # the shipped final
             samplers = load_study(get_profile(cfg.name).samplers, cfg.name, cfg.seed, final, quiet=True,
                                   arch=cfg.model.arch)
-        except (MissingResult, KeyError, ValueError) as e:
+            if measured_checkpoint(samplers, Path(a.run) / f"ckpt_{final:07d}.pt") is False:
+                samplers = None
+                print("bumpdiff: note: shipping without the samplers study: it measured another checkpoint at step "
+                      f"{final} than the run's", file=sys.stderr)
+        except (MissingResult, KeyError, ValueError, OSError) as e:
             print(f"bumpdiff: note: shipping without the samplers study ({e})", file=sys.stderr)
     print(export(a.run, a.bundle, dest=a.dest, samplers=samplers))
 

@@ -1,12 +1,16 @@
 """The robustness cache (Figure 6): a robustness study of one checkpoint of a `phases` run, stored as
 ``data/results/cache/<study>/<run folder>/step<step>-<key>.json`` and keyed by the study's identity, the run's key
-and the step. :func:`load_study` reads only; :func:`bumpdiff.store.compute_robustness.compute_study`
-(``python -m bumpdiff robustness``) computes."""
+and the step. The key says which computation, not which weights: a retrain of the run in a runs folder of the same
+name shares it, so each entry also records the sha256 of the checkpoint file it measured, and
+:func:`measured_checkpoint` tells whether a checkpoint on disk is that one. :func:`load_study` reads only (a notebook
+has no checkpoints to compare); :func:`bumpdiff.store.compute_robustness.compute_study` (``python -m bumpdiff
+robustness``) computes, and refuses a stored study of other weights than the runs folder holds."""
 from __future__ import annotations
 
 from pathlib import Path
 
 from ..common import paths
+from ..common.files import file_sha256
 from ..common.identity import identity
 from ..common.identity import key as identity_key
 from ..common.log import get_logger
@@ -16,7 +20,7 @@ from .commands import reproduce_command, study_command
 from .reading import MissingResult, read_json
 from .results import read_index
 
-__all__ = ["load_study", "study_path", "study_key"]
+__all__ = ["load_study", "study_path", "study_key", "measured_checkpoint"]
 
 log = get_logger()
 
@@ -40,6 +44,13 @@ def study_key(spec, cfg: TrainConfig, step: int) -> str:
 def study_path(spec, cfg: TrainConfig, step: int) -> Path:
     return (paths.results_dir() / "cache" / spec.kind / run_dir(cfg).name
             / f"step{int(step):07d}-{study_key(spec, cfg, step)}.json")
+
+
+def measured_checkpoint(res: dict, ckpt: Path) -> bool | None:
+    """Whether the stored study ``res`` measured the checkpoint file ``ckpt`` (their sha256 agree); ``None`` for a study
+    stored before its checkpoint's sha256 was recorded, which cannot be checked."""
+    measured = res.get("checkpoint_sha256")
+    return None if measured is None else measured == file_sha256(ckpt)
 
 
 def load_study(spec, profile: str = "cpu", run_seed: int = 0, step: int | None = None, quiet: bool = False,
