@@ -75,3 +75,9 @@ def test_tracked_studies_of_a_smoke_run_and_reading_them_from_a_retrain(home, sm
     got = load_tracked_study("spectrum", "smoke", quiet=True)
     assert got["source"].endswith(f"{run_path.name}-elsewhere")
     assert {r["layer"] for r in got["checkpoints"]["30"]["rows"]} == {"down3", "mid", "up1"}
+    # of several, the one that reaches furthest in training is read (not the first by name), the run's own folder
+    # winning a tie
+    track(run_path, specs["spectrum"], steps=[10], progress=False, out_dir=retrain.with_name(f"{run_path.name}-a"))
+    assert load_tracked_study("spectrum", "smoke", quiet=True)["source"].endswith(f"{run_path.name}-elsewhere")
+    own = track(run_path, specs["spectrum"], steps=[30], progress=False).parent
+    assert (home / load_tracked_study("spectrum", "smoke", quiet=True)["source"]) == own

@@ -69,7 +69,8 @@ def load_tracked_study(kind: str, profile: str = "cpu", run_seed: int = 0, quiet
                        arch: str = "film", experiment_name: str | None = None, noise: str = "shared") -> dict:
     """A study tracked over training (:mod:`bumpdiff.store.tracking`) of the run of ``run_seed`` of experiment
     ``experiment_name`` (default: the `phases` experiment of architecture ``arch``), read-only: from beside the
-    run's bundle, else from beside a committed retrain of the same run (``data/results/retrains/<run folder>-*/``).
+    run's bundle or beside a committed retrain of the same run (``data/results/retrains/<run folder>-*/``): of those,
+    the one that reaches furthest in training (its last checkpoint), the run's own folder winning a tie.
     The returned dict has ``"source"``: the folder it came from. Raises :class:`MissingResult` naming the command
     when there is none. ``noise``: the atlas under the other read-out (:func:`tracked_spec`)."""
     spec = tracked_spec(kind, profile, noise)
@@ -78,16 +79,25 @@ def load_tracked_study(kind: str, profile: str = "cpu", run_seed: int = 0, quiet
     folder = run_dir(cfg).name
     fname = f"{spec.kind}-{spec.key()}.json"
     cmd = track_command(kind, profile, run_seed, arch, experiment_name, noise)
+    best = None
     for d in [paths.results_dir() / folder, *sorted((paths.results_dir() / "retrains").glob(f"{folder}-*"))]:
         p = d / fname
         if p.exists():
             data = read_json(p, f"the {kind} study", cmd)
             if data.get("run_key") != cfg.key() or data.get("key") != spec.key():
                 raise MissingResult(f"{paths.relative(p)} is stale (another run or study); recompute it with: {cmd}")
-            if not quiet:
-                log.info(f"{kind} study of {folder} (from {paths.relative(d)}): {len(data['checkpoints'])} checkpoints")
-            return in_training_order(data) | {"source": paths.relative(d), "arch": arch, "experiment": name}
-    raise MissingResult(f"no {kind} study of the {name}/{profile} run of seed {run_seed}; compute it with: {cmd}")
+            if best is None or _last_step(data) > _last_step(best[1]):   # the furthest in training; ties: the first
+                best = (d, data)
+    if best is None:
+        raise MissingResult(f"no {kind} study of the {name}/{profile} run of seed {run_seed}; compute it with: {cmd}")
+    d, data = best
+    if not quiet:
+        log.info(f"{kind} study of {folder} (from {paths.relative(d)}): {len(data['checkpoints'])} checkpoints")
+    return in_training_order(data) | {"source": paths.relative(d), "arch": arch, "experiment": name}
+
+
+def _last_step(study: dict) -> int:
+    return max(map(int, study["checkpoints"]), default=-1)
 
 
 def bundle_beside(study: dict, profile: str) -> tuple[dict, dict]:
