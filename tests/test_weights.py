@@ -164,21 +164,23 @@ def test_shipped_weights_reproduce_the_committed_numbers(manifest):
 def test_a_retrain_ships_without_the_samplers_study_of_the_runs_own_weights(home, smoke_run, capsys):
     """A retrain shares its run's key and steps but not its weights, so the stored samplers study (keyed by run and
     step) is not about them: shipped from a retrain's bundle the final weights carry no samplers numbers, and say
-    why; shipped from the run's own bundle they carry the study's."""
+    why; shipped from the run's own bundle they carry the study's, only while it is the study of that very
+    checkpoint file (a study stored before it recorded its checkpoint's sha256 is trusted to the run's own bundle)."""
     import shutil
 
     from bumpdiff.app.cli import main
-    from bumpdiff.common.files import file_sha256
     from bumpdiff.core.train import list_checkpoints
+    from bumpdiff.experiments.profiles import get_profile
     from bumpdiff.store.compute_bundle import analyze
+    from bumpdiff.store.compute_robustness import compute_study
     from bumpdiff.store.weights import own_bundle, shipped
     bundle = analyze(smoke_run, "smoke", progress=False)
     last = list_checkpoints(smoke_run)[-1][0]
-    committed = paths.PACKAGE_DIR.parent / "data" / "results" / "cache" / "samplers" / smoke_run.name
-    shutil.copytree(committed, home / "data" / "results" / "cache" / "samplers" / smoke_run.name)  # the run's study
+    compute_study(get_profile("smoke").samplers, "smoke", step=last, progress=False)   # the run's own study
     retrain = home / "data" / "results" / "retrains" / f"{smoke_run.name}-retrain1" / bundle.name
     shutil.copytree(bundle, retrain)
     assert own_bundle(smoke_run, bundle) and not own_bundle(smoke_run, retrain)
+    capsys.readouterr()
     main(["ship", str(smoke_run), "--bundle", str(retrain)])
     assert "samplers" not in shipped("smoke")["checkpoints"][-1]
     assert "is not in the run's own results folder (a retrain)" in capsys.readouterr().err
@@ -186,14 +188,14 @@ def test_a_retrain_ships_without_the_samplers_study_of_the_runs_own_weights(home
     final = shipped("smoke")["checkpoints"][-1]
     assert final["step"] == last and final["samplers"]["n"] == 16
     assert "DDPM (all T steps)" in final["samplers"]["results"]
-    # a study that records the checkpoint it measured is shipped only with that checkpoint
+    # a study that records another checkpoint than the run's is not shipped with it
     study = next((home / "data" / "results" / "cache" / "samplers" / smoke_run.name).glob("*.json"))
-    study.write_text(json.dumps(json.loads(study.read_text()) | {"checkpoint_sha256": "0" * 64}))
+    measured = json.loads(study.read_text())
+    study.write_text(json.dumps(measured | {"checkpoint_sha256": "0" * 64}))
     capsys.readouterr()
     main(["ship", str(smoke_run), "--bundle", str(bundle)])
     assert "samplers" not in shipped("smoke")["checkpoints"][-1]
     assert f"it measured another checkpoint at step {last}" in capsys.readouterr().err
-    study.write_text(json.dumps(json.loads(study.read_text()) | {"checkpoint_sha256": file_sha256(
-        smoke_run / f"ckpt_{last:07d}.pt")}))
+    study.write_text(json.dumps({k: v for k, v in measured.items() if k != "checkpoint_sha256"}))   # an older study
     main(["ship", str(smoke_run), "--bundle", str(bundle)])
     assert shipped("smoke")["checkpoints"][-1]["samplers"]["n"] == 16
