@@ -224,3 +224,27 @@ def test_order_path_sorts_by_step_and_takes_the_worse_axis():
     p = order_path(recs)
     assert p["step"].tolist() == [0, 200] and p["intrinsic_dim"].tolist() == [12.0, 3.0]
     assert p["worse_axis"].tolist() == [0.1, 0.7] and p["umap_worse"].tolist() == [0.4, 0.2]
+
+
+def test_the_layer4_table_never_says_never_of_a_run_still_training(home):
+    from pathlib import Path
+
+    from bumpdiff.app.report.readouts import _layer4_section
+
+    recs = _phased("AAAB", gen="ABBB")   # generation never reaches C in these four checkpoints (steps 0-300)
+    for r in recs:
+        r["accuracy"], r["intrinsic_dim"], r["knn_r2_x"], r["knn_r2_y"] = 0.1, 6.0, 0.9, 0.9
+
+    def bundle(budget):
+        return {"seed": 0, "run": "smoke-0000000000", "analysis_key": "0123456789", "trained_to": 300,
+                "config": {"steps": budget}, "checkpoints": recs}
+
+    retrain = Path("retrains/smoke-0000000000-retrain1/analysis-0123456789")
+    text = "\n".join(_layer4_section({("phases", "smoke"): {"s0": (bundle(300), None)}}, "smoke",
+                                     [(retrain, bundle(600))]))
+    done, still = (next(line for line in text.splitlines() if line.startswith(f"| `film` | {seed} |"))
+                   for seed in ("0", "0 (retrain `smoke-0000000000-retrain1`)"))
+    assert "| 300 / 300 | never | never |" in done and done.endswith("| **generation never reaches C** |")
+    assert "| 300 / 600 | not by 300 | not by 300 |" in still
+    assert still.endswith("| **generation not C yet** (training unfinished) |") and "never" not in still
+    assert "`film` — generation never reaches C in 1 of 1" in text   # the tally counts the experiment's runs only

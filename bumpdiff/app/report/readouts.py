@@ -19,6 +19,9 @@ from .format import _f, _onset, _table
 from .headings import initial_order_heading, thresholds_heading
 from .tables import order_table, readout_runs, sensitivity_table
 
+# the verdicts of latent_after_generation that claim what a run never does, as said of a run still training
+_UNFINISHED = {"generation never reaches C": "generation not C yet", "never ordered": "not ordered yet"}
+
 
 def _layer4_section(loaded: dict, profile: str, retrains: list[tuple]) -> list[str]:
     """Per architecture and seed: does layer 4's latent call reach C once generation is correct, and does it stay
@@ -37,13 +40,18 @@ def _layer4_section(loaded: dict, profile: str, retrains: list[tuple]) -> list[s
         for seed, b, counted in runs:
             v = latent_after_generation(b["checkpoints"])
             last = v["last"]
+            # a run stopped short of its budget has not shown what it "never" does: say how far it got instead
+            unfinished = b["trained_to"] < b["config"]["steps"]
+            verdict = _UNFINISHED.get(v["verdict"], v["verdict"]) if unfinished else v["verdict"]
             if counted:
-                verdicts.setdefault(arch, []).append(v["verdict"])
+                verdicts.setdefault(arch, []).append(verdict)
             rows.append([f"`{arch}`", seed, f"{b['trained_to']:,} / {b['config']['steps']:,}",
-                         _onset(v["generation_c"]), _onset(v["latent_c"]),
+                         *(f"not by {b['trained_to']:,}" if unfinished and r is None else _onset(r)
+                           for r in (v["generation_c"], v["latent_c"])),
                          f"{v['latent_c_after']} of {v['after']}" if v["after"] else "—",
                          f"{last['step']:,}: {_f(last['accuracy'])}, {_f(last['knn_r2_x'])} / {_f(last['knn_r2_y'])}, "
-                         f"{_f(last['intrinsic_dim'], '.1f')}", f"**{v['verdict']}**"])
+                         f"{_f(last['intrinsic_dim'], '.1f')}",
+                         f"**{verdict}**" + (" (training unfinished)" if unfinished else "")])
             if v["after"]:
                 failing.append([f"`{arch}`", seed, f"{v['after']} ({v['steps'][0]:,}–{v['steps'][-1]:,})",
                                 v["not_low_dim"], v["not_ordered"], " ".join(_f(d) for d in v["dims"]),
@@ -53,7 +61,9 @@ def _layer4_section(loaded: dict, profile: str, retrains: list[tuple]) -> list[s
     out = ["Layer 4 (`down3`) read as in the `phases` analysis; generation C and latent C as in the phase rule. "
            "\"Latent C from generation C on\" counts the analysed checkpoints from the generation-C onset to the last "
            "one whose latent call is C; verdict: *persists* (all of them), *settles* (the last three), *transient* "
-           "(some), *never ordered* (none).", "",
+           "(some), *never ordered* (none). A run trained short of its budget (a retrain under way) is marked "
+           "*training unfinished*, and what it has not reached is *not by* its last step or *not yet*, never *never*.",
+           "",
            _table(["arch", "seed", "trained to / budget", "generation C from step", "latent C first at step",
                    "latent C from generation C on", "last checkpoint: accuracy, kNN R² x / y, intrinsic dim.",
                    "verdict"], rows), ""]
