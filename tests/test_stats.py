@@ -248,3 +248,25 @@ def test_the_layer4_table_never_says_never_of_a_run_still_training(home):
     assert "| 300 / 600 | not by 300 | not by 300 |" in still
     assert still.endswith("| **generation not C yet** (training unfinished) |") and "never" not in still
     assert "`film` — generation never reaches C in 1 of 1" in text   # the tally counts the experiment's runs only
+
+
+def test_a_retrains_comparison_names_the_bf16_convolutions_each_run_was_trained_with():
+    import copy
+
+    from bumpdiff.app.report.experiments import _retrain_sections
+    from bumpdiff.common import paths
+    from bumpdiff.store.bundles import load_bundle
+
+    path = paths.results_dir() / "retrains" / "cpu-a8b9797d9e-retrain2" / "analysis-05a7935b01"
+    retrain, _ = load_bundle(path)
+
+    def intro(b):
+        return next(line for line in _retrain_sections([(path, b)]) if line.startswith("The committed run"))
+
+    other = copy.deepcopy(retrain)
+    other["training_provenance"] = dict(other["training_provenance"], device="cpu: x86_64 (1 threads, AVX512)",
+                                        bf16_conv="native")
+    assert "(commit 882663c on cpu: x86_64 (1 threads, AVX2), emulated bf16 convolutions;" in intro(retrain)
+    assert "on cpu: x86_64 (1 threads, AVX512), native bf16 convolutions;" in intro(other)
+    other["config"] = dict(other["config"], precision="fp32")     # an fp32 run: which bf16 path ran is irrelevant
+    assert "on cpu: x86_64 (1 threads, AVX512);" in intro(other)

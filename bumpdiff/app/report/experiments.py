@@ -129,6 +129,16 @@ def _retrains() -> list[tuple]:
     return out
 
 
+def _host(training_provenance: dict, bundle: dict) -> str:
+    """The machine a run was trained on and, for a bf16 run, which convolutions did its arithmetic (``native``
+    oneDNN kernels or the ``emulated`` fp32 ones: the two round differently, so a retrain on the other kind of CPU
+    cannot be the same bits)."""
+    device, conv = training_provenance.get("device", "—"), training_provenance.get("bf16_conv")
+    if conv and bundle["config"].get("precision") == "bf16":
+        return f"{device}, {conv} bf16 convolutions"
+    return device
+
+
 def _retrain_sections(retrains: list[tuple]) -> list[str]:
     """One section per committed retrain compared number by number with the committed bundle of the same run and
     analysis."""
@@ -148,8 +158,8 @@ def _retrain_sections(retrains: list[tuple]) -> list[str]:
         t1, t2 = b1.get("training_provenance") or {}, b2.get("training_provenance") or {}
         steps = c["steps"]
         parts += [f"## Reproducibility: run `{b2['run']}` retrained from scratch", "",
-                  f"The committed run (trained at commit {_prov(t1)} on {t1.get('device', '—')}) and its retrain "
-                  f"(commit {_prov(t2)} on {t2.get('device', '—')}; bundle `{paths.relative(path)}`): same "
+                  f"The committed run (trained at commit {_prov(t1)} on {_host(t1, b1)}) and its retrain "
+                  f"(commit {_prov(t2)} on {_host(t2, b2)}; bundle `{paths.relative(path)}`): same "
                   f"configuration and run key, same seed, data order and initial weights; compared over the "
                   f"{len(steps)} checkpoints both analysed (steps {steps[0]:,}–{steps[-1]:,}). "
                   f"**{'Identical, number for number.' if c['identical'] else 'Not identical.'}**", ""]
