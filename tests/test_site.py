@@ -267,9 +267,12 @@ def test_a_broken_link_or_a_missing_figure_fails_the_build(home):
 
 # three centres on the final model, as fractions of the canvas: near a corner, the middle, near an edge
 EXPLORER_CENTRES = [(0.2, 0.75), (0.5, 0.5), (0.85, 0.3)]
-#: the page's samples and PyTorch's on the same noise differ by at most this (the DDIM update runs in float64 in
-#: the page and in float32 in PyTorch; measured: a few 1e-6)
-EXPLORER_TOLERANCE = 1e-4
+#: the page's samples and PyTorch's on the same noise differ by at most this: a quarter of one grey level of the
+#: page's 8-bit images (pixels in [-1, 1]), so a reader sees the same picture. They differ at all because
+#: onnxruntime-web's WebAssembly kernels sum in another order than PyTorch's and the page's DDIM update runs in
+#: float64; 50 DDIM steps carry that on. Measured on 12 random centres per shipped final model (commit 759bbd6):
+#: largest 3.1e-4 for `cpu` additive seed 2 (median 7.8e-5), at most 2e-5 for the other three.
+EXPLORER_TOLERANCE = 0.25 * 2 / 255
 
 
 def test_the_explorer_generates_bumps_where_a_reader_points(served):
