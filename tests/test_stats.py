@@ -11,6 +11,7 @@ from bumpdiff.experiments.stats import (
     coupling_summary,
     crossing,
     crossing_table,
+    finished_training,
     initial_order,
     latent_after_generation,
     order_path,
@@ -270,3 +271,26 @@ def test_a_retrains_comparison_names_the_bf16_convolutions_each_run_was_trained_
     assert "on cpu: x86_64 (1 threads, AVX512), native bf16 convolutions;" in intro(other)
     other["config"] = dict(other["config"], precision="fp32")     # an fp32 run: which bf16 path ran is irrelevant
     assert "on cpu: x86_64 (1 threads, AVX512);" in intro(other)
+
+
+def test_the_sensitivity_table_never_says_never_of_a_run_still_training():
+    """The threshold-sensitivity table says what a run never does only of a run trained to its budget: the same
+    checkpoints of a run still training read *not yet*."""
+    from bumpdiff.app.report.tables import sensitivity_table
+    from bumpdiff.common import paths
+    from bumpdiff.store.bundles import load_bundle
+
+    folder = "retrains/cpu-2a84c850d2-retrain2"   # additive seed 2: layer 4 never ordered at dim ≤ 4, trained 4,000
+    done, _ = load_bundle(paths.results_dir() / folder / "analysis-d68b27ed47")
+    still = dict(done, config=dict(done["config"], steps=2 * done["trained_to"]))
+
+    def row(b):
+        return sensitivity_table({"additive": {"seed 2": {"shared": (folder, b)}}}, 0.9).splitlines()[-1]
+
+    assert finished_training(done) and not finished_training(still)
+    assert "· never |" in row(done)
+    assert "never" not in row(still) and "· not yet |" in row(still)
+    assert row(done).replace("· never |", "· not yet |") == row(still)   # only the "never" cells change
+    recs = done["checkpoints"]
+    assert {r["verdict"] for r in threshold_sensitivity(recs, finished=False)} <= {
+        "persists", "settles", "transient", "not ordered yet", "generation not C yet"}

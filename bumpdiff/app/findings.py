@@ -17,6 +17,7 @@ from ..experiments.stats import (
     IMBALANCED_THRESHOLD,
     coupling_summary,
     crossing_table,
+    finished_training,
     initial_order,
     latent_after_generation,
     shows_phase_a,
@@ -108,11 +109,12 @@ def _layer4(profile: str) -> Finding:
         runs = _runs(ARCH_EXPERIMENTS[arch], profile)
         if not runs:
             continue
-        recs = [b["checkpoints"] for b, _ in runs.values()]
-        mine = [latent_after_generation(r)["verdict"] for r in recs]
+        bundles = [b for b, _ in runs.values()]
+        mine = [latent_after_generation(b["checkpoints"], finished=finished_training(b))["verdict"] for b in bundles]
         verdicts += mine
         parts.append(f"`{arch}`: {_tally(mine)}")
-        cells = [next(c for c in threshold_sensitivity(r, dims=(looser,), orders=(th.knn_r2_c,))) for r in recs]
+        cells = [next(c for c in threshold_sensitivity(b["checkpoints"], dims=(looser,), orders=(th.knn_r2_c,),
+                                                       finished=finished_training(b))) for b in bundles]
         loose.append(f"`{arch}` {_tally([c['verdict'] for c in cells])}")
     if not parts:
         return Finding("An ordered 2-D latent at layer 4 accompanies phase C", "not computed yet",

@@ -9,7 +9,8 @@ from ..analysis.phases import PHASE_THRESHOLDS, PhaseThresholds, phase_onsets, r
 
 __all__ = ["IMBALANCED_THRESHOLD", "tally", "crossing", "crossing_table", "coupling_summary", "phase_summary",
            "compare_bundles", "COMPARED_FIELDS", "representative_run", "latent_after_generation", "initial_order",
-           "shows_phase_a", "SENSITIVITY_DIMS", "SENSITIVITY_ORDERS", "threshold_sensitivity", "order_path"]
+           "shows_phase_a", "SENSITIVITY_DIMS", "SENSITIVITY_ORDERS", "threshold_sensitivity", "order_path",
+           "NOT_YET", "finished_training"]
 
 IMBALANCED_THRESHOLD = 0.5   # an axis counts as learned when its per-axis accuracy reaches this
 
@@ -158,7 +159,18 @@ def representative_run(runs: dict) -> str:
     return max(cover, key=lambda label: (cover[label], -list(cover).index(label)))
 
 
-def latent_after_generation(records: list[dict], thresholds: PhaseThresholds = PHASE_THRESHOLDS) -> dict:
+#: the verdicts of :func:`latent_after_generation` that say what a run never does, as said of a run still training
+NOT_YET = {"generation never reaches C": "generation not C yet", "never ordered": "not ordered yet"}
+
+
+def finished_training(bundle: dict) -> bool:
+    """Whether a results bundle's run was trained to its budget (``trained_to`` ≥ the config's ``steps``): only then
+    can a verdict say what the run *never* does."""
+    return bundle["trained_to"] >= bundle["config"]["steps"]
+
+
+def latent_after_generation(records: list[dict], thresholds: PhaseThresholds = PHASE_THRESHOLDS,
+                            finished: bool = True) -> dict:
     """Does the latent call (the read-out layer's order parameters) say C once generation is correct, and does it
     stay so? Over one run's checkpoint records (in training order):
 
@@ -166,7 +178,9 @@ def latent_after_generation(records: list[dict], thresholds: PhaseThresholds = P
     checkpoints there are from the generation-C onset on, ``latent_c_after``: how many of them the latent call
     puts in C; ``last``: the last record; ``verdict``: "generation never reaches C", "never ordered" (no latent
     C from the generation-C onset on), "persists" (latent C at every such checkpoint), "settles" (not at every
-    one, but at each of the last ``settle`` = 3 checkpoints) or "transient" (otherwise).
+    one, but at each of the last ``settle`` = 3 checkpoints) or "transient" (otherwise). A run not ``finished``
+    (trained short of its budget: a retrain under way) has not shown what it never does: its two "never" verdicts
+    read "generation not C yet" and "not ordered yet" (:data:`NOT_YET`).
 
     Which half of the latent rule (:data:`~bumpdiff.analysis.phases.PHASE_THRESHOLDS`) keeps those checkpoints out of C:
     ``not_low_dim`` counts the ones whose intrinsic dimension is above ``dim_b`` (or NaN), ``not_ordered`` the ones
@@ -181,9 +195,9 @@ def latent_after_generation(records: list[dict], thresholds: PhaseThresholds = P
     n_c = sum(r["phase_representation"] == "C" for r in after)
     settle = 3
     if gen_c is None:
-        verdict = "generation never reaches C"
+        verdict = "generation never reaches C" if finished else NOT_YET["generation never reaches C"]
     elif n_c == 0:
-        verdict = "never ordered"
+        verdict = "never ordered" if finished else NOT_YET["never ordered"]
     elif n_c == len(after):
         verdict = "persists"
     elif len(after) >= settle and all(r["phase_representation"] == "C" for r in after[-settle:]):
@@ -237,19 +251,21 @@ def shows_phase_a(rows: list[dict], noise: str, archs, seeds) -> dict:
             "runs": len(mine), "expected": expected}
 
 
-def threshold_sensitivity(records: list[dict], dims=SENSITIVITY_DIMS, orders=SENSITIVITY_ORDERS) -> list[dict]:
+def threshold_sensitivity(records: list[dict], dims=SENSITIVITY_DIMS, orders=SENSITIVITY_ORDERS,
+                          finished: bool = True) -> list[dict]:
     """How the layer-4 answer of one run moves with the latent rule's two thresholds: for every order threshold
     ``knn_r2_c`` in ``orders`` and dimension threshold ``dim_b`` in ``dims`` (the other thresholds as in
     :data:`~bumpdiff.analysis.phases.PHASE_THRESHOLDS`), the records are called again under those thresholds and
     the row says where the latent call is first C (``latent_c_step``, None for never) and the
-    :func:`latent_after_generation` verdict. One row per pair, orders outer; ``default`` marks the rule's own."""
+    :func:`latent_after_generation` verdict (``finished`` as there). One row per pair, orders outer; ``default``
+    marks the rule's own."""
     if not records:
         raise ValueError("records must hold at least one checkpoint")
     rows = []
     for order in orders:
         for dim in dims:
             th = replace(PHASE_THRESHOLDS, dim_b=float(dim), knn_r2_c=float(order))
-            v = latent_after_generation(recall(records, th), th)
+            v = latent_after_generation(recall(records, th), th, finished=finished)
             rows.append({"knn_r2_c": float(order), "dim_b": float(dim),
                          "latent_c_step": None if v["latent_c"] is None else v["latent_c"]["step"],
                          "verdict": v["verdict"],

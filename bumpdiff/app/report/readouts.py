@@ -7,6 +7,7 @@ from ...analysis.phases import PHASE_THRESHOLDS
 from ...experiments.registry import ARCH_EXPERIMENTS, experiment_seeds
 from ...experiments.stats import (
     SENSITIVITY_ORDERS,
+    finished_training,
     initial_order,
     latent_after_generation,
     shows_phase_a,
@@ -18,9 +19,6 @@ from ...store.tracking import load_tracked_study
 from .format import _f, _onset, _table
 from .headings import initial_order_heading, thresholds_heading
 from .tables import order_table, readout_runs, sensitivity_table
-
-# the verdicts of latent_after_generation that claim what a run never does, as said of a run still training
-_UNFINISHED = {"generation never reaches C": "generation not C yet", "never ordered": "not ordered yet"}
 
 
 def _layer4_section(loaded: dict, profile: str, retrains: list[tuple]) -> list[str]:
@@ -38,11 +36,10 @@ def _layer4_section(loaded: dict, profile: str, retrains: list[tuple]) -> list[s
                     and path.name == f"analysis-{b['analysis_key']}"):
                 runs.append((f"{folders[b['run']]} (retrain `{path.parent.name}`)", b, False))
         for seed, b, counted in runs:
-            v = latent_after_generation(b["checkpoints"])
-            last = v["last"]
             # a run stopped short of its budget has not shown what it "never" does: say how far it got instead
-            unfinished = b["trained_to"] < b["config"]["steps"]
-            verdict = _UNFINISHED.get(v["verdict"], v["verdict"]) if unfinished else v["verdict"]
+            unfinished = not finished_training(b)
+            v = latent_after_generation(b["checkpoints"], finished=not unfinished)
+            last, verdict = v["last"], v["verdict"]
             if counted:
                 verdicts.setdefault(arch, []).append(verdict)
             rows.append([f"`{arch}`", seed, f"{b['trained_to']:,} / {b['config']['steps']:,}",
@@ -167,7 +164,8 @@ def _thresholds_section(profile: str = "cpu") -> list[str]:
              "Then the same bundles called again with other thresholds: in each cell, the step at which layer 4 is "
              "first called C (— for never) and the verdict from the generation-C onset on (*persists*, *settles*, "
              "*transient*, *never* ordered; *gen. not C* where generation never reaches C in the analysed "
-             "checkpoints). The rule's own thresholds are the bold column of the second table; the thresholds are "
+             "checkpoints; *not yet* and *gen. not C yet* instead of a run trained short of its budget). The "
+             "rule's own thresholds are the bold column of the second table; the thresholds are "
              "not changed by this table.", ""]
     for order in SENSITIVITY_ORDERS:
         parts += [f"Order threshold: min kNN R² ≥ {order:g}.", "", sensitivity_table(runs, order), ""]

@@ -6,6 +6,7 @@ from ...core.config import LAYER_ALIASES
 from ...experiments.registry import ARCH_EXPERIMENTS
 from ...experiments.stats import (
     SENSITIVITY_DIMS,
+    finished_training,
     order_path,
     threshold_sensitivity,
 )
@@ -47,7 +48,8 @@ def order_table(runs: dict) -> str:
 
 
 _SHORT = {"persists": "persists", "settles": "settles", "transient": "transient", "never ordered": "never",
-          "generation never reaches C": "gen. not C"}
+          "generation never reaches C": "gen. not C", "not ordered yet": "not yet",
+          "generation not C yet": "gen. not C yet"}
 
 
 def sensitivity_table(runs: dict, order: float) -> str:
@@ -57,7 +59,8 @@ def sensitivity_table(runs: dict, order: float) -> str:
     :func:`~bumpdiff.experiments.stats.latent_after_generation`; the rule's own column is in bold."""
     rows = []
     for arch, noise, seed, _, b in _readout_rows(runs):
-        cells = {r["dim_b"]: r for r in threshold_sensitivity(b["checkpoints"], orders=(order,))}
+        cells = {r["dim_b"]: r for r in threshold_sensitivity(b["checkpoints"], orders=(order,),
+                                                               finished=finished_training(b))}
         rows.append([f"`{arch}`", noise, seed, _analysed(b),
                      *(("—" if c["latent_c_step"] is None else f"{c['latent_c_step']:,}") + f" · {_SHORT[c['verdict']]}"
                        for c in cells.values())])
