@@ -21,7 +21,7 @@ from ...store.reading import MissingResult
 from ...store.results import load_experiment
 from ...store.robustness_cache import load_study
 from ...store.tracking import load_tracked_study
-from .format import _count, _f, _ms, _prov, _sweep_table, _table
+from .format import _count, _f, _host, _ms, _prov, _sweep_table, _table
 from .headings import experiment_heading, imbalanced_heading, layer4_heading
 from .readouts import _initial_order_section, _layer4_section, _thresholds_section
 
@@ -127,16 +127,6 @@ def _retrains() -> list[tuple]:
         except BundleError as e:
             out.append((path, e))
     return out
-
-
-def _host(training_provenance: dict, bundle: dict) -> str:
-    """The machine a run was trained on and, for a bf16 run, which convolutions did its arithmetic (``native``
-    oneDNN kernels or the ``emulated`` fp32 ones: the two round differently, so a retrain on the other kind of CPU
-    cannot be the same bits)."""
-    device, conv = training_provenance.get("device", "—"), training_provenance.get("bf16_conv")
-    if conv and bundle["config"].get("precision") == "bf16":
-        return f"{device}, {conv} bf16 convolutions"
-    return device
 
 
 def _retrain_sections(retrains: list[tuple]) -> list[str]:

@@ -22,6 +22,16 @@ def _prov(p: dict | None) -> str:
     return f"{p['commit']}{'+dirty' if p.get('dirty') else ''}"
 
 
+def _host(training_provenance: dict, bundle: dict) -> str:
+    """The machine a run was trained on and, for a bf16 run, which convolutions did its arithmetic (``native``
+    oneDNN kernels or the ``emulated`` fp32 ones: the two round differently, so a retrain on the other kind of CPU
+    cannot be the same bits)."""
+    device, conv = training_provenance.get("device", "—"), training_provenance.get("bf16_conv")
+    if conv and bundle["config"].get("precision") == "bf16":
+        return f"{device}, {conv} bf16 convolutions"
+    return device
+
+
 def _pair(r: dict, what: str) -> list[str]:
     a, b = r.get(f"{what}_bumpdiff"), r.get(f"{what}_peer")
     return ["not measured", "—"] if a is None or b is None else [f"{a:.0f} / {b:.0f}", f"{a / b:.2f}×"]
