@@ -43,8 +43,10 @@ def _execute(port, token, kernel_id, code, timeout=60):
                         "parent_header": {}, "metadata": {}, "channel": "shell", "buffers": [],
                         "content": {"code": code, "silent": False, "store_history": False, "user_expressions": {},
                                     "allow_stdin": False, "stop_on_error": True}}))
-    out, status, t0 = "", None, time.time()
-    while status is None and time.time() - t0 < timeout:
+    # the reply comes on the shell channel, the printed text on iopub: the two are not ordered, so a loaded machine
+    # can deliver the reply first. The kernel's iopub "idle" for this request comes after all of its output.
+    out, status, idle, t0 = "", None, False, time.time()
+    while (status is None or not idle) and time.time() - t0 < timeout:
         msg = json.loads(ws.recv())
         if msg.get("parent_header", {}).get("msg_id") != msg_id:
             continue
@@ -52,6 +54,8 @@ def _execute(port, token, kernel_id, code, timeout=60):
             out += msg["content"]["text"]
         elif msg["msg_type"] == "execute_reply":
             status = msg["content"]["status"]
+        elif msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+            idle = True
     ws.close()
     return status, out
 
