@@ -195,15 +195,17 @@ def latent_after_generation(records: list[dict], thresholds: PhaseThresholds = P
     n_c = sum(r["phase_representation"] == "C" for r in after)
     settle = 3
     if gen_c is None:
-        verdict = "generation never reaches C" if finished else NOT_YET["generation never reaches C"]
+        verdict = "generation never reaches C"
     elif n_c == 0:
-        verdict = "never ordered" if finished else NOT_YET["never ordered"]
+        verdict = "never ordered"
     elif n_c == len(after):
         verdict = "persists"
     elif len(after) >= settle and all(r["phase_representation"] == "C" for r in after[-settle:]):
         verdict = "settles"
     else:
         verdict = "transient"
+    if not finished:
+        verdict = NOT_YET.get(verdict, verdict)
     th = thresholds
     dims = [float(r["intrinsic_dim"]) for r in after]
     worse = [min(float(r["knn_r2_x"]), float(r["knn_r2_y"])) for r in after]

@@ -37,18 +37,18 @@ def _layer4_section(loaded: dict, profile: str, retrains: list[tuple]) -> list[s
                 runs.append((f"{folders[b['run']]} (retrain `{path.parent.name}`)", b, False))
         for seed, b, counted in runs:
             # a run stopped short of its budget has not shown what it "never" does: say how far it got instead
-            unfinished = not finished_training(b)
-            v = latent_after_generation(b["checkpoints"], finished=not unfinished)
+            finished = finished_training(b)
+            v = latent_after_generation(b["checkpoints"], finished=finished)
             last, verdict = v["last"], v["verdict"]
             if counted:
                 verdicts.setdefault(arch, []).append(verdict)
             rows.append([f"`{arch}`", seed, f"{b['trained_to']:,} / {b['config']['steps']:,}",
-                         *(f"not by {b['trained_to']:,}" if unfinished and r is None else _onset(r)
+                         *(f"not by {b['trained_to']:,}" if not finished and r is None else _onset(r)
                            for r in (v["generation_c"], v["latent_c"])),
                          f"{v['latent_c_after']} of {v['after']}" if v["after"] else "—",
                          f"{last['step']:,}: {_f(last['accuracy'])}, {_f(last['knn_r2_x'])} / {_f(last['knn_r2_y'])}, "
                          f"{_f(last['intrinsic_dim'], '.1f')}",
-                         f"**{verdict}**" + (" (training unfinished)" if unfinished else "")])
+                         f"**{verdict}**" + ("" if finished else " (training unfinished)")])
             if v["after"]:
                 failing.append([f"`{arch}`", seed, f"{v['after']} ({v['steps'][0]:,}–{v['steps'][-1]:,})",
                                 v["not_low_dim"], v["not_ordered"], " ".join(_f(d) for d in v["dims"]),
