@@ -13,11 +13,25 @@ from ..core.diffusion import Diffusion, as_sampler
 from .activations import collect_activations, latent_grid
 from .evaluate import LABELS
 from .generation import sample_and_score
-from .order import heldout_error, order_parameters
-from .phases import call_phase
+from .order import heldout_error, order_parameters, top_components
+from .phases import call_phase, latent_metrics
 from .specs import AnalysisConfig
 
-__all__ = ["AnalysisConfig", "analyze_checkpoint"]
+__all__ = ["AnalysisConfig", "analyze_checkpoint", "latent_components", "LATENT_COMPONENTS"]
+
+#: the latent kept in a bundle: its top principal-component scores, float16 (a new measure is a re-read of committed
+#: data, not a retrain)
+LATENT_COMPONENTS = 32
+
+
+def latent_components(acts) -> tuple[np.ndarray, float]:
+    """The latent as a bundle keeps it: scores on its top :data:`LATENT_COMPONENTS` principal components (M, k),
+    float16, and the fraction of the variance they hold (NaN for a latent that does not vary)."""
+    A = np.asarray(acts, dtype=np.float64)
+    pcs = top_components(A, LATENT_COMPONENTS)
+    total = float(((A - A.mean(0)) ** 2).sum())
+    kept = float((pcs.astype(np.float64) ** 2).sum() / total) if total > 0 else float("nan")
+    return pcs.astype(np.float16), kept
 
 
 #: the settings of an analysis that its generated samples depend on (with the weights and the lattice): two
@@ -47,10 +61,15 @@ def analyze_checkpoint(diffusion: Diffusion, cfg: TrainConfig, analysis_cfg: Ana
     req = scored.requested
     grid = latent_grid(cfg.lattice, analysis_cfg.max_conditions)
     acts = collect_activations(diffusion, grid, layer=analysis_cfg.layer, t=analysis_cfg.t, mode=analysis_cfg.mode,
-                               seed=analysis_cfg.seed, lattice=cfg.lattice, noise=analysis_cfg.noise)
+                               seed=analysis_cfg.seed, lattice=cfg.lattice, noise=analysis_cfg.noise,
+                               trials=analysis_cfg.trials)
     op = order_parameters(acts, grid, seed=analysis_cfg.seed, period=cfg.lattice.period)
+    op |= latent_metrics(acts, grid, period=cfg.lattice.period)   # the calibrated rule's measures
     phase, pg, pr = call_phase(scored, op, detail=True)
     rec = scored.summary() | {k: v for k, v in op.items() if k != "embedding"}
+    rec["phase_representation_old"] = call_phase(order=op, rule="old")
+    pcs, kept = latent_components(acts)
+    rec["latent_variance_kept"] = kept
     rec |= {"phase": phase, "phase_generation": pg, "phase_representation": pr, "sample_seconds": t_sample,
             "labels": {lab: int((scored.labels == lab).sum())
                        for lab in ("none", "multiple", "single_wrong", "correct")}}
@@ -59,7 +78,7 @@ def analyze_checkpoint(diffusion: Diffusion, cfg: TrainConfig, analysis_cfg: Ana
               "samples": imgs[:k, 0].numpy().astype(np.float16), "sample_centers": req[:k].astype(np.float32),
               "sample_estimated": scored.estimated[:k].astype(np.float32),
               "requested": req.astype(np.float32), "estimated": scored.estimated.astype(np.float32),
-              "n_bumps": scored.n_bumps.astype(np.int16)}
+              "n_bumps": scored.n_bumps.astype(np.int16), "latent": pcs}
     if cfg.lattice.holdout:   # the same protocol on the held-out centres, and where the latent puts them
         sh, _ = sample_and_score(diffusion, cfg.lattice.held_out(), analysis_cfg.n_samples, seed=analysis_cfg.seed,
                                  sampler=sampler, tol=analysis_cfg.tol, periodic=cfg.lattice.periodic)

@@ -13,12 +13,25 @@ Thresholds live in :data:`PHASE_THRESHOLDS`, in this one place:
 
 Calls stored in a results bundle are recomputed from its order parameters by :func:`recall` whenever it is
 loaded, so a change of rule or threshold reaches every committed result without new analysis.
+
+**The calibrated latent rule** (:func:`latent_phase`, thresholds :data:`LATENT_THRESHOLDS`), chosen on phantoms
+of known phase (:mod:`.phantoms`; ``python -m bumpdiff calibrate latent`` fits the thresholds on one set and checks
+them on another) rather than by eye: **A** — no low-dimensional manifold: the multi-scale (Gride) dimension at the
+sheet's scale is above ``dim_a`` (fitted per latent size: :func:`dim_threshold`); **C** — an ordered sheet: the
+global geodesic order is at least ``order_c`` *and* the local neighbourhood agreement at least ``local_c``; **B** —
+a low-dimensional manifold that is scrambled, folded or torn. The rule above (kNN R², k = 10 MLE dimension) is kept
+as the comparison ("old rule").
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
+from .manifold import geodesic_order, multiscale_dimension, neighbourhood_agreement
+
 __all__ = ["representatives", "middle_of_longest_stretch", "PhaseThresholds", "PHASE_THRESHOLDS", "call_phase",
+           "LatentThresholds", "LATENT_THRESHOLDS", "latent_phase", "latent_call", "latent_metrics", "dim_threshold",
            "recall", "phase_sequence", "describe_sequence",
            "phase_onsets", "shown_records"]
 
@@ -34,39 +47,109 @@ class PhaseThresholds:
 PHASE_THRESHOLDS = PhaseThresholds()
 
 
+@dataclass(frozen=True)
+class LatentThresholds:
+    """The calibrated latent rule's thresholds, as fitted on the ``fit`` phantoms by
+    :func:`bumpdiff.analysis.calibration.fit_thresholds` (the committed calibration must reproduce them: a test).
+
+    ``dim_a`` is fitted per latent size, ``((conditions, threshold), ...)``: a dimension estimate from M points
+    grows with M (the same cloud reads higher with more points), so the threshold for M conditions is interpolated
+    between the fitted sizes on log-log axes (the nearest one outside them): :func:`dim_threshold`."""
+
+    dim_a: tuple = ((256, 5.51), (1024, 8.3))  # Gride dimension above this → A (no low-dimensional manifold)
+    order_c: float = 0.83     # geodesic order (Spearman ρ) at or above, with local agreement → C
+    local_c: float = 0.56     # neighbourhood agreement at or above, with geodesic order → C
+
+
+LATENT_THRESHOLDS = LatentThresholds()
+
+
+def dim_threshold(thresholds: LatentThresholds, conditions: int) -> float:
+    """The dimension threshold of ``thresholds`` for a latent of ``conditions`` rows (:class:`LatentThresholds`)."""
+    pts = sorted((float(m), float(t)) for m, t in thresholds.dim_a)
+    logm = np.log([m for m, _ in pts])
+    return float(np.exp(np.interp(np.log(conditions), logm, np.log([t for _, t in pts]))))
+
+
+def latent_metrics(activations, centers, period: float | None = None) -> dict:
+    """The measures the calibrated latent rule reads (:mod:`.manifold`): ``geodesic_order``,
+    ``neighbourhood_agreement``, ``dimension`` (Gride at the sheet's scale) and its ``dimension_scale`` (n1), and
+    ``conditions`` (M, which the dimension threshold depends on)."""
+    A = np.asarray(activations, dtype=np.float64)
+    C = np.asarray(centers, dtype=np.float64)
+    if A.ndim != 2 or C.shape != (A.shape[0], 2):
+        raise ValueError(f"activations (M, D) and centers (M, 2) must match, got {A.shape} and {C.shape}")
+    ms = multiscale_dimension(A)
+    return {"geodesic_order": geodesic_order(A, C, period=period),
+            "neighbourhood_agreement": neighbourhood_agreement(A, C, period=period),
+            "dimension": ms["dimension"], "dimension_scale": ms["scale"], "conditions": int(len(A))}
+
+
+def latent_call(metrics: dict, thresholds: LatentThresholds = LATENT_THRESHOLDS) -> str:
+    """``"A"``, ``"B"`` or ``"C"`` from :func:`latent_metrics` (module docstring); NaN measures (activations that do
+    not depend on the condition) give A."""
+    if not metrics["dimension"] <= dim_threshold(thresholds, metrics["conditions"]):
+        return "A"
+    ordered = metrics["geodesic_order"] >= thresholds.order_c and \
+        metrics["neighbourhood_agreement"] >= thresholds.local_c
+    return "C" if ordered else "B"
+
+
+def latent_phase(activations, centers, period: float | None = None,
+                 thresholds: LatentThresholds = LATENT_THRESHOLDS) -> dict:
+    """The calibrated latent call of any latent: ``activations`` (M, D), one row per condition, from this project's
+    networks or anyone else's, and their ``centers`` (M, 2) (on a torus of side ``period`` when given). Returns
+    ``{"phase": "A" | "B" | "C", **latent_metrics}``: the call and the values behind it (module docstring)."""
+    m = latent_metrics(activations, centers, period)
+    return {"phase": latent_call(m, thresholds), **m}
+
+
 def _gen_phase(s, th: PhaseThresholds):
     acc = s["accuracy"] if isinstance(s, dict) else s.accuracy
     single = (s["frac_single_wrong"] if isinstance(s, dict) else s.frac_single_wrong) + acc
     return "C" if acc >= th.acc_c else ("B" if single >= th.single_b else "A")
 
 
-def _rep_phase(o, th: PhaseThresholds):
+RULES = ("auto", "calibrated", "old")
+
+
+def _rep_phase(o, th: PhaseThresholds, rule: str = "auto"):
+    """The latent call: the calibrated rule where its measures are there (``rule="auto"``) or asked for, else the
+    old rule (kNN R² and the k = 10 MLE dimension, under ``th``)."""
+    if rule not in RULES:
+        raise ValueError(f"rule must be one of {RULES}, got {rule!r}")
+    if rule == "calibrated" or (rule == "auto" and o.get("geodesic_order") is not None):
+        return latent_call(o)
     if not o["intrinsic_dim"] <= th.dim_b:  # written so that a NaN dimension (degenerate activations) is A
         return "A"
     return "C" if min(o["knn_r2_x"], o["knn_r2_y"]) >= th.knn_r2_c else "B"
 
 
 def call_phase(score=None, order: dict | None = None, thresholds: PhaseThresholds = PHASE_THRESHOLDS,
-               detail: bool = False):
-    """Phase ``"A"``, ``"B"`` or ``"C"`` from a generation score and/or order parameters (module docstring).
+               detail: bool = False, rule: str = "auto"):
+    """Phase ``"A"``, ``"B"`` or ``"C"`` from a generation score and/or order parameters (module docstring). The
+    latent part is the calibrated rule (:func:`latent_call`) when ``order`` holds its measures, the old rule
+    otherwise (``rule`` forces one: ``"calibrated"`` or ``"old"``).
 
     With ``detail=True`` returns ``(phase, phase_generation, phase_representation)`` (None where not given).
     """
     if score is None and order is None:
         raise ValueError("call_phase needs a score, order parameters, or both")
     g = _gen_phase(score, thresholds) if score is not None else None
-    r = _rep_phase(order, thresholds) if order is not None else None
+    r = _rep_phase(order, thresholds, rule) if order is not None else None
     phase = min(p for p in (g, r) if p is not None)
     return (phase, g, r) if detail else phase
 
 
 def recall(records: list[dict], thresholds: PhaseThresholds = PHASE_THRESHOLDS) -> list[dict]:
     """Checkpoint records with ``phase``, ``phase_generation`` and ``phase_representation`` recomputed from
-    their stored scores and order parameters under ``thresholds`` (new dicts; the input is not changed)."""
+    their stored scores and order parameters under ``thresholds`` (new dicts; the input is not changed), and
+    ``phase_representation_old``: the old rule's latent call, for comparison."""
     out = []
     for r in records:
         p, g, rep = call_phase(r, r, thresholds, detail=True)
-        out.append(dict(r, phase=p, phase_generation=g, phase_representation=rep))
+        old = _rep_phase(r, thresholds, "old")
+        out.append(dict(r, phase=p, phase_generation=g, phase_representation=rep, phase_representation_old=old))
     return out
 
 

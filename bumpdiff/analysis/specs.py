@@ -10,7 +10,7 @@ through :func:`bumpdiff.analysis.studies.run_study`.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..common.checks import check_range
 from ..common.identity import added, execution
@@ -23,8 +23,9 @@ __all__ = ["MODES", "NOISE", "AnalysisConfig", "LayerSweep", "SamplerComparison"
 MODES = ("noise", "noised", "sampling")
 #: How the read-out's noise is drawn: ``"shared"`` — one image for every condition (only the condition varies
 #: between rows); ``"independent"`` — each condition its own image, a function of (seed, μx, μy) alone, as each
-#: sample of a batch of generations sees its own noise.
-NOISE = ("shared", "independent")
+#: sample of a batch of generations sees its own noise; ``"mean"`` — the mean activation over ``trials`` images of
+#: each condition's own (the conditional-mean latent, the trial-averaged read-out).
+NOISE = ("shared", "independent", "mean")
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,8 @@ class AnalysisConfig:
     seed: int = 0                   # sampling, noise and UMAP seed
     weights: str = "ema"            # "ema" or "model"
     keep_samples: int = 16          # sample images kept per checkpoint in the bundle
-    noise: str = added("shared")    # the read-out's noise: one image for all conditions, or each its own
+    noise: str = added("shared")    # the read-out's noise: one image for all conditions, each its own, or the mean
+    trials: int = added(16)         # noise images per condition of the trial-averaged read-out (noise="mean")
     every: int = execution(1)       # analyse every k-th checkpoint (the last is always analysed)
 
     def __post_init__(self):
@@ -61,10 +63,12 @@ class AnalysisConfig:
         if self.weights not in ("ema", "model"):
             raise ValueError(f"weights must be 'ema' or 'model', got {self.weights!r}")
         check_range("keep_samples", self.keep_samples, lo=0, integer=True)
+        check_range("trials", self.trials, lo=1, integer=True)
         check_range("every", self.every, lo=1, integer=True)
 
     def key(self) -> str:
-        return identity_key("analysis", self)
+        """The analysis key; ``trials`` is part of it only for the read-out it changes (``noise="mean"``)."""
+        return identity_key("analysis", self if self.noise == "mean" else replace(self, trials=16))
 
 
 @dataclass(frozen=True)

@@ -36,13 +36,13 @@ from ..store.reading import MissingResult
 from ..store.robustness_cache import load_study, measured_checkpoint
 from ..store.tracking import tracked_spec
 from ..store.weights import export, own_bundle
+from .cli_instruments import _add_calibrate, _add_recompute
+from .cli_options import PROFILE_CHOICES, _common
 from .figures import make_figures
 from .findings import update_readme
 from .plotting import sample_grid
 from .report import write_report
 from .site import build_site
-
-PROFILE_CHOICES = list(PROFILE_NAMES)
 
 
 def _cmd_train(a):
@@ -214,14 +214,6 @@ def _cmd_site(a):
     build_site(a.profile, quiet=not a.verbose)
 
 
-def _common(sp, device=True) -> None:
-    """The options most sub-commands share."""
-    sp.add_argument("--profile", default="cpu", choices=PROFILE_CHOICES)
-    if device:
-        sp.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:1, ...")
-    sp.add_argument("--quiet", action="store_true")
-
-
 def _add_train(sub) -> None:
     """The ``train`` sub-command."""
     t = sub.add_parser("train", help="train (or resume) a run")
@@ -370,7 +362,7 @@ def _add_site(sub) -> None:
 
 
 SUBCOMMANDS = (_add_train, _add_analyze, _add_reproduce, _add_robustness, _add_atlas, _add_track, _add_ship,
-               _add_sample, _add_figures, _add_report, _add_site)
+               _add_sample, _add_figures, _add_report, _add_calibrate, _add_recompute, _add_site)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -20,7 +20,7 @@ from .model import bf16_conv_mode
 __all__ = ["provenance", "versions", "device_name", "PACKAGES"]
 
 #: The packages whose versions can change a number (recorded in every artefact).
-PACKAGES = ("torch", "numpy", "scikit-learn", "umap-learn", "numba", "scipy")
+PACKAGES = ("torch", "numpy", "scikit-learn", "umap-learn", "numba", "scipy", "scikit-dimension")
 
 
 def versions() -> dict[str, str]:

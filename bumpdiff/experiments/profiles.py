@@ -16,10 +16,12 @@ from ..core.config import DiffusionConfig, ModelConfig, TrainConfig
 from ..core.lattice import Lattice
 from ..core.overrides import apply_overrides
 
-__all__ = ["Profile", "PROFILES", "PROFILE_NAMES", "get_profile", "TRACKED_KINDS"]
+__all__ = ["Profile", "PROFILES", "PROFILE_NAMES", "get_profile", "TRACKED_KINDS", "CALIBRATED_READOUTS"]
 
 #: the studies every profile tracks over training, in this order
 TRACKED_KINDS = ("atlas", "commitment", "spectrum", "topology")
+#: the read-outs of the calibrated analysis: one noise image for all, each its own, and the trial-averaged mean
+CALIBRATED_READOUTS = ("shared", "independent", "mean")
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,9 @@ class Profile:
     samplers: SamplerComparison          # Figure 6, right
     studies: Mapping[str, object]        # the tracked studies, {kind: spec} for every kind of TRACKED_KINDS
     readouts: tuple[str, ...]            # the latent read-outs (analysis noise) every checkpoint is analysed under
+    # the analysis with the calibrated instruments (the sampler chosen against DDPM-1000, `calibrate sampler`), under
+    # which the paper's central claim is decided again, every read-out of CALIBRATED_READOUTS; None: not calibrated
+    calibrated: AnalysisConfig | None = None
 
     def __post_init__(self):
         if tuple(self.studies) != TRACKED_KINDS:
@@ -85,6 +90,8 @@ SMOKE = Profile(
              "spectrum": Spectrum(t=25, max_conditions=64),
              "topology": Topology(t=25, max_conditions=64, n_landmarks=64)},   # all: small enough for CI, t ≤ 45
     readouts=("shared", "independent"),
+    # the paper's sampler, ancestral DDPM over all (50) steps: the reference itself, cheap at this size
+    calibrated=AnalysisConfig(n_samples=16, sampler="ddpm", t=25, max_conditions=64, keep_samples=4, trials=4),
 )
 
 CPU = Profile(

@@ -10,7 +10,7 @@ from ..analysis.phases import PHASE_THRESHOLDS, PhaseThresholds, phase_onsets, r
 __all__ = ["IMBALANCED_THRESHOLD", "tally", "crossing", "crossing_table", "coupling_summary", "phase_summary",
            "compare_bundles", "COMPARED_FIELDS", "representative_run", "latent_after_generation", "initial_order",
            "shows_phase_a", "SENSITIVITY_DIMS", "SENSITIVITY_ORDERS", "threshold_sensitivity", "order_path",
-           "NOT_YET", "finished_training"]
+           "NOT_YET", "finished_training", "calibrated_claim"]
 
 IMBALANCED_THRESHOLD = 0.5   # an axis counts as learned when its per-axis accuracy reaches this
 
@@ -288,3 +288,43 @@ def order_path(records: list[dict]) -> dict[str, np.ndarray]:
 def tally(verdicts: list[str]) -> dict[str, int]:
     """How many times each verdict occurs, in the order the verdicts first occur."""
     return {v: verdicts.count(v) for v in dict.fromkeys(verdicts)}
+
+
+def calibrated_claim(runs: dict[str, dict[str, dict]], readouts=("shared", "independent", "mean")) -> dict:
+    """The paper's central claim decided with the calibrated instruments, from ``{arch: {label: {read-out: (bundle,
+    arrays)}}}`` (the store's ``load_calibrated`` per architecture). Per read-out: each run's
+    :func:`latent_after_generation` verdict under the calibrated latent call and under the old rule on the same
+    records (``old``), and the phase-A test: the untrained network (step 0) called A by the calibrated rule in every
+    run. ``decided_by``: the read-outs that pass the phase-A test (the claim is read on those); ``holds``: whether
+    every run of every such read-out persists or settles in C (None when no read-out passes, or none is computed)."""
+    out: dict = {"readouts": {}, "decided_by": [], "holds": None}
+    for noise in readouts:
+        rows = []
+        for arch, by_label in runs.items():
+            for label, ro in by_label.items():
+                if noise not in ro:
+                    continue
+                b = ro[noise][0]
+                recs = b["checkpoints"]
+                fin = finished_training(b)
+                old = [dict(r, phase_representation=r["phase_representation_old"]) for r in recs]
+                first = next((r for r in recs if r["step"] == 0), None)
+                rows.append({"arch": arch, "label": label, "seed": b["config"]["seed"],
+                             "verdict": latent_after_generation(recs, finished=fin)["verdict"],
+                             "old": latent_after_generation(old, finished=fin)["verdict"],
+                             "initial": None if first is None else first["phase_representation"],
+                             "initial_old": None if first is None else first["phase_representation_old"],
+                             "records": recs})
+        if not rows:
+            continue
+        known = [r for r in rows if r["initial"] is not None]
+        passes = bool(known) and len(known) == len(rows) and all(r["initial"] == "A" for r in known)
+        out["readouts"][noise] = {"rows": rows, "phase_a": passes,
+                                  "ordered_at_init": sum(r["initial"] == "C" for r in known),
+                                  "structured_at_init": sum(r["initial"] != "A" for r in known)}
+        if passes:
+            out["decided_by"].append(noise)
+    decided = [r for n in out["decided_by"] for r in out["readouts"][n]["rows"]]
+    if decided:
+        out["holds"] = all(r["verdict"] in ("persists", "settles") for r in decided)
+    return out

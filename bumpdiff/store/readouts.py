@@ -19,8 +19,9 @@ from .reading import MissingResult
 __all__ = ["READOUTS", "readout_analysis", "load_readouts", "readout_bundles", "missing_readouts"]
 
 
-#: the read-outs: every value of the read-out's noise, each analysed with the profile's analysis
-READOUTS = NOISE
+#: the read-outs every checkpoint of the profile's analysis is analysed under (the trial-averaged ``"mean"`` read-out
+#: is one of the calibrated analysis's: :mod:`.calibrated`)
+READOUTS = tuple(n for n in NOISE if n != "mean")
 
 
 def readout_analysis(profile: str, noise: str) -> AnalysisConfig:

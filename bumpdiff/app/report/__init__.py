@@ -20,6 +20,7 @@ from .experiments import (
     imbalanced_table,
     phases_table,
 )
+from .instruments import instrument_sections, noise_table, phantom_table, sampler_table, separation_table
 from .machine import (
     _calibration_sections,
     _chunk_sections,
@@ -41,7 +42,8 @@ from .tables import (
 )
 
 __all__ = ["render_report", "write_report", "phases_table", "checkpoint_table", "sweep_table", "lattice_table",
-           "layer_table", "imbalanced_table", "readout_runs", "order_table", "sensitivity_table"]
+           "layer_table", "imbalanced_table", "readout_runs", "order_table", "sensitivity_table", "instrument_sections",
+           "phantom_table", "separation_table", "noise_table", "sampler_table"]
 
 
 def _header() -> list[str]:
@@ -60,7 +62,8 @@ def render_report() -> str:
     loaded, prov, unavailable = _load_reported()
     retrains = _retrains()
     parts = [*_header(), *unavailable, *_experiment_sections(loaded, retrains), *_retrain_sections(retrains),
-             *_calibration_sections(), *_throughput_sections(), *_chunk_sections(), *_explorer_sections(),
+             *instrument_sections(), *_calibration_sections(),
+             *_throughput_sections(), *_chunk_sections(), *_explorer_sections(),
              *_webexplorer_sections(), *_figures_sections(), *_reproduce_sections(),
              *_provenance_section(prov)]
     return "\n".join(parts)

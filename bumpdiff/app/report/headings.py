@@ -23,3 +23,7 @@ def layer4_heading(profile: str) -> str:
 
 def imbalanced_heading(profile: str) -> str:
     return f"`imbalanced`, profile `{profile}`"
+
+
+def calibrated_heading(profile: str) -> str:
+    return f"The layer-4 claim decided again with the calibrated instruments, profile `{profile}`"

@@ -1,0 +1,60 @@
+"""The command line's instrument commands: ``calibrate latent|noise|sampler`` (the latent rule on phantoms, the noise
+of real latents, the analysis sampler against DDPM-1000) and ``recompute`` (the `phases` runs under the calibrated
+analysis)."""
+from __future__ import annotations
+
+from ..common.runtime import resolve_device
+from ..store.compute_calibrated import recompute
+from ..store.compute_calibrations import (
+    compute_latent_calibration,
+    compute_noise_calibration,
+    compute_sampler_calibration,
+)
+from .cli_options import _common
+
+__all__ = ["_add_calibrate", "_add_recompute"]
+
+
+def _cmd_calibrate(a):
+    if a.kind == "latent":
+        print(compute_latent_calibration(progress=not a.quiet))
+    elif a.kind == "noise":
+        print(compute_noise_calibration(a.profile, trials=a.trials, progress=not a.quiet))
+    else:
+        print(compute_sampler_calibration(a.profile, n=a.n, progress=not a.quiet, device=resolve_device(a.device),
+                                          only_final=a.only_final))
+
+
+def _cmd_recompute(a):
+    for path in recompute(a.profile, archs=tuple(a.arch), seeds=a.seeds, progress=not a.quiet,
+                          device=resolve_device(a.device), every=a.every):
+        print(path)
+
+
+
+
+
+def _add_calibrate(sub) -> None:
+    """The ``calibrate`` sub-command."""
+    c = sub.add_parser("calibrate", help="calibrate the instruments: the latent rule on phantoms, the latents' noise "
+                                         "range, the analysis sampler against DDPM-1000")
+    c.add_argument("kind", choices=["latent", "noise", "sampler"])
+    _common(c)
+    c.add_argument("--trials", type=int, default=16, help="noise: noise images per condition")
+    c.add_argument("--n", type=int, default=None, help="sampler: samples per checkpoint (default: the profile's)")
+    c.add_argument("--only-final", action="store_true", help="sampler: only the last checkpoint of each shipped set")
+    c.set_defaults(func=_cmd_calibrate)
+
+
+def _add_recompute(sub) -> None:
+    """The ``recompute`` sub-command."""
+    r = sub.add_parser("recompute", help="analyse the phases runs' checkpoints under the calibrated analysis, every "
+                                         "calibrated read-out (shared, independent, mean)")
+    _common(r)
+    r.add_argument("--arch", nargs="*", default=["additive", "film"], choices=["additive", "film"])
+    r.add_argument("--seeds", nargs="*", type=int, default=None)
+    r.add_argument("--every", type=int, default=1, help="every k-th checkpoint (and the last)")
+    r.set_defaults(func=_cmd_recompute)
+
+
+

@@ -1,0 +1,107 @@
+"""Figure 13: the instruments calibrated — every latent measure on phantoms of known phase against their noise, the
+noise of the real latents, and the generation accuracy of each candidate sampler against DDPM-1000."""
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from ...analysis.phases import LatentThresholds, dim_threshold
+from .style import styled
+
+__all__ = ["phantom_measures", "noise_and_samplers"]
+
+#: one colour per phantom kind; the truth of each is in the legend
+KIND_COLORS = {"sheet": "#2e7d32", "scrambled": "#c62828", "blocks": "#ef6c00", "folded": "#8e24aa",
+               "torn": "#1565c0", "cloud": "#616161"}
+#: the measures drawn, with the threshold of the rule each belongs to: (key, label, log scale, rule threshold key)
+PANELS = (("knn_r2", "kNN R², worse axis (old rule)", False, "knn_r2_c"),
+          ("intrinsic_dim", "MLE dimension, k = 10 (old rule)", True, "dim_b"),
+          ("dimension", "Gride dimension, sheet's scale", True, "dim_a"),
+          ("geodesic_order", "geodesic order ρ (global)", False, "order_c"),
+          ("neighbourhood_agreement", "neighbourhood agreement (local)", False, "local_c"))
+
+
+@styled
+def phantom_measures(calibration: dict, old_thresholds: dict, sizes=("fast", "cpu"), title: str | None = None):
+    """One row per phantom size, one panel per measure: the measure against the phantom's noise, the median over
+    every phantom of a kind (both splits) with its range shaded; dashed: the threshold of the rule that reads it;
+    dotted: the edge of the noise range the real latents show."""
+    rows = calibration["rows"]
+    th = dict(calibration["thresholds"]) | old_thresholds
+    fitted = LatentThresholds(**dict(calibration["thresholds"],
+                                     dim_a=tuple(tuple(p) for p in calibration["thresholds"]["dim_a"])))
+    fig, axes = plt.subplots(len(sizes), len(PANELS), figsize=(3.0 * len(PANELS), 2.6 * len(sizes)), squeeze=False,
+                             layout="constrained")
+    for i, size in enumerate(sizes):
+        mine = [r for r in rows if r["size"] == size]
+        for j, (key, label, log, tkey) in enumerate(PANELS):
+            ax = axes[i, j]
+            for kind, color in KIND_COLORS.items():
+                sel = [r for r in mine if r["kind"] == kind and r.get(key) is not None and np.isfinite(r[key])]
+                levels = sorted({r["phantom"]["noise"] for r in sel})
+                if not levels:
+                    continue
+                vals = [[r[key] for r in sel if r["phantom"]["noise"] == lv] for lv in levels]
+                ax.plot(levels, [np.median(v) for v in vals], "-o", ms=2.5, lw=1.2, color=color,
+                        label=f"{kind} ({sel[0]['truth']})")
+                ax.fill_between(levels, [min(v) for v in vals], [max(v) for v in vals], color=color, alpha=0.12, lw=0)
+            side = mine[0]["phantom"]["side"] if mine else 16
+            level = dim_threshold(fitted, side * side) if tkey == "dim_a" else th[tkey]
+            ax.axhline(level, ls="--", lw=0.9, color="k")
+            ax.axvline(calibration["noise_range"], ls=":", lw=0.9, color="0.4")
+            if log:
+                ax.set_yscale("log")
+            ax.set_title(label if i == 0 else "", fontsize=9)
+            ax.set_xlabel("noise / feature scale" if i == len(sizes) - 1 else "")
+            if j == 0:
+                side = mine[0]["phantom"]["side"] if mine else "?"
+                dim = mine[0]["phantom"]["dim"] if mine else "?"
+                ax.set_ylabel(f"{size}: {side}×{side} conditions,\n{dim} features")
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncol=len(KIND_COLORS), fontsize=8, frameon=False)
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+@styled
+def noise_and_samplers(noise: dict[str, dict], samplers: dict[str, dict], noise_range: float, tolerance: float,
+                       title: str | None = None):
+    """Left: the noise fraction (√ within / between variance) of layer 4 at every shipped checkpoint, with the noise
+    range the phantoms calibrate (shaded). Right: accuracy under every candidate sampler minus DDPM-1000's at every
+    shipped checkpoint calibrated, one line per checkpoint; the band is the tolerance."""
+    fig, (a, b) = plt.subplots(1, 2, figsize=(11, 3.4), layout="constrained",
+                               gridspec_kw={"width_ratios": [1, 1.4]})
+    labels, fracs = [], []
+    for profile, cal in noise.items():
+        for r in cal["rows"]:
+            labels.append(f"{r['set'].removeprefix(profile + '-')}\nstep {r['step']:,} ({r['label']})\n{profile}")
+            fracs.append(r["noise_fraction"])
+    y = np.arange(len(labels))
+    a.barh(y, fracs, color="#90a4ae")
+    a.axvspan(0, noise_range, color="#d9ead3", alpha=0.6, lw=0, label="phantoms' noise range")
+    a.set_xscale("log")
+    a.set_yticks(y, labels, fontsize=6)
+    a.invert_yaxis()
+    a.set_xlabel("noise fraction of layer 4 (independent read-out)")
+    a.legend(fontsize=7, frameon=False, loc="lower right")
+    for profile, cal in samplers.items():
+        rows = cal["rows"]
+        names = list(dict.fromkeys(r["sampler"] for r in rows))
+        ref = {(r["set"], r["step"]): r["accuracy"] for r in rows if r["sampler"] == names[0]}
+        for key in ref:
+            vals = [next(r["accuracy"] for r in rows if (r["set"], r["step"]) == key and r["sampler"] == s) - ref[key]
+                    for s in names[1:]]
+            b.plot(range(len(names) - 1), vals, "-o", ms=3, lw=1, label=f"{profile} {key[0].split('-', 1)[1]} "
+                   f"step {key[1]:,}")
+        b.set_xticks(range(len(names) - 1), names[1:], rotation=25, fontsize=7)
+        b.axhspan(-tolerance, tolerance, color="#d9ead3", alpha=0.6, lw=0)
+    b.axhline(0, color="k", lw=0.8)
+    b.set_ylabel("accuracy − DDPM-1000's")
+    if samplers:
+        b.legend(fontsize=6, frameon=False, ncol=2)
+    else:
+        b.text(0.5, 0.5, "no sampler calibration computed yet", ha="center", va="center", transform=b.transAxes)
+    if title:
+        fig.suptitle(title)
+    return fig

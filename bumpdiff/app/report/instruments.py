@@ -1,0 +1,260 @@
+"""The sections about the instruments: the latent rule calibrated on phantoms, the noise of real latents with the
+trial-averaged read-out's convergence, and the analysis sampler calibrated against DDPM-1000."""
+from __future__ import annotations
+
+from ...analysis.calibration import METRICS, SAMPLER_TOLERANCE, choose_sampler, separable_up_to
+from ...analysis.phantoms import KINDS, NOISE_RANGE, TRUTH
+from ...analysis.phases import PHASE_THRESHOLDS, describe_sequence, latent_call, phase_sequence
+from ...experiments.profiles import get_profile
+from ...experiments.registry import ARCH_EXPERIMENTS, experiment
+from ...experiments.stats import calibrated_claim
+from ...store.calibrated import load_calibrated, recompute_command
+from ...store.calibrations import CALIBRATION_COMMANDS, load_calibration
+from ...store.reading import MissingResult
+from .format import _prov, _table
+from .headings import calibrated_heading
+
+__all__ = ["instrument_sections", "available_calibrations", "phantom_table", "separation_table", "noise_table",
+           "sampler_table", "claim_table", "calibrated_runs", "CALIBRATED_PROFILES", "REFERENCE_SAMPLER"]
+
+#: the profiles whose shipped models are calibrated (the others ship no weights)
+CALIBRATED_PROFILES = ("fast", "cpu")
+REFERENCE_SAMPLER = "DDPM 1000"
+
+
+def _pct(x) -> str:
+    return "–" if x != x else f"{100 * x:.0f} %"
+
+
+def _noise(x) -> str:
+    return "not even at 0" if x is None else f"≤ {x:g}"
+
+
+def phantom_table(cal: dict, split: str = "heldout") -> str:
+    """Per phantom kind and noise level of ``split``: the fraction called right by the calibrated and the old rule."""
+    rows = [r for r in cal["rows"] if r["split"] == split]
+    levels = sorted({r["phantom"]["noise"] for r in rows})
+    out = []
+    for kind in KINDS:
+        cells = [f"{kind} ({TRUTH[kind]})"]
+        for lv in levels:
+            sel = [r for r in rows if r["kind"] == kind and r["phantom"]["noise"] == lv]
+            new = sum(r["call"] == r["truth"] for r in sel) / len(sel)
+            old = sum(r["old_call"] == r["truth"] for r in sel) / len(sel)
+            cells.append(f"{_pct(new)} / {_pct(old)}")
+        out.append(cells)
+    head = ["kind (truth)", *(f"noise {lv:g}" + (" (beyond)" if lv > cal["noise_range"] else "") for lv in levels)]
+    return _table(head, out)
+
+
+def separation_table(cal: dict) -> str:
+    """Per measure: the largest noise up to which one threshold on it separates the clouds (A) from the manifolds,
+    and the intact sheets (C) from each kind of disordered manifold (B), over every phantom of both splits."""
+    rows = cal["rows"]
+    out = []
+    for key, label, higher in METRICS:
+        if not any(r.get(key) is not None for r in rows):
+            continue
+        cells = [label]
+        cells.append(_noise(separable_up_to(rows, key, lambda r: r["truth"] != "A", lambda r: r["truth"] == "A",
+                                            higher=higher)))
+        for kind in ("scrambled", "blocks", "folded", "torn"):
+            cells.append(_noise(separable_up_to(rows, key, lambda r: r["kind"] == "sheet",
+                                                lambda r, k=kind: r["kind"] == k, higher=higher)))
+        out.append(cells)
+    return _table(["measure", "manifold vs cloud (B, C vs A)", "sheet vs scrambled", "sheet vs blocks",
+                   "sheet vs folded", "sheet vs torn"], out)
+
+
+def _dims(dim_a) -> str:
+    return " and ".join(f"{t:g} at {m:,} conditions" for m, t in dim_a) + " (log-log between)"
+
+
+def _latent_section() -> list[str]:
+    head = "## The latent rule, calibrated on phantoms (`python -m bumpdiff calibrate latent`)"
+    try:
+        cal = load_calibration("latent", quiet=True)
+    except MissingResult:
+        return [head, "", f"Not computed: `{CALIBRATION_COMMANDS['latent']}`.", ""]
+    th, acc = cal["thresholds"], cal["accuracy"]
+    sizes = ", ".join(f"`{s['name']}` ({s['side']}×{s['side']} conditions, {s['dim']} features"
+                      f"{', torus' if s['periodic'] else ''})" for s in cal["sizes"])
+    acc_rows = [[split, rng, str(a["n"]["all"]), _pct(a["new"]["all"]), _pct(a["old"]["all"]),
+                 *(f"{_pct(a['new'][t])} / {_pct(a['old'][t])}" for t in "ABC")]
+                for split in ("fit", "heldout") for rng, a in (("in range", acc[split]["in_range"]),
+                                                               ("beyond", acc[split]["beyond"]))]
+    return [head, "",
+            f"Phantoms of known phase (`bumpdiff.analysis.phantoms`, version {cal['phantom_version']}) at the sizes "
+            f"the profiles analyse: {sizes}. The calibrated rule's thresholds are fitted by maximum margin on the "
+            f"`fit` phantoms with noise ≤ {cal['noise_range']:g} (the noise range of the real latents, next section) "
+            "and checked on the `heldout` ones (other seeds, length scales, noise levels, block sizes, piece counts "
+            f"and cloud spectra). Fitted: **A** when the Gride dimension at the sheet's scale is above "
+            f"{_dims(th['dim_a'])}; **C** when the geodesic order is ≥ {th['order_c']:g} and the neighbourhood agreement "
+            f"≥ {th['local_c']:g}; **B** otherwise. The old rule (min kNN R² ≥ {PHASE_THRESHOLDS.knn_r2_c}, MLE "
+            f"dimension ≤ {PHASE_THRESHOLDS.dim_b}) is the comparison. Key `{cal['key']}`; {_prov(cal['provenance'])}.",
+            "", _table(["split", "noise", "phantoms", "calibrated rule right", "old rule right",
+                        "A: calibrated / old", "B: calibrated / old", "C: calibrated / old"], acc_rows), "",
+            "Held-out phantoms called right, per kind and noise level (calibrated / old rule):", "",
+            phantom_table(cal), "",
+            "Which measure sees which phase, up to which noise: the largest noise level up to which one threshold on "
+            "the measure alone (the same at every size) separates the two groups, over every phantom of both splits "
+            "and sizes:", "",
+            separation_table(cal), ""]
+
+
+def available_calibrations(kind: str, profiles=CALIBRATED_PROFILES) -> tuple[dict, list[str]]:
+    """``({profile: calibration}, [a line per profile not computed yet, with its command])`` for ``kind`` ("noise" or
+    "sampler"); a corrupt or stale calibration raises :class:`MissingResult`, as every reader does."""
+    found, missing = {}, []
+    for profile in profiles:
+        try:
+            found[profile] = load_calibration(kind, profile, quiet=True)
+        except MissingResult as e:
+            if "is missing" not in str(e):
+                raise
+            missing.append(f"the {kind} calibration of profile `{profile}` "
+                           f"(`{CALIBRATION_COMMANDS[kind].format(profile=profile)}`)")
+    return found, missing
+
+
+def noise_table(cal: dict) -> str:
+    """Per shipped checkpoint: the noise ratio and fraction, and the calibrated call (from the stored measures, under
+    the rule's current thresholds) of the independent read-out and of the trial-averaged one at each number of
+    images."""
+    ks = sorted(cal["rows"][0]["mean_by_trials"], key=int) if cal["rows"] else []
+    out = []
+    for r in cal["rows"]:
+        m = r["mean_by_trials"]
+        out.append([r["set"], f"{r['step']:,}", r["label"], f"{r['noise_ratio']:.3g}", f"{r['noise_fraction']:.3g}",
+                    *(f"{latent_call(m[k])} ({m[k]['geodesic_order']:.2f}, {m[k]['neighbourhood_agreement']:.2f}, "
+                      f"{m[k]['dimension']:.1f})" for k in ks)])
+    return _table(["set", "step", "shipped as", "within / between variance", "noise fraction",
+                   *(f"K = {k}: call (order, agreement, dim.)" for k in ks)], out)
+
+
+def _noise_section() -> list[str]:
+    parts = ["## The noise of real latents, and the trial-averaged read-out (`python -m bumpdiff calibrate noise`)", "",
+             "Layer 4 of every shipped checkpoint read on K independent noise images per condition (t and grid of the "
+             "profile's analysis). The within- over between-condition variance is the real latents' noise on the "
+             "phantoms' scale (noise fraction = its square root); K = 1 is the `independent` read-out, the mean over "
+             "K images the trial-averaged (`mean`) read-out, called by the calibrated rule. The trial-averaged "
+             "read-out's residual noise ratio is the ratio over K.", ""]
+    for profile in CALIBRATED_PROFILES:
+        try:
+            cal = load_calibration("noise", profile, quiet=True)
+        except MissingResult:
+            parts += [f"Profile `{profile}`: not computed (`{CALIBRATION_COMMANDS['noise'].format(profile=profile)}`).",
+                      ""]
+            continue
+        trained = [r for r in cal["rows"] if r["step"] > 0 and r["label"] != "A"]
+        top = max((r["noise_fraction"] for r in trained), default=float("nan"))
+        parts += [f"**Profile `{profile}`** ({cal['trials']} images per condition; {_prov(cal['provenance'])}): the "
+                  f"largest noise fraction at a shipped checkpoint past phase A is {top:.2f} (the phantoms' range is "
+                  f"0–{NOISE_RANGE:g}).", "", noise_table(cal), ""]
+    return parts
+
+
+def sampler_table(cal: dict) -> tuple[str, dict]:
+    """Per shipped checkpoint and candidate: accuracy and failure fractions; and :func:`choose_sampler`'s choice."""
+    rows = cal["rows"]
+    names = list(dict.fromkeys(r["sampler"] for r in rows))
+    keys = list(dict.fromkeys((r["set"], r["step"], r["label"]) for r in rows))
+    out = []
+    for s, step, label in keys:
+        cells = [s, f"{step:,}", label]
+        for name in names:
+            r = next(r for r in rows if (r["set"], r["step"], r["sampler"]) == (s, step, name))
+            cells.append(f"{r['accuracy']:.2f} ({r['frac_none']:.2f}/{r['frac_multiple']:.2f}/"
+                         f"{r['frac_single_wrong']:.2f})")
+        out.append(cells)
+    choice = choose_sampler(rows, REFERENCE_SAMPLER, SAMPLER_TOLERANCE)
+    out.append(["largest difference from DDPM-1000", "", "", "–",
+                *(f"{choice['max_diff'][n]:.3f} ({'agrees' if choice['agrees'][n] else 'differs'})"
+                  for n in names[1:])])
+    return _table(["set", "step", "shipped as", *names], out), choice
+
+
+def _sampler_section() -> list[str]:
+    parts = ["## The analysis sampler, calibrated against DDPM-1000 (`python -m bumpdiff calibrate sampler`)", "",
+             "Generation accuracy (and the none / multiple / single-wrong fractions) of the same requested centres and "
+             "initial noise under the paper's sampler, ancestral DDPM over all 1,000 steps (the reference), and under "
+             f"each candidate. A candidate agrees when accuracy and every failure fraction stay within "
+             f"{SAMPLER_TOLERANCE:g} of the reference's at every calibrated checkpoint; the profile's analysis sampler "
+             "is the cheapest that agrees.", ""]
+    for profile in CALIBRATED_PROFILES:
+        try:
+            cal = load_calibration("sampler", profile, quiet=True)
+        except MissingResult:
+            parts += [f"Profile `{profile}`: not computed "
+                      f"(`{CALIBRATION_COMMANDS['sampler'].format(profile=profile)}`).", ""]
+            continue
+        table, choice = sampler_table(cal)
+        parts += [f"**Profile `{profile}`** ({cal['n']} samples per checkpoint and sampler, seed {cal['seed']}, "
+                  f"tolerance {cal['tol']:g} px; {_prov(cal['provenance'])}): the cheapest candidate that agrees is "
+                  f"**{choice['sampler']}**.", "", table, ""]
+    return parts
+
+
+def instrument_sections() -> list[str]:
+    """Every instrument section of ``docs/RESULTS.md``."""
+    return [*_latent_section(), *_noise_section(), *_sampler_section(), *_claim_sections()]
+
+
+def calibrated_runs(profile: str) -> dict:
+    """``{arch: {label: {read-out: (bundle, arrays)}}}``: the calibrated read-outs of the profile's `phases` runs."""
+    return {arch: load_calibrated(profile, arch) for arch in ("additive", "film")}
+
+
+def claim_table(claim: dict) -> str:
+    """Per read-out and run: the calibrated latent call's path, the verdict from the generation-C onset on (old rule
+    on the same records beside it) and the untrained network's call."""
+    out = []
+    for noise, ro in claim["readouts"].items():
+        for r in ro["rows"]:
+            recs = r["records"]
+            out.append([f"`{noise}`", r["arch"], str(r["seed"]), _analysed_range(recs),
+                        describe_sequence(phase_sequence(recs, "phase_generation")),
+                        describe_sequence(phase_sequence(recs, "phase_representation")),
+                        f"**{r['verdict']}** ({r['old']})", f"{r['initial']} ({r['initial_old']})"])
+    return _table(["read-out", "arch", "seed", "analysed", "generation", "layer 4, calibrated rule",
+                   "verdict from generation C on (old rule)", "step 0: calibrated (old)"], out)
+
+
+def _analysed_range(recs) -> str:
+    steps = sorted(r["step"] for r in recs)
+    return f"{steps[0]:,}–{steps[-1]:,} ({len(steps)})"
+
+
+def _claim_sections() -> list[str]:
+    parts = []
+    for profile in CALIBRATED_PROFILES:
+        head = f"## {calibrated_heading(profile)}"
+        if get_profile(profile).calibrated is None:
+            parts += [head, "", f"Not recomputed: profile `{profile}` has no calibrated analysis yet (its sampler is "
+                      "not calibrated at every shipped checkpoint, and no checkpoints of its runs are at hand).", ""]
+            continue
+        runs = calibrated_runs(profile)
+        if not any(runs.values()):
+            parts += [head, "", f"Not recomputed yet: `{recompute_command(profile)}`.", ""]
+            continue
+        a = get_profile(profile).calibrated
+        claim = calibrated_claim(runs)
+        n = {arch: len(experiment(ARCH_EXPERIMENTS[arch]).runs(profile)) for arch in runs}
+        have = ", ".join(f"`{arch}` {len(v)} of {n[arch]} seeds" for arch, v in runs.items())
+        tests = "; ".join(f"`{noise}` {'passes' if ro['phase_a'] else 'fails'} (step 0 not A in "
+                          f"{ro['structured_at_init']} of {len(ro['rows'])} runs, C in {ro['ordered_at_init']})"
+                          for noise, ro in claim["readouts"].items())
+        parts += [head, "",
+                  f"Every checkpoint of the `phases` runs recomputed ({have}) with the calibrated instruments: "
+                  f"generation under {_sampler_name(a)} ({a.n_samples} samples, the sampler calibration above), layer "
+                  f"4 (`{a.layer}`, t = {a.t}) under three read-outs — `shared` (one noise image for all conditions), "
+                  f"`independent` (each its own), `mean` (the mean over {a.trials} images of each condition's own) — "
+                  "called by the calibrated latent rule; the old rule's verdict on the same records in brackets. "
+                  f"The phase-A test (the untrained network called A, in every run): {tests}. A verdict says what "
+                  "happens from the generation-C onset on: persists (C at every checkpoint), settles (C at the last "
+                  "three), transient, never ordered.", "", claim_table(claim), ""]
+    return parts
+
+
+def _sampler_name(a) -> str:
+    return "DDPM over all steps" if a.sampler == "ddpm" else f"DDIM {a.sampler_steps}, η={a.eta:g}"

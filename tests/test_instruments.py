@@ -1,0 +1,122 @@
+"""The other instruments: the trial-averaged read-out, the sampler choice, the calibrated read-outs of a run end to end
+on `smoke`, and the claim decided from them."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from bumpdiff.analysis.activations import collect_layers, condition_noise, trial_activations
+from bumpdiff.analysis.calibration import choose_sampler
+from bumpdiff.analysis.manifold import noise_ratio
+from bumpdiff.analysis.specs import AnalysisConfig
+from bumpdiff.core.diffusion import Diffusion
+from bumpdiff.core.model import UNet
+from bumpdiff.experiments.profiles import CALIBRATED_READOUTS, get_profile
+from bumpdiff.experiments.stats import calibrated_claim
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    torch.manual_seed(0)
+    cfg = get_profile("smoke").train
+    return Diffusion(UNet(cfg.model), cfg.diffusion).eval()
+
+
+def test_trial_zero_is_the_independent_read_outs_image_and_other_trials_differ():
+    c = np.array([[1.5, 2.5], [3.5, 0.5]])
+    old = condition_noise(c, (1, 4, 4), seed=3)
+    assert torch.equal(condition_noise(c, (1, 4, 4), seed=3, trial=0), old)
+    assert not torch.equal(condition_noise(c, (1, 4, 4), seed=3, trial=1), old)
+    with pytest.raises(ValueError, match="trial must be"):
+        condition_noise(c, (1, 4, 4), trial=-1)
+
+
+def test_the_mean_read_out_is_the_mean_over_its_trials(tiny):
+    grid = np.stack(np.meshgrid(np.arange(4) * 4 + 2.0, np.arange(4) * 4 + 2.0), -1).reshape(-1, 2)
+    X = trial_activations(tiny, grid, t=25, trials=3)
+    mean = collect_layers(tiny, grid, ("down3",), t=25, noise="mean", trials=3)["down3"]
+    one = collect_layers(tiny, grid, ("down3",), t=25, noise="independent")["down3"]
+    assert X.shape == (3, 16, mean.shape[1])
+    np.testing.assert_allclose(mean, X.mean(0), rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(X[0], one)
+    assert noise_ratio(X) > 0
+    with pytest.raises(ValueError, match="noise must be one of"):
+        collect_layers(tiny, grid, ("down3",), t=25, noise="average")
+    with pytest.raises(ValueError, match="trials must be"):
+        AnalysisConfig(noise="mean", trials=0)
+
+
+def test_a_mean_read_out_gets_its_own_key_and_the_others_keep_theirs():
+    base = AnalysisConfig()
+    assert AnalysisConfig(trials=8).key() == base.key()   # trials only matters to the mean read-out...
+    assert AnalysisConfig(noise="mean").key() != base.key()
+    assert AnalysisConfig(noise="mean", trials=8).key() != AnalysisConfig(noise="mean").key()   # ...where it does
+
+
+def _row(sampler, steps, eta, acc, none=0.0, step=0, s="fast-film-seed0"):
+    return {"set": s, "step": step, "sampler": sampler, "steps": steps, "eta": eta, "accuracy": acc,
+            "frac_none": none, "frac_multiple": 0.0, "frac_single_wrong": 1 - acc - none}
+
+
+def test_the_cheapest_sampler_that_agrees_everywhere_is_chosen():
+    rows = [_row("DDPM 1000", 0, 0.0, 0.9), _row("DDIM 25, η=0", 25, 0.0, 0.7), _row("DDIM 50, η=1", 50, 1.0, 0.88),
+            _row("DDIM 100, η=1", 100, 1.0, 0.9),
+            _row("DDPM 1000", 0, 0.0, 0.5, step=450), _row("DDIM 25, η=0", 25, 0.0, 0.5, step=450),
+            _row("DDIM 50, η=1", 50, 1.0, 0.52, step=450), _row("DDIM 100, η=1", 100, 1.0, 0.4, step=450)]
+    got = choose_sampler(rows, "DDPM 1000", tol=0.05)
+    assert got["sampler"] == "DDIM 50, η=1"
+    assert got["agrees"] == {"DDIM 25, η=0": False, "DDIM 50, η=1": True, "DDIM 100, η=1": False}
+    assert got["max_diff"]["DDIM 25, η=0"] == pytest.approx(0.2)
+    assert choose_sampler(rows, "DDPM 1000", tol=0.001)["sampler"] == "DDPM 1000"   # none agrees: the reference
+
+
+def _bundle(calls, calls_old, steps=(0, 10, 20, 30), trained_to=30):
+    recs = [{"step": s, "epoch": 0.0, "images_seen": s, "phase_generation": g, "phase_representation": r,
+             "phase_representation_old": o, "intrinsic_dim": 2.0, "knn_r2_x": 1.0, "knn_r2_y": 1.0}
+            for s, g, r, o in zip(steps, *calls, calls_old)]
+    return {"checkpoints": recs, "trained_to": trained_to, "config": {"steps": 30, "seed": 0}}
+
+
+def test_the_claim_is_read_on_the_read_outs_that_pass_the_phase_a_test():
+    gen = ["A", "B", "C", "C"]
+    runs = {"film": {"seed 0": {
+        "shared": (_bundle((gen, ["C", "C", "C", "C"]), ["C"] * 4), {}),          # ordered at step 0: fails phase A
+        "independent": (_bundle((gen, ["A", "B", "C", "C"]), ["A", "A", "A", "A"]), {}),
+        "mean": (_bundle((gen, ["A", "B", "B", "C"]), ["A", "A", "A", "B"]), {})}}}
+    claim = calibrated_claim(runs)
+    assert claim["decided_by"] == ["independent", "mean"]
+    assert not claim["readouts"]["shared"]["phase_a"] and claim["readouts"]["shared"]["ordered_at_init"] == 1
+    rows = {n: claim["readouts"][n]["rows"][0] for n in CALIBRATED_READOUTS}
+    assert rows["independent"]["verdict"] == "persists" and rows["independent"]["old"] == "never ordered"
+    assert rows["mean"]["verdict"] == "settles" or rows["mean"]["verdict"] == "transient"
+    assert claim["holds"] is (rows["mean"]["verdict"] in ("persists", "settles"))
+
+
+@pytest.mark.slow
+def test_recompute_analyses_a_smoke_run_under_every_calibrated_read_out(smoke_run, capsys):
+    """End to end through the command line: the smoke run's checkpoints under the calibrated analysis, three
+    read-outs, each bundle keeping its latent; the report's claim table reads them."""
+    from bumpdiff.app.cli import main
+    from bumpdiff.app.report.instruments import claim_table
+    from bumpdiff.store.calibrated import load_calibrated
+
+    assert main(["recompute", "--profile", "smoke", "--arch", "film", "--quiet", "--device", "cpu"]) == 0
+    got = load_calibrated("smoke", "film")
+    (label, readouts), = got.items()
+    assert set(readouts) == set(CALIBRATED_READOUTS)
+    bundle, arrays = readouts["mean"]
+    assert bundle["analysis"]["noise"] == "mean" and bundle["analysis"]["sampler"] == "ddpm"
+    steps = [r["step"] for r in bundle["checkpoints"]]
+    assert steps == [0, 10, 20, 30]
+    for r in bundle["checkpoints"]:
+        assert r["phase_representation"] in "ABC" and {"geodesic_order", "dimension", "conditions"} <= set(r)
+        assert arrays[f"latent_{r['step']:07d}"].shape == (64, 32)
+        assert arrays[f"latent_{r['step']:07d}"].dtype == np.float16
+    # the read-outs of one checkpoint score the same generated samples
+    first = {n: b[0]["checkpoints"][-1]["accuracy"] for n, b in readouts.items()}
+    assert len(set(first.values())) == 1
+    claim = calibrated_claim({"film": got})
+    assert set(claim["readouts"]) == set(CALIBRATED_READOUTS)
+    assert "`mean`" in claim_table(claim)
+    json.dumps([r["verdict"] for r in claim["readouts"]["mean"]["rows"]])
