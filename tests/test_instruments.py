@@ -101,14 +101,15 @@ def test_recompute_analyses_a_smoke_run_under_every_calibrated_read_out(smoke_ru
     from bumpdiff.app.report.instruments import claim_table
     from bumpdiff.store.calibrated import load_calibrated
 
-    assert main(["recompute", "--profile", "smoke", "--arch", "film", "--quiet", "--device", "cpu"]) == 0
+    args = ["recompute", "--profile", "smoke", "--arch", "film", "--every", "3", "--quiet", "--device", "cpu"]
+    assert main(args) == 0
     got = load_calibrated("smoke", "film")
     (label, readouts), = got.items()
     assert set(readouts) == set(CALIBRATED_READOUTS)
     bundle, arrays = readouts["mean"]
     assert bundle["analysis"]["noise"] == "mean" and bundle["analysis"]["sampler"] == "ddpm"
     steps = [r["step"] for r in bundle["checkpoints"]]
-    assert steps == [0, 10, 20, 30]
+    assert steps == [0, 30]   # every third checkpoint, and the last
     for r in bundle["checkpoints"]:
         assert r["phase_representation"] in "ABC" and {"geodesic_order", "dimension", "conditions"} <= set(r)
         assert arrays[f"latent_{r['step']:07d}"].shape == (64, 32)
@@ -120,3 +121,17 @@ def test_recompute_analyses_a_smoke_run_under_every_calibrated_read_out(smoke_ru
     assert set(claim["readouts"]) == set(CALIBRATED_READOUTS)
     assert "`mean`" in claim_table(claim)
     json.dumps([r["verdict"] for r in claim["readouts"]["mean"]["rows"]])
+
+
+def test_the_phase_a_verdicts_recall_the_stored_measures_under_the_current_rule():
+    from bumpdiff.app.report.instruments import phase_a_table, phase_a_verdicts
+
+    cloud = {"geodesic_order": 0.0, "neighbourhood_agreement": 0.05, "dimension": 30.0, "conditions": 256}
+    sheet = {"geodesic_order": 0.99, "neighbourhood_agreement": 0.95, "dimension": 2.0, "conditions": 256}
+    cal = {"trials": 16, "rows": [{"arch": "film", "seed": s, "noise_ratio": 50.0, "shared": sheet,
+                                   "independent": cloud, "mean": cloud if s else sheet} for s in range(3)]}
+    v = phase_a_verdicts(cal)
+    assert v["independent"] == {"passes": True, "not_a": 0, "ordered": 0, "runs": 3}
+    assert not v["shared"]["passes"] and v["shared"]["ordered"] == 3
+    assert not v["mean"]["passes"] and v["mean"]["not_a"] == 1
+    assert phase_a_table(cal).count("\n") == 2 + 3 - 1

@@ -8,6 +8,7 @@ from ..store.compute_calibrated import recompute
 from ..store.compute_calibrations import (
     compute_latent_calibration,
     compute_noise_calibration,
+    compute_phase_a,
     compute_sampler_calibration,
 )
 from .cli_options import _common
@@ -18,6 +19,8 @@ __all__ = ["_add_calibrate", "_add_recompute"]
 def _cmd_calibrate(a):
     if a.kind == "latent":
         print(compute_latent_calibration(progress=not a.quiet))
+    elif a.kind == "phase-a":
+        print(compute_phase_a(a.profile, progress=not a.quiet))
     elif a.kind == "noise":
         print(compute_noise_calibration(a.profile, trials=a.trials, progress=not a.quiet))
     else:
@@ -38,7 +41,7 @@ def _add_calibrate(sub) -> None:
     """The ``calibrate`` sub-command."""
     c = sub.add_parser("calibrate", help="calibrate the instruments: the latent rule on phantoms, the latents' noise "
                                          "range, the analysis sampler against DDPM-1000")
-    c.add_argument("kind", choices=["latent", "noise", "sampler"])
+    c.add_argument("kind", choices=["latent", "noise", "sampler", "phase-a"])
     _common(c)
     c.add_argument("--trials", type=int, default=16, help="noise: noise images per condition")
     c.add_argument("--n", type=int, default=None, help="sampler: samples per checkpoint (default: the profile's)")

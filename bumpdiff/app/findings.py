@@ -27,6 +27,7 @@ from ..experiments.stats import (
     threshold_sensitivity,
 )
 from ..store.calibrated import load_calibrated, recompute_command
+from ..store.calibrations import load_calibration
 from ..store.reading import MissingResult
 from ..store.readouts import READOUTS, load_readouts
 from ..store.results import load_experiment
@@ -36,8 +37,10 @@ from .report.headings import (
     imbalanced_heading,
     initial_order_heading,
     layer4_heading,
+    phase_a_heading,
     thresholds_heading,
 )
+from .report.instruments import phase_a_verdicts
 
 __all__ = ["Finding", "findings", "findings_table", "evidence_links", "slug", "README_MARKERS", "update_readme",
            "COMPARED", "across_profiles"]
@@ -161,30 +164,42 @@ def _imbalanced(profile: str) -> Finding:
 CALIBRATED_CLAIM = "An ordered 2-D latent at layer 4 accompanies phase C — decided again with calibrated instruments"
 
 
+def _phase_a_calibrated(profile: str) -> tuple[dict | None, str]:
+    """The calibrated phase-A test of ``profile`` (``{read-out: passes}``, or None when not computed) and a sentence."""
+    try:
+        v = phase_a_verdicts(load_calibration("phase-a", profile, quiet=True))
+    except MissingResult:
+        return None, "the calibrated phase-A test is not computed yet"
+    said = ", ".join(f"`{n}` {'passes' if x['passes'] else 'fails'} ({x['not_a']} of {x['runs']} untrained runs "
+                     f"not A)" for n, x in v.items())
+    return {n: x["passes"] for n, x in v.items()}, f"the phase-A test under the calibrated rule: {said}"
+
+
 def _layer4_calibrated(profile: str) -> Finding:
     """The central claim from the calibrated read-outs (:func:`bumpdiff.experiments.stats.calibrated_claim`)."""
     figure = "fig13_calibration.png"
+    passes, phase_a = _phase_a_calibrated(profile)
+    links = (("phase A, calibrated", phase_a_heading(profile)),) if passes is not None else ()
     if get_profile(profile).calibrated is None:
-        return Finding(CALIBRATED_CLAIM, "not recomputed: this profile's sampler is not calibrated and no checkpoints "
-                       "of its runs are at hand (the rows above use the uncalibrated rule)", figure, ())
+        return Finding(CALIBRATED_CLAIM, "Not recomputed: this profile's sampler is not calibrated and no checkpoints "
+                       f"of its runs are at hand; {phase_a}.", figure, links)
     runs = {arch: load_calibrated(profile, arch) for arch in ARCHS}
     if not any(runs.values()):
-        return Finding(CALIBRATED_CLAIM, f"not recomputed yet (`{recompute_command(profile)}`)", figure, ())
-    claim = calibrated_claim(runs)
+        return Finding(CALIBRATED_CLAIM, f"Not recomputed yet (`{recompute_command(profile)}`); {phase_a}.", figure,
+                       links)
+    claim = calibrated_claim(runs, phase_a=passes)
     said = []
     for noise, ro in claim["readouts"].items():
         per = "; ".join(f"`{arch}` {_tally([r['verdict'] for r in ro['rows'] if r['arch'] == arch])}"
                         for arch in ARCHS if any(r["arch"] == arch for r in ro["rows"]))
         old = _tally([r["old"] for r in ro["rows"]])
-        test = "passes" if ro["phase_a"] else f"fails ({ro['structured_at_init']} of {len(ro['rows'])} untrained " \
-                                              "runs not A)"
-        said.append(f"`{noise}` read-out (phase-A test {test}): {per} [old rule: {old}]")
+        said.append(f"`{noise}`: {per} [old rule on the same bundles: {old}]")
     decided = ", ".join(f"`{n}`" for n in claim["decided_by"]) or "none"
     verdict = {True: "Yes", False: "No", None: "Undecided"}[claim["holds"]]
-    answer = (f"{verdict}, on the read-outs that pass the phase-A test ({decided}). From the generation-C onset on, "
-              f"calibrated layer-4 calls: " + ". ".join(said) + ".")
-    return Finding(CALIBRATED_CLAIM, answer, figure, (("the claim decided again", calibrated_heading(profile)),),
-                   claim["holds"])
+    answer = (f"{verdict}, read on the read-outs that pass the phase-A test ({decided}). From the generation-C onset "
+              "on, layer 4 under the calibrated rule: " + ". ".join(said) + f". {phase_a[0].upper()}{phase_a[1:]}.")
+    return Finding(CALIBRATED_CLAIM, answer, figure,
+                   (("the claim decided again", calibrated_heading(profile)), *links), claim["holds"])
 
 
 def findings(profile: str = "cpu") -> list[Finding]:

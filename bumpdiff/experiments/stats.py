@@ -290,13 +290,16 @@ def tally(verdicts: list[str]) -> dict[str, int]:
     return {v: verdicts.count(v) for v in dict.fromkeys(verdicts)}
 
 
-def calibrated_claim(runs: dict[str, dict[str, dict]], readouts=("shared", "independent", "mean")) -> dict:
+def calibrated_claim(runs: dict[str, dict[str, dict]], readouts=("shared", "independent", "mean"),
+                     phase_a: dict[str, bool] | None = None) -> dict:
     """The paper's central claim decided with the calibrated instruments, from ``{arch: {label: {read-out: (bundle,
     arrays)}}}`` (the store's ``load_calibrated`` per architecture). Per read-out: each run's
     :func:`latent_after_generation` verdict under the calibrated latent call and under the old rule on the same
     records (``old``), and the phase-A test: the untrained network (step 0) called A by the calibrated rule in every
-    run. ``decided_by``: the read-outs that pass the phase-A test (the claim is read on those); ``holds``: whether
-    every run of every such read-out persists or settles in C (None when no read-out passes, or none is computed)."""
+    run (``phase_a``, ``{read-out: passes}``, gives the test's outcome from elsewhere — the phase-A study of the same
+    initial weights — instead). ``decided_by``: the read-outs that pass the phase-A test (the claim is read on those);
+    ``holds``: whether every run of every such read-out persists or settles in C (None when no read-out passes, or
+    none is computed)."""
     out: dict = {"readouts": {}, "decided_by": [], "holds": None}
     for noise in readouts:
         rows = []
@@ -319,6 +322,8 @@ def calibrated_claim(runs: dict[str, dict[str, dict]], readouts=("shared", "inde
             continue
         known = [r for r in rows if r["initial"] is not None]
         passes = bool(known) and len(known) == len(rows) and all(r["initial"] == "A" for r in known)
+        if phase_a is not None and noise in phase_a:
+            passes = bool(phase_a[noise])
         out["readouts"][noise] = {"rows": rows, "phase_a": passes,
                                   "ordered_at_init": sum(r["initial"] == "C" for r in known),
                                   "structured_at_init": sum(r["initial"] != "A" for r in known)}

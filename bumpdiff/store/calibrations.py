@@ -8,6 +8,8 @@
   condition (:func:`bumpdiff.analysis.manifold.noise_ratio`) at every shipped checkpoint of a profile, the range of
   noise the rule must handle, and how the trial-averaged read-out converges with the number of images
   (``python -m bumpdiff calibrate noise --profile …``);
+- ``phase-a-<profile>.json`` — the untrained network of every `phases` run at layer 4 under each calibrated read-out,
+  called by the calibrated rule: the phase-A test (``python -m bumpdiff calibrate phase-a --profile …``);
 - ``sampler-<profile>.json`` — generation accuracy and failure fractions under DDPM-1000 (the reference) and the
   candidate samplers at every shipped checkpoint of a profile (``python -m bumpdiff calibrate sampler --profile …``).
 
@@ -33,7 +35,8 @@ log = get_logger()
 
 CALIBRATION_COMMANDS = {"latent": "python -m bumpdiff calibrate latent",
                         "noise": "python -m bumpdiff calibrate noise --profile {profile}",
-                        "sampler": "python -m bumpdiff calibrate sampler --profile {profile}"}
+                        "sampler": "python -m bumpdiff calibrate sampler --profile {profile}",
+                        "phase-a": "python -m bumpdiff calibrate phase-a --profile {profile}"}
 
 
 def phantom_plan(size, split):
@@ -55,7 +58,7 @@ def calibration_path(kind: str, profile: str | None = None, key: str | None = No
 
 
 def load_calibration(kind: str, profile: str | None = None, quiet: bool = False) -> dict:
-    """A stored calibration (``"latent"``, or ``"noise"`` / ``"sampler"`` of ``profile``); reads only.
+    """A stored calibration (``"latent"``, or ``"noise"`` / ``"sampler"`` / ``"phase-a"`` of ``profile``); reads only.
     :class:`MissingResult` naming the command when it is missing, corrupt or stale."""
     if kind not in CALIBRATION_COMMANDS:
         raise ValueError(f"kind must be one of {tuple(CALIBRATION_COMMANDS)}, got {kind!r}")

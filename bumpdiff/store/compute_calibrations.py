@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from ..analysis.activations import latent_grid, trial_activations
+from ..analysis.activations import collect_activations, latent_grid, trial_activations
 from ..analysis.calibration import CALIBRATION_SIZES, METRICS, fit_thresholds, old_call, rule_accuracy
 from ..analysis.generation import sample_and_score
 from ..analysis.manifold import noise_ratio
@@ -24,12 +24,14 @@ from ..common.identity import key as identity_key
 from ..common.log import get_logger
 from ..core.config import TrainConfig
 from ..core.provenance import provenance
+from ..core.train import load_model, train
 from ..experiments.profiles import get_profile
+from ..experiments.registry import ARCH_EXPERIMENTS, experiment
 from .calibrations import calibration_path, latent_calibration_key, phantom_plan
 from .reading import MissingResult
 from .weights import pretrained, shipped
 
-__all__ = ["compute_latent_calibration", "compute_noise_calibration", "compute_sampler_calibration",
+__all__ = ["compute_latent_calibration", "compute_noise_calibration", "compute_sampler_calibration", "compute_phase_a",
            "SAMPLER_CANDIDATES", "TRIAL_COUNTS"]
 
 log = get_logger()
@@ -164,5 +166,36 @@ def compute_sampler_calibration(profile: str, n: int | None = None, progress: bo
            "tol": a.tol, "candidates": [list(c) for c in SAMPLER_CANDIDATES], "rows": rows,
            "provenance": provenance(device, reads_results=False)}
     path = calibration_path("sampler", profile)
+    atomic_write_json(path, out)
+    return path
+
+
+def compute_phase_a(profile: str, trials: int | None = None, progress: bool = True) -> Path:
+    """The phase-A test under the calibrated rule: the untrained network (step 0: the initial weights of every
+    `phases` run of both architectures, made by training to step 0 in scratch) read at layer 4 under each calibrated
+    read-out, ``trials`` images for the mean (default: the calibrated analysis's, else 16); returns the path of
+    ``phase-a-<profile>.json``."""
+    prof = get_profile(profile)
+    a = prof.calibrated or prof.analysis
+    trials = trials or a.trials
+    rows = []
+    todo = [(arch, label, cfg) for arch in ("additive", "film")
+            for label, cfg in experiment(ARCH_EXPERIMENTS[arch]).runs(profile).items()]
+    for arch, label, cfg in tqdm(todo, desc="untrained networks", disable=not progress):
+        where = paths.scratch_dir() / "calibration" / "untrained" / f"{cfg.name}-{cfg.key()}"
+        ckpt = where / "ckpt_0000000.pt"
+        if not ckpt.exists():
+            train(cfg, where, progress=False, until=0)
+        diffusion, _ = load_model(ckpt, which=a.weights)
+        grid = latent_grid(cfg.lattice, a.max_conditions)
+        X = trial_activations(diffusion, grid, layer=a.layer, t=a.t, seed=a.seed, trials=trials)
+        shared = collect_activations(diffusion, grid, layer=a.layer, t=a.t, seed=a.seed, noise="shared")
+        reads = {"shared": shared, "independent": X[0], "mean": X.mean(0)}
+        rows.append({"arch": arch, "label": label, "seed": cfg.seed, "run_key": cfg.key(),
+                     "noise_ratio": noise_ratio(X),
+                     **{noise: latent_phase(acts, grid, period=cfg.lattice.period) for noise, acts in reads.items()}})
+    out = {"schema": SCHEMA, "kind": "phase-a", "profile": profile, "layer": a.layer, "t": a.t, "trials": trials,
+           "rows": rows, "provenance": provenance(None, reads_results=False)}
+    path = calibration_path("phase-a", profile)
     atomic_write_json(path, out)
     return path

@@ -27,3 +27,7 @@ def imbalanced_heading(profile: str) -> str:
 
 def calibrated_heading(profile: str) -> str:
     return f"The layer-4 claim decided again with the calibrated instruments, profile `{profile}`"
+
+
+def phase_a_heading(profile: str) -> str:
+    return f"The phase-A test under the calibrated rule, three read-outs, profile `{profile}`"

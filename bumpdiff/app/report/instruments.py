@@ -12,10 +12,11 @@ from ...store.calibrated import load_calibrated, recompute_command
 from ...store.calibrations import CALIBRATION_COMMANDS, load_calibration
 from ...store.reading import MissingResult
 from .format import _prov, _table
-from .headings import calibrated_heading
+from .headings import calibrated_heading, phase_a_heading
 
 __all__ = ["instrument_sections", "available_calibrations", "phantom_table", "separation_table", "noise_table",
-           "sampler_table", "claim_table", "calibrated_runs", "CALIBRATED_PROFILES", "REFERENCE_SAMPLER"]
+           "sampler_table", "claim_table", "phase_a_verdicts", "phase_a_table", "calibrated_runs",
+           "CALIBRATED_PROFILES", "REFERENCE_SAMPLER"]
 
 #: the profiles whose shipped models are calibrated (the others ship no weights)
 CALIBRATED_PROFILES = ("fast", "cpu")
@@ -89,9 +90,10 @@ def _latent_section() -> list[str]:
             f"`fit` phantoms with noise ≤ {cal['noise_range']:g} (the noise range of the real latents, next section) "
             "and checked on the `heldout` ones (other seeds, length scales, noise levels, block sizes, piece counts "
             f"and cloud spectra). Fitted: **A** when the Gride dimension at the sheet's scale is above "
-            f"{_dims(th['dim_a'])}; **C** when the geodesic order is ≥ {th['order_c']:g} and the neighbourhood agreement "
-            f"≥ {th['local_c']:g}; **B** otherwise. The old rule (min kNN R² ≥ {PHASE_THRESHOLDS.knn_r2_c}, MLE "
-            f"dimension ≤ {PHASE_THRESHOLDS.dim_b}) is the comparison. Key `{cal['key']}`; {_prov(cal['provenance'])}.",
+            f"{_dims(th['dim_a'])}; **C** when the geodesic order is ≥ {th['order_c']:g} and the "
+            f"neighbourhood agreement ≥ {th['local_c']:g}; **B** otherwise. The old rule (min kNN R² ≥ "
+            f"{PHASE_THRESHOLDS.knn_r2_c}, MLE dimension ≤ {PHASE_THRESHOLDS.dim_b}) is the comparison. Key "
+            f"`{cal['key']}`; {_prov(cal['provenance'])}.",
             "", _table(["split", "noise", "phantoms", "calibrated rule right", "old rule right",
                         "A: calibrated / old", "B: calibrated / old", "C: calibrated / old"], acc_rows), "",
             "Held-out phantoms called right, per kind and noise level (calibrated / old rule):", "",
@@ -195,9 +197,51 @@ def _sampler_section() -> list[str]:
     return parts
 
 
+def phase_a_verdicts(cal: dict) -> dict[str, dict]:
+    """Per read-out: ``{"passes": every untrained network called A, "not_a": how many are not, "runs": how many}``
+    from a ``phase-a`` calibration, under the rule's current thresholds (recalled from the stored measures)."""
+    out = {}
+    for noise in ("shared", "independent", "mean"):
+        calls = [latent_call(r[noise]) for r in cal["rows"]]
+        out[noise] = {"passes": all(c == "A" for c in calls), "not_a": sum(c != "A" for c in calls),
+                      "ordered": sum(c == "C" for c in calls), "runs": len(calls)}
+    return out
+
+
+def phase_a_table(cal: dict) -> str:
+    """Per untrained network: its noise ratio and the calibrated call (order, agreement, dimension) per read-out."""
+    out = []
+    for r in cal["rows"]:
+        out.append([r["arch"], str(r["seed"]), f"{r['noise_ratio']:.3g}",
+                    *(f"{latent_call(r[n])} ({r[n]['geodesic_order']:.2f}, {r[n]['neighbourhood_agreement']:.2f}, "
+                      f"{r[n]['dimension']:.1f})" for n in ("shared", "independent", "mean"))])
+    return _table(["arch", "seed", "within / between variance", "`shared`: call (order, agreement, dim.)",
+                   "`independent`", f"`mean` ({cal['trials']} images)"], out)
+
+
+def _phase_a_sections() -> list[str]:
+    parts = []
+    for profile in CALIBRATED_PROFILES:
+        head = f"## {phase_a_heading(profile)}"
+        try:
+            cal = load_calibration("phase-a", profile, quiet=True)
+        except MissingResult:
+            parts += [head, "", f"Not computed: `{CALIBRATION_COMMANDS['phase-a'].format(profile=profile)}`.", ""]
+            continue
+        v = phase_a_verdicts(cal)
+        said = "; ".join(f"`{n}` {'passes' if x['passes'] else 'fails'} ({x['not_a']} of {x['runs']} not A, "
+                         f"{x['ordered']} called C)" for n, x in v.items())
+        parts += [head, "",
+                  f"The untrained network (step 0: the initial weights of every `phases` run of both architectures) "
+                  f"read at layer 4 (`{cal['layer']}`, t = {cal['t']}) under each read-out and called by the "
+                  f"calibrated rule. A read-out passes when every untrained network is called A (no structure). "
+                  f"{said}. {_prov(cal['provenance'])}.", "", phase_a_table(cal), ""]
+    return parts
+
+
 def instrument_sections() -> list[str]:
     """Every instrument section of ``docs/RESULTS.md``."""
-    return [*_latent_section(), *_noise_section(), *_sampler_section(), *_claim_sections()]
+    return [*_latent_section(), *_noise_section(), *_sampler_section(), *_phase_a_sections(), *_claim_sections()]
 
 
 def calibrated_runs(profile: str) -> dict:
