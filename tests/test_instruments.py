@@ -135,3 +135,24 @@ def test_the_phase_a_verdicts_recall_the_stored_measures_under_the_current_rule(
     assert not v["shared"]["passes"] and v["shared"]["ordered"] == 3
     assert not v["mean"]["passes"] and v["mean"]["not_a"] == 1
     assert phase_a_table(cal).count("\n") == 2 + 3 - 1
+
+
+def test_each_calibrated_profiles_sampler_is_its_committed_calibrations_choice():
+    """The profile's calibrated analysis follows the sampler calibration: the cheapest candidate that agrees with
+    DDPM-1000 at every shipped checkpoint (a profile whose sampler is not calibrated has no calibrated analysis)."""
+    from bumpdiff.analysis.calibration import SAMPLER_TOLERANCE
+    from bumpdiff.app.report.instruments import REFERENCE_SAMPLER, available_calibrations
+
+    found, _ = available_calibrations("sampler")
+    assert "fast" in found
+    for profile in ("fast", "cpu"):
+        a = get_profile(profile).calibrated
+        if profile not in found:
+            assert a is None
+            continue
+        cal = found[profile]
+        choice = choose_sampler(cal["rows"], REFERENCE_SAMPLER, SAMPLER_TOLERANCE)
+        row = next(r for r in cal["rows"] if r["sampler"] == choice["sampler"])
+        assert (a.sampler, a.sampler_steps if a.sampler == "ddim" else 0, a.eta) == (row["name"], row["steps"],
+                                                                                     row["eta"])
+        assert a.n_samples == cal["n"] and a.tol == cal["tol"]
