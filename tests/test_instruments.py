@@ -144,7 +144,6 @@ def test_each_calibrated_profiles_sampler_is_its_committed_calibrations_choice()
     from bumpdiff.app.report.instruments import REFERENCE_SAMPLER, available_calibrations
 
     found, _ = available_calibrations("sampler")
-    assert "fast" in found
     for profile in ("fast", "cpu"):
         a = get_profile(profile).calibrated
         if profile not in found:
