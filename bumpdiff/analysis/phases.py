@@ -141,13 +141,13 @@ def call_phase(score=None, order: dict | None = None, thresholds: PhaseThreshold
     return (phase, g, r) if detail else phase
 
 
-def recall(records: list[dict], thresholds: PhaseThresholds = PHASE_THRESHOLDS) -> list[dict]:
+def recall(records: list[dict], thresholds: PhaseThresholds = PHASE_THRESHOLDS, rule: str = "auto") -> list[dict]:
     """Checkpoint records with ``phase``, ``phase_generation`` and ``phase_representation`` recomputed from
     their stored scores and order parameters under ``thresholds`` (new dicts; the input is not changed), and
-    ``phase_representation_old``: the old rule's latent call, for comparison."""
+    ``phase_representation_old``: the old rule's latent call, for comparison. ``rule`` as in :func:`call_phase`."""
     out = []
     for r in records:
-        p, g, rep = call_phase(r, r, thresholds, detail=True)
+        p, g, rep = call_phase(r, r, thresholds, detail=True, rule=rule)
         old = _rep_phase(r, thresholds, "old")
         out.append(dict(r, phase=p, phase_generation=g, phase_representation=rep, phase_representation_old=old))
     return out

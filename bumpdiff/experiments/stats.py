@@ -255,7 +255,8 @@ def shows_phase_a(rows: list[dict], noise: str, archs, seeds) -> dict:
 
 def threshold_sensitivity(records: list[dict], dims=SENSITIVITY_DIMS, orders=SENSITIVITY_ORDERS,
                           finished: bool = True) -> list[dict]:
-    """How the layer-4 answer of one run moves with the latent rule's two thresholds: for every order threshold
+    """How the layer-4 answer of one run moves with the old latent rule's two thresholds (the calibrated rule has its
+    own, fitted on phantoms; records are called by the old rule here whatever they carry): for every order threshold
     ``knn_r2_c`` in ``orders`` and dimension threshold ``dim_b`` in ``dims`` (the other thresholds as in
     :data:`~bumpdiff.analysis.phases.PHASE_THRESHOLDS`), the records are called again under those thresholds and
     the row says where the latent call is first C (``latent_c_step``, None for never) and the
@@ -267,7 +268,7 @@ def threshold_sensitivity(records: list[dict], dims=SENSITIVITY_DIMS, orders=SEN
     for order in orders:
         for dim in dims:
             th = replace(PHASE_THRESHOLDS, dim_b=float(dim), knn_r2_c=float(order))
-            v = latent_after_generation(recall(records, th), th, finished=finished)
+            v = latent_after_generation(recall(records, th, rule="old"), th, finished=finished)
             rows.append({"knn_r2_c": float(order), "dim_b": float(dim),
                          "latent_c_step": None if v["latent_c"] is None else v["latent_c"]["step"],
                          "verdict": v["verdict"],
