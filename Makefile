@@ -81,6 +81,7 @@ smoke-results: $(ENV_STAMP)
 	@$(PY) -m bumpdiff track commitment spectrum atlas --profile smoke --quiet > /dev/null
 	@$(PY) -m bumpdiff track atlas --profile smoke --arch additive --quiet > /dev/null
 	@$(PY) -m bumpdiff track topology --profile smoke --experiment torus --quiet > /dev/null
+	@$(PY) -m bumpdiff recompute --profile smoke --every 3 --quiet > /dev/null
 
 # every notebook executed headless on the smoke profile, in parallel (papermill; an error in any cell fails), into
 # build/smoke/: the site's browser test publishes these executed copies

@@ -5,12 +5,21 @@ from dataclasses import replace
 
 import numpy as np
 
-from ..analysis.phases import PHASE_THRESHOLDS, PhaseThresholds, phase_onsets, recall, representatives
+from ..analysis.phases import (
+    LATENT_THRESHOLDS,
+    PHASE_THRESHOLDS,
+    PhaseThresholds,
+    latent_call,
+    phase_onsets,
+    recall,
+    representatives,
+)
 
 __all__ = ["IMBALANCED_THRESHOLD", "tally", "crossing", "crossing_table", "coupling_summary", "phase_summary",
            "compare_bundles", "COMPARED_FIELDS", "representative_run", "latent_after_generation", "initial_order",
            "shows_phase_a", "SENSITIVITY_DIMS", "SENSITIVITY_ORDERS", "threshold_sensitivity", "order_path",
-           "NOT_YET", "finished_training", "calibrated_claim"]
+           "NOT_YET", "finished_training", "calibrated_claim", "calibrated_sensitivity", "CALIBRATED_ORDERS",
+           "CALIBRATED_LOCALS"]
 
 IMBALANCED_THRESHOLD = 0.5   # an axis counts as learned when its per-axis accuracy reaches this
 
@@ -313,7 +322,7 @@ def calibrated_claim(runs: dict[str, dict[str, dict]], readouts=("shared", "inde
                 fin = finished_training(b)
                 old = [dict(r, phase_representation=r["phase_representation_old"]) for r in recs]
                 first = next((r for r in recs if r["step"] == 0), None)
-                rows.append({"arch": arch, "label": label, "seed": b["config"]["seed"],
+                rows.append({"arch": arch, "label": label, "seed": b["config"]["seed"], "finished": fin,
                              "verdict": latent_after_generation(recs, finished=fin)["verdict"],
                              "old": latent_after_generation(old, finished=fin)["verdict"],
                              "initial": None if first is None else first["phase_representation"],
@@ -334,3 +343,25 @@ def calibrated_claim(runs: dict[str, dict[str, dict]], readouts=("shared", "inde
     if decided:
         out["holds"] = all(r["verdict"] in ("persists", "settles") for r in decided)
     return out
+
+
+#: the calibrated rule's order thresholds the sensitivity table runs over (the fitted ones are among them)
+CALIBRATED_ORDERS = (0.7, 0.75, 0.8, 0.83, 0.85, 0.9)
+CALIBRATED_LOCALS = (0.45, 0.5, 0.56, 0.6)
+
+
+def calibrated_sensitivity(records: list[dict], orders=CALIBRATED_ORDERS, locals_=CALIBRATED_LOCALS,
+                           finished: bool = True) -> list[dict]:
+    """How one run's verdict under the calibrated rule moves with its two order thresholds (the dimension threshold
+    as fitted): one row per (``order_c``, ``local_c``) with the :func:`latent_after_generation` verdict and the first
+    latent-C step. Records must carry the calibrated measures."""
+    rows = []
+    for order in orders:
+        for local in locals_:
+            th = replace(LATENT_THRESHOLDS, order_c=float(order), local_c=float(local))
+            recs = [dict(r, phase_representation=latent_call(r, th)) for r in records]
+            v = latent_after_generation(recs, finished=finished)
+            rows.append({"order_c": float(order), "local_c": float(local), "verdict": v["verdict"],
+                         "latent_c_step": None if v["latent_c"] is None else v["latent_c"]["step"],
+                         "default": th == LATENT_THRESHOLDS})
+    return rows

@@ -2,7 +2,7 @@
 
 Every drawing function runs in the figures' style (:func:`style`), never changing matplotlib's global state.
 """
-from .calibration import noise_and_samplers, phantom_measures
+from .calibration import calibrated_portrait, noise_and_samplers, phantom_measures
 from .data_model import data_figure, model_figure
 from .explorer import explorer_view
 from .panels import layer_profile, phase_bands, sample_grid, umap_panels
@@ -25,7 +25,7 @@ from .training import (
     seed_phases,
 )
 
-__all__ = ["phantom_measures", "noise_and_samplers",
+__all__ = ["phantom_measures", "noise_and_samplers", "calibrated_portrait",
            "PHASE_COLORS", "LABEL_COLORS", "STYLE", "style", "styled", "figure_dir", "save", "sample_grid",
            "umap_panels", "phase_bands", "data_figure", "model_figure", "learning_curves", "seed_phases",
            "per_axis_curves", "holdout_curves", "phases_figure", "loss_curve", "robustness", "commitment_over_training",

@@ -5,10 +5,10 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
-from ...analysis.phases import LatentThresholds, dim_threshold
+from ...analysis.phases import LATENT_THRESHOLDS, LatentThresholds, dim_threshold
 from .style import styled
 
-__all__ = ["phantom_measures", "noise_and_samplers"]
+__all__ = ["phantom_measures", "noise_and_samplers", "calibrated_portrait"]
 
 #: one colour per phantom kind; the truth of each is in the legend
 KIND_COLORS = {"sheet": "#2e7d32", "scrambled": "#c62828", "blocks": "#ef6c00", "folded": "#8e24aa",
@@ -102,6 +102,54 @@ def noise_and_samplers(noise: dict[str, dict], samplers: dict[str, dict], noise_
         b.legend(fontsize=6, frameon=False, ncol=2)
     else:
         b.text(0.5, 0.5, "no sampler calibration computed yet", ha="center", va="center", transform=b.transAxes)
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+@styled
+def calibrated_portrait(runs: dict, title: str | None = None, readouts=("shared", "independent", "mean")):
+    """Layer 4 of every recomputed run under the calibrated rule: one panel per architecture × read-out, the Gride
+    dimension (log) against the geodesic order at each analysed checkpoint, one path per seed coloured by training
+    step, the untrained network ringed; hollow markers fail the local-agreement threshold. Dashed: the fitted
+    thresholds; shaded: where the rule can call C."""
+    archs = [a for a in runs if runs[a]]
+    fig, axes = plt.subplots(len(archs), len(readouts), figsize=(3.4 * len(readouts), 2.9 * len(archs)),
+                             squeeze=False, layout="constrained")
+    th = LATENT_THRESHOLDS
+    top = max((r["step"] for a in archs for ro in runs[a].values() for b, _ in ro.values()
+               for r in b["checkpoints"]), default=1) or 1
+    for i, arch in enumerate(archs):
+        for j, noise in enumerate(readouts):
+            ax = axes[i, j]
+            dim_line = None
+            for ro in runs[arch].values():
+                if noise not in ro:
+                    continue
+                recs = sorted(ro[noise][0]["checkpoints"], key=lambda r: r["step"])
+                x = np.array([r["dimension"] for r in recs])
+                y = np.array([r["geodesic_order"] for r in recs])
+                ok = np.array([r["neighbourhood_agreement"] >= th.local_c for r in recs])
+                c = plt.cm.viridis(np.array([r["step"] for r in recs]) / top)
+                ax.plot(x, y, "-", color="0.7", lw=0.8, zorder=1)
+                ax.scatter(x[ok], y[ok], c=c[ok], s=18, zorder=2)
+                ax.scatter(x[~ok], y[~ok], facecolors="none", edgecolors=c[~ok], s=18, zorder=2)
+                if recs and recs[0]["step"] == 0:
+                    ax.scatter(x[:1], y[:1], s=90, facecolors="none", edgecolors="k", lw=1.0, zorder=3)
+                dim_line = dim_threshold(th, recs[0]["conditions"]) if recs else dim_line
+            if dim_line is not None:
+                ax.axvline(dim_line, ls="--", lw=0.9, color="k")
+                ax.fill_between([0.5, dim_line], th.order_c, 1.05, color="#d9ead3", alpha=0.6, lw=0, zorder=0)
+            ax.axhline(th.order_c, ls="--", lw=0.9, color="k")
+            ax.set_xscale("log")
+            ax.set_ylim(-0.1, 1.05)
+            ax.set_title(f"{arch}, `{noise}`", fontsize=9)
+            if i == len(archs) - 1:
+                ax.set_xlabel("Gride dimension at the sheet's scale")
+            if j == 0:
+                ax.set_ylabel("geodesic order ρ")
+    sm = plt.cm.ScalarMappable(cmap="viridis", norm=plt.Normalize(0, top))
+    fig.colorbar(sm, ax=axes, label="training step", shrink=0.8)
     if title:
         fig.suptitle(title)
     return fig

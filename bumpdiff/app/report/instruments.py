@@ -7,7 +7,7 @@ from ...analysis.phantoms import KINDS, NOISE_RANGE, TRUTH
 from ...analysis.phases import PHASE_THRESHOLDS, describe_sequence, latent_call, phase_sequence
 from ...experiments.profiles import get_profile
 from ...experiments.registry import ARCH_EXPERIMENTS, experiment
-from ...experiments.stats import calibrated_claim
+from ...experiments.stats import calibrated_claim, calibrated_sensitivity, tally
 from ...store.calibrated import load_calibrated, recompute_command
 from ...store.calibrations import CALIBRATION_COMMANDS, load_calibration
 from ...store.reading import MissingResult
@@ -264,6 +264,26 @@ def claim_table(claim: dict) -> str:
                    "verdict from generation C on (old rule)", "step 0: calibrated (old)"], out)
 
 
+def calibrated_sensitivity_table(claim: dict) -> str:
+    """The verdicts of every run of each read-out, tallied, as the calibrated rule's two order thresholds move (the
+    fitted pair in bold; the dimension threshold as fitted)."""
+    cols, cells = [], {}
+    for noise, ro in claim["readouts"].items():
+        for arch in dict.fromkeys(r["arch"] for r in ro["rows"]):
+            runs = [r for r in ro["rows"] if r["arch"] == arch]
+            cols.append(f"`{noise}` {arch}")
+            for r in runs:
+                for row in calibrated_sensitivity(r["records"], finished=r["finished"]):
+                    cells.setdefault((row["order_c"], row["local_c"], row["default"]), {}).setdefault(
+                        cols[-1], []).append(row["verdict"])
+    out = []
+    for (order, local, default), by in cells.items():
+        mark = (lambda t: f"**{t}**") if default else (lambda t: t)
+        out.append([mark(f"{order:g}"), mark(f"{local:g}"),
+                    *(", ".join(f"{v} {n}" for v, n in tally(by.get(c, [])).items()) for c in cols)])
+    return _table(["geodesic order ≥", "agreement ≥", *cols], out)
+
+
 def _analysed_range(recs) -> str:
     steps = sorted(r["step"] for r in recs)
     return f"{steps[0]:,}–{steps[-1]:,} ({len(steps)})"
@@ -282,7 +302,12 @@ def _claim_sections() -> list[str]:
             parts += [head, "", f"Not recomputed yet: `{recompute_command(profile)}`.", ""]
             continue
         a = get_profile(profile).calibrated
-        claim = calibrated_claim(runs)
+        try:
+            passes = {n: v["passes"] for n, v in phase_a_verdicts(load_calibration("phase-a", profile,
+                                                                                   quiet=True)).items()}
+        except MissingResult:
+            passes = None
+        claim = calibrated_claim(runs, phase_a=passes)
         n = {arch: len(experiment(ARCH_EXPERIMENTS[arch]).runs(profile)) for arch in runs}
         have = ", ".join(f"`{arch}` {len(v)} of {n[arch]} seeds" for arch, v in runs.items())
         tests = "; ".join(f"`{noise}` {'passes' if ro['phase_a'] else 'fails'} (step 0 not A in "
@@ -296,7 +321,9 @@ def _claim_sections() -> list[str]:
                   "called by the calibrated latent rule; the old rule's verdict on the same records in brackets. "
                   f"The phase-A test (the untrained network called A, in every run): {tests}. A verdict says what "
                   "happens from the generation-C onset on: persists (C at every checkpoint), settles (C at the last "
-                  "three), transient, never ordered.", "", claim_table(claim), ""]
+                  "three), transient, never ordered.", "", claim_table(claim), "",
+                  "The verdicts as the calibrated rule's order thresholds move (count of runs per verdict; the fitted "
+                  "thresholds in bold):", "", calibrated_sensitivity_table(claim), ""]
     return parts
 
 
