@@ -158,8 +158,9 @@ def phase_sequence(records: list[dict], key: str = "phase") -> list[dict]:
     call, ``{"phase", "step", "epoch", "images_seen", "until_step"}`` (``step``… of the stretch's first
     checkpoint, ``until_step`` of its last). ``key`` picks the call: ``"phase"`` (combined),
     ``"phase_generation"`` or ``"phase_representation"``. Records are sorted by step first."""
-    if key not in ("phase", "phase_generation", "phase_representation"):
-        raise ValueError(f"key must be 'phase', 'phase_generation' or 'phase_representation', got {key!r}")
+    if key not in ("phase", "phase_generation", "phase_representation", "phase_representation_old"):
+        raise ValueError("key must be 'phase', 'phase_generation', 'phase_representation' or "
+                         f"'phase_representation_old', got {key!r}")
     out: list[dict] = []
     for r in sorted(records, key=lambda r: r["step"]):
         if not out or out[-1]["phase"] != r[key]:
