@@ -29,7 +29,7 @@ from ..experiments.profiles import get_profile
 from ..experiments.registry import ARCH_EXPERIMENTS, experiment
 from .calibrations import calibration_path, latent_calibration_key, phantom_plan
 from .reading import MissingResult
-from .weights import pretrained, shipped
+from .weights import pretrained, shipped, shipped_sets
 
 __all__ = ["compute_latent_calibration", "compute_noise_calibration", "compute_sampler_calibration", "compute_phase_a",
            "SAMPLER_CANDIDATES", "TRIAL_COUNTS"]
@@ -77,20 +77,12 @@ def compute_latent_calibration(sizes=CALIBRATION_SIZES, progress: bool = True) -
     return path
 
 
-def _shipped_sets(profile: str) -> list[tuple[str, int]]:
-    """(arch, seed) of every shipped set of ``profile``, in name order."""
-    out = []
-    for p in sorted((paths.data_dir() / "pretrained").glob(f"{profile}-*-seed*/manifest.json")):
-        _, arch, seed = p.parent.name.rsplit("-", 2)
-        out.append((arch, int(seed.removeprefix("seed"))))
-    if not out:
-        raise MissingResult(f"no shipped weights of profile {profile} under data/pretrained/")
-    return out
-
-
 def _shipped_checkpoints(profile: str):
     """``(arch, seed, manifest entry, diffusion loader)`` for every shipped checkpoint of ``profile``."""
-    for arch, seed in _shipped_sets(profile):
+    sets = shipped_sets(profile)
+    if not sets:
+        raise MissingResult(f"no shipped weights of profile {profile} under data/pretrained/")
+    for arch, seed in sets:
         man = shipped(profile, arch, seed)
         for e in man["checkpoints"]:
             yield arch, seed, man, e, (lambda e=e, a=arch, s=seed: pretrained(profile, arch=a, seed=s, step=e["step"]))

@@ -33,7 +33,8 @@ from ..core.provenance import provenance
 from ..core.train import list_checkpoints, load_checkpoint, load_model
 from .bundles import load_bundle
 
-__all__ = ["pretrained", "shipped", "shipped_dir", "choose_checkpoints", "export", "own_bundle", "PretrainedMissing",
+__all__ = ["pretrained", "shipped", "shipped_dir", "shipped_sets", "choose_checkpoints", "export", "own_bundle",
+           "PretrainedMissing",
            "REFERENCE_FIELDS", "MAX_FILE_BYTES"]
 
 REFERENCE_FIELDS = ("accuracy", "acc_x", "acc_y", "knn_r2_x", "knn_r2_y", "intrinsic_dim", "trustworthiness")
@@ -46,6 +47,12 @@ class PretrainedMissing(LookupError):
 
 def shipped_dir(profile: str = "cpu", arch: str = "film", seed: int = 0) -> Path:
     return paths.data_dir() / "pretrained" / f"{profile}-{arch}-seed{seed}"
+
+
+def shipped_sets(profile: str) -> list[tuple[str, int]]:
+    """``(arch, seed)`` of every shipped set of ``profile``, read from their manifests, in folder-name order."""
+    manifests = [json.loads(p.read_text()) for p in sorted((paths.data_dir() / "pretrained").glob("*/manifest.json"))]
+    return [(m["arch"], int(m["seed"])) for m in manifests if m["profile"] == profile]
 
 
 def shipped(profile: str = "cpu", arch: str = "film", seed: int = 0) -> dict:

@@ -9,13 +9,13 @@ from ...experiments.profiles import get_profile
 from ...experiments.registry import ARCH_EXPERIMENTS, experiment
 from ...experiments.stats import calibrated_claim, calibrated_sensitivity, tally
 from ...store.calibrated import load_calibrated, recompute_command
-from ...store.calibrations import CALIBRATION_COMMANDS, load_calibration
+from ...store.calibrations import CALIBRATION_COMMANDS, calibration_path, load_calibration
 from ...store.reading import MissingResult
 from .format import _prov, _table
 from .headings import calibrated_heading, phase_a_heading
 
 __all__ = ["instrument_sections", "available_calibrations", "phantom_table", "separation_table", "noise_table",
-           "sampler_table", "claim_table", "phase_a_verdicts", "phase_a_table", "calibrated_runs",
+           "sampler_table", "claim_table", "phase_a_verdicts", "phase_a_passes", "phase_a_table", "calibrated_runs",
            "CALIBRATED_PROFILES", "REFERENCE_SAMPLER"]
 
 #: the profiles whose shipped models are calibrated (the others ship no weights)
@@ -109,11 +109,9 @@ def available_calibrations(kind: str, profiles=CALIBRATED_PROFILES) -> tuple[dic
     "sampler"); a corrupt or stale calibration raises :class:`MissingResult`, as every reader does."""
     found, missing = {}, []
     for profile in profiles:
-        try:
+        if calibration_path(kind, profile).exists():
             found[profile] = load_calibration(kind, profile, quiet=True)
-        except MissingResult as e:
-            if "is missing" not in str(e):
-                raise
+        else:
             missing.append(f"the {kind} calibration of profile `{profile}` "
                            f"(`{CALIBRATION_COMMANDS[kind].format(profile=profile)}`)")
     return found, missing
@@ -206,6 +204,14 @@ def phase_a_verdicts(cal: dict) -> dict[str, dict]:
         out[noise] = {"passes": all(c == "A" for c in calls), "not_a": sum(c != "A" for c in calls),
                       "ordered": sum(c == "C" for c in calls), "runs": len(calls)}
     return out
+
+
+def phase_a_passes(profile: str) -> dict[str, bool] | None:
+    """``{read-out: passes}`` of the committed calibrated phase-A test of ``profile``, None when not computed."""
+    try:
+        return {n: v["passes"] for n, v in phase_a_verdicts(load_calibration("phase-a", profile, quiet=True)).items()}
+    except MissingResult:
+        return None
 
 
 def phase_a_table(cal: dict) -> str:
@@ -302,12 +308,7 @@ def _claim_sections() -> list[str]:
             parts += [head, "", f"Not recomputed yet: `{recompute_command(profile)}`.", ""]
             continue
         a = get_profile(profile).calibrated
-        try:
-            passes = {n: v["passes"] for n, v in phase_a_verdicts(load_calibration("phase-a", profile,
-                                                                                   quiet=True)).items()}
-        except MissingResult:
-            passes = None
-        claim = calibrated_claim(runs, phase_a=passes)
+        claim = calibrated_claim(runs, phase_a=phase_a_passes(profile))
         n = {arch: len(experiment(ARCH_EXPERIMENTS[arch]).runs(profile)) for arch in runs}
         have = ", ".join(f"`{arch}` {len(v)} of {n[arch]} seeds" for arch, v in runs.items())
         tests = "; ".join(f"`{noise}` {'passes' if ro['phase_a'] else 'fails'} (step 0 not A in "
