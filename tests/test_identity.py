@@ -10,17 +10,19 @@ from bumpdiff.analysis.atlas import Atlas
 from bumpdiff.analysis.checkpoint import AnalysisConfig
 from bumpdiff.analysis.commitment import Commitment, Spectrum
 from bumpdiff.analysis.robustness import LayerSweep, SamplerComparison
+from bumpdiff.analysis.specs import StripeAnalysis
 from bumpdiff.analysis.topology import Topology
 from bumpdiff.common.identity import SCHEMA_FIELDS, added, identity, key
 from bumpdiff.core.data import Lattice
 from bumpdiff.core.diffusion import DiffusionConfig
 from bumpdiff.core.model import ModelConfig
+from bumpdiff.core.stripes import StripeLattice
 from bumpdiff.core.train import TrainConfig
 from bumpdiff.experiments.profiles import PROFILE_NAMES, get_profile
 from bumpdiff.experiments.registry import EXPERIMENTS, EarlyStop, RunSpec
 
-CONFIGS = [TrainConfig, Lattice, ModelConfig, DiffusionConfig, AnalysisConfig, EarlyStop, LayerSweep, SamplerComparison,
-           Atlas, Commitment, Spectrum, Topology]
+CONFIGS = [TrainConfig, Lattice, StripeLattice, StripeAnalysis, ModelConfig, DiffusionConfig, AnalysisConfig, EarlyStop,
+           LayerSweep, SamplerComparison, Atlas, Commitment, Spectrum, Topology]
 
 
 def test_execution_fields_do_not_change_a_key():

@@ -77,9 +77,9 @@ def test_a_gaussian_bump_is_not_a_stripe():
 
 
 def test_lattices_hold_what_their_kind_says():
-    sos = StripeLattice(n=16, kind="sos")
+    sos = StripeLattice(n=16, kind="2d")
     assert len(sos.labels()) == 256 and visible(sos.labels(), 16, 3).all()
-    cross = StripeLattice(n=16, kind="sos", band=(9.0, 13.0))
+    cross = StripeLattice(n=16, kind="2d", band=(9.0, 13.0))
     held = cross.heldout_labels()
     assert len(cross.labels()) + len(held) == 256 and cross.in_band(held).all()
     assert not cross.in_band(cross.labels()).any()
@@ -90,14 +90,35 @@ def test_lattices_hold_what_their_kind_says():
     extra = rim.labels()[32:]
     inner = extra - 3
     assert len(extra) == 256 - 144 and ((inner < 2) | (inner > 14)).any(axis=1).all()
-    thin = StripeLattice(n=16, kind="stripes+sos", kept=0.25, seed=1)
-    assert len(thin.labels()) == round(0.25 * (256 + 32))
-    assert not np.array_equal(thin.labels(), StripeLattice(n=16, kind="stripes+sos", kept=0.25, seed=2).labels())
+    thin = StripeLattice(n=16, kind="stripes+2d", kept=0.25, seed=1)
+    assert len(thin.labels()) == 32 + round(0.25 * 256)             # every stripe, a quarter of the 2-D examples
+    np.testing.assert_array_equal(thin.labels()[:32], lab)
+    assert not np.array_equal(thin.labels(), StripeLattice(n=16, kind="stripes+2d", kept=0.25, seed=2).labels())
+    assert set(map(tuple, thin.labels()[32:])) <= set(map(tuple, thin.all_two_d()))
 
 
 @pytest.mark.parametrize("field, value, message", [("kind", "bars", "kind must be one of"),
                                                     ("band", (1.0, 5.0), "band must be"),
-                                                    ("kept", 0.0, "kept must be"), ("d", 0.0, "d must be")])
+                                                    ("kept", 0.0, "kept must be"), ("d", 0.0, "d must be"),
+                                                    ("shape", "disc", "shape must be one of")])
 def test_bad_lattice_fields_are_refused_by_name(field, value, message):
     with pytest.raises(ValueError, match=message):
         StripeLattice(n=16, **{field: value})
+
+
+def test_thinning_a_lattice_of_stripes_alone_is_refused():
+    with pytest.raises(ValueError, match="kept must be 1 for kind 'stripes'"):
+        StripeLattice(n=16, kind="stripes", kept=0.5)
+
+
+def test_a_lattice_draws_2d_examples_as_its_shape_and_1d_ones_as_stripes():
+    from bumpdiff.core.lattice import render
+    bumps = StripeLattice(n=16, kind="stripes+2d", shape="bump")
+    lab = np.array([[10.5, 7.5], [10.5, 1.5]])                      # a 2-D label, a vertical stripe
+    img = bumps.render(lab)
+    np.testing.assert_allclose(img[0], render(lab[:1] - 3, 16, 1.0)[0], atol=1e-6)   # the bump, in window pixels
+    np.testing.assert_allclose(img[1], render_stripes(lab[1:], n=16)[0], atol=1e-6)
+    t = bumps.render(torch.tensor(lab, dtype=torch.float32))
+    np.testing.assert_allclose(t.numpy(), img, atol=1e-5)
+    sos = StripeLattice(n=16, kind="stripes+2d").render(lab)
+    np.testing.assert_allclose(sos, render_stripes(lab, n=16), atol=1e-6)

@@ -17,7 +17,8 @@ from ..common.identity import added, execution
 from ..common.identity import key as identity_key
 from ..core.config import LAYER_NAMES, check_sampler, resolve_layer
 
-__all__ = ["MODES", "NOISE", "AnalysisConfig", "LayerSweep", "SamplerComparison", "Atlas", "Commitment", "Spectrum",
+__all__ = ["MODES", "NOISE", "AnalysisConfig", "StripeAnalysis", "LayerSweep", "SamplerComparison", "Atlas",
+           "Commitment", "Spectrum",
            "Topology"]
 
 MODES = ("noise", "noised", "sampling")
@@ -69,6 +70,37 @@ class AnalysisConfig:
     def key(self) -> str:
         """The analysis key; ``trials`` is part of it only for the read-out it changes (``noise="mean"``)."""
         return identity_key("analysis", self if self.noise == "mean" else replace(self, trials=16))
+
+
+@dataclass(frozen=True)
+class StripeAnalysis:
+    """The analysis of a checkpoint of a run trained on stripes (:mod:`.stripe_eval`): ``n_per_section`` samples in
+    each test section of its lattice (labels drawn from the section with replacement, from ``seed``), generated with
+    the sampler and scored by the stripe detector (SOS and 1-D stripes) or the bump detector (bumps), within ``tol``
+    pixels. Its identity is the analysis key of the run's bundle; ``every`` is execution."""
+
+    n_per_section: int = 64
+    sampler: str = "ddim"
+    sampler_steps: int = 100
+    eta: float = 1.0
+    tol: float = 1.0
+    seed: int = 0
+    weights: str = "ema"
+    keep_samples: int = 4           # sample images kept per section and checkpoint in the bundle
+    every: int = execution(1)
+
+    def __post_init__(self):
+        check_range("n_per_section", self.n_per_section, lo=1, integer=True)
+        check_sampler(self.sampler, self.sampler_steps, self.eta)
+        check_range("tol", self.tol, lo=0, lo_open=True)
+        check_range("seed", self.seed, lo=0, integer=True)
+        if self.weights not in ("ema", "model"):
+            raise ValueError(f"weights must be 'ema' or 'model', got {self.weights!r}")
+        check_range("keep_samples", self.keep_samples, lo=0, integer=True)
+        check_range("every", self.every, lo=1, integer=True)
+
+    def key(self) -> str:
+        return identity_key("stripe-analysis", self)
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from ..core.diffusion import as_sampler
 from ..core.overrides import apply_overrides
 from ..core.train import list_checkpoints, load_model, train
 from ..experiments.profiles import PROFILE_NAMES, get_profile
-from ..experiments.registry import EXPERIMENTS, phases_experiment, study_run
+from ..experiments.registry import experiments_of, phases_experiment, study_run
 from ..store.bundles import load_bundle
 from ..store.compute_bundle import analyze
 from ..store.compute_robustness import compute_study
@@ -92,14 +92,18 @@ def _cmd_sample(a):
 
 
 def _cmd_analyze(a):
-    analysis_cfg = apply_overrides(get_profile(a.profile).analysis, a.set)
+    prof = get_profile(a.profile)
+    trained_on_stripes = "stripes" in json.loads((Path(a.run) / "config.json").read_text())
+    if trained_on_stripes and prof.stripes is None:
+        raise SystemExit(f"--profile must size the stripes study to analyse {a.run} (smoke or fast), got {a.profile}")
+    analysis_cfg = apply_overrides(prof.stripes.analysis if trained_on_stripes else prof.analysis, a.set)
     if a.every:
         analysis_cfg = replace(analysis_cfg, every=a.every)
     print(analyze(a.run, analysis_cfg, progress=not a.quiet, device=resolve_device(a.device), steps=a.steps, out=a.out))
 
 
 def _cmd_reproduce(a):
-    names = a.experiments or list(EXPERIMENTS)
+    names = a.experiments or experiments_of(a.profile)
     options = None
     if a.executor == "slurm":
         options = SlurmOptions.from_file(a.slurm_config, partition=a.partition, gpus=a.gpus, cpus=a.cpus,

@@ -47,6 +47,9 @@ SCHEMA_FIELDS: dict[str, tuple[str, ...]] = {
               "seed", "max_conditions", "weights"),
     "Commitment": ("n_samples", "sampler_steps", "tol", "seed", "weights"),
     "Spectrum": ("layers", "t", "max_conditions", "top_k", "n_eigenvalues", "seed", "weights"),
+    # the follow-up study's configs, new in schema 1 (their first fields)
+    "StripeLattice": ("n", "sigma", "d", "kind", "shape", "band", "rim", "kept", "seed"),
+    "StripeAnalysis": ("n_per_section", "sampler", "sampler_steps", "eta", "tol", "seed", "weights", "keep_samples"),
     "Topology": ("layers", "t", "max_conditions", "n_landmarks", "maxdim", "torus_radii", "max_features",
                  "n_lifetimes", "seed", "weights"),
 }

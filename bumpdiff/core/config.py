@@ -15,6 +15,7 @@ from ..common.files import to_plain
 from ..common.identity import added, execution
 from ..common.identity import key as identity_key
 from .lattice import Lattice
+from .stripes import StripeLattice
 
 __all__ = ["ModelConfig", "DiffusionConfig", "TrainConfig", "checkpoint_steps", "run_dir", "ARCHS", "LAYER_NAMES",
            "LAYER_ALIASES", "resolve_layer", "check_sampler", "check_ddim", "CPU_INFERENCE_CHUNK"]
@@ -127,6 +128,9 @@ class TrainConfig:
     name: str = execution("run")   # a label for the run folder; never part of the identity
     seed: int = 0
     lattice: Lattice = Lattice()
+    # the follow-up's data (core.stripes): when set, the run trains on this lattice of stripes, SOS or bumps in a
+    # hidden-margin frame instead of `lattice`'s bumps (whose n must then equal its window's)
+    stripes: StripeLattice | None = added(None)
     model: ModelConfig = ModelConfig()
     diffusion: DiffusionConfig = DiffusionConfig()
     # optimisation (AdamW)
@@ -154,11 +158,14 @@ class TrainConfig:
     threads: int = execution(0)        # torch CPU threads, 0 = leave torch's choice
 
     def __post_init__(self):
-        for f in ("lattice", "model", "diffusion"):
+        for f in ("lattice", "model", "diffusion", "stripes"):
             v = getattr(self, f)
             if isinstance(v, dict):
-                cls = {"lattice": Lattice, "model": ModelConfig, "diffusion": DiffusionConfig}[f]
+                cls = {"lattice": Lattice, "model": ModelConfig, "diffusion": DiffusionConfig,
+                       "stripes": StripeLattice}[f]
                 object.__setattr__(self, f, cls(**v))
+        if self.stripes is not None and self.stripes.n != self.lattice.n:
+            raise ValueError(f"stripes.n ({self.stripes.n}) must equal lattice.n ({self.lattice.n})")
         if self.lattice.n != self.model.image_size:
             raise ValueError(f"lattice.n ({self.lattice.n}) must equal model.image_size ({self.model.image_size})")
         check_range("seed", self.seed, lo=0, integer=True)
@@ -182,7 +189,11 @@ class TrainConfig:
             raise ValueError(f"precision must be 'fp32' or 'bf16', got {self.precision!r}")
 
     def to_dict(self) -> dict:
-        return to_plain(self)
+        """Plain types; ``stripes`` only when set (a bump run's stored config reads as it did before it existed)."""
+        d = to_plain(self)
+        if d["stripes"] is None:
+            del d["stripes"]
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> TrainConfig:
@@ -192,6 +203,8 @@ class TrainConfig:
         m["widths"], m["attn"] = tuple(m["widths"]), tuple(m["attn"])
         d["model"] = ModelConfig(**m)
         d["diffusion"] = DiffusionConfig(**d["diffusion"])
+        if d.get("stripes") is not None:
+            d["stripes"] = StripeLattice(**{k: tuple(v) if k == "band" else v for k, v in d["stripes"].items()})
         return cls(**d)
 
     def key(self) -> str:
@@ -202,7 +215,7 @@ class TrainConfig:
 
     @property
     def images_per_epoch(self) -> int:
-        return len(self.lattice)
+        return len(self.stripes.labels()) if self.stripes is not None else len(self.lattice)
 
 
 def checkpoint_steps(cfg: TrainConfig) -> list[int]:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import torch
 
 from .lattice import Lattice, check_centers, render, wrap
+from .stripes import StripeLattice
 
-__all__ = ["Lattice", "render", "BumpDataset", "check_centers", "wrap"]
+__all__ = ["Lattice", "render", "BumpDataset", "StripeDataset", "check_centers", "wrap", "dataset_for"]
 
 
 class BumpDataset(torch.utils.data.Dataset):
@@ -35,3 +36,30 @@ class BumpDataset(torch.utils.data.Dataset):
         if device is not None:
             c = c.to(device)
         return render(c, self.lattice.n, self.lattice.sigma, self.lattice.periodic), c
+
+
+class StripeDataset(BumpDataset):
+    """(image, label) pairs of a :class:`~bumpdiff.core.stripes.StripeLattice`: stripes, SOS or bumps in a frame with
+    a hidden margin, labels in frame coordinates, rendered on access."""
+
+    def __init__(self, stripes: StripeLattice):
+        self.stripes = stripes
+        self.centers = torch.from_numpy(stripes.labels()).to(torch.float32)
+
+    def __getitem__(self, idx: int):
+        if not -len(self) <= idx < len(self):
+            raise IndexError(f"index {idx} out of range for a dataset of {len(self)} images")
+        c = self.centers[idx : idx + 1] if idx >= 0 else self.centers[idx:][:1]
+        return self.stripes.render(c)[0], c[0]
+
+    def batch(self, indices: torch.Tensor, device=None):
+        c = self.centers[indices]
+        if device is not None:
+            c = c.to(device)
+        return self.stripes.render(c), c
+
+
+def dataset_for(cfg) -> BumpDataset:
+    """The training set of a :class:`~bumpdiff.core.config.TrainConfig`: its stripes when it has them, else its
+    lattice's bumps."""
+    return StripeDataset(cfg.stripes) if cfg.stripes is not None else BumpDataset(cfg.lattice)

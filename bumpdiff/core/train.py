@@ -30,7 +30,7 @@ from ..common.files import atomic_write_json, atomic_write_text, atomic_write_wi
 from ..common.log import get_logger
 from ..common.runtime import resolve_device, seed_everything
 from .config import TrainConfig, checkpoint_steps, run_dir
-from .data import BumpDataset
+from .data import BumpDataset, dataset_for
 from .diffusion import Diffusion
 from .model import UNet, bf16_conv_mode
 from .provenance import provenance
@@ -206,7 +206,7 @@ def train(cfg: TrainConfig, run_path: Path | None = None, progress: bool = True,
     log_path = run_path / "log.jsonl"
     _truncate_log(log_path, run.step)
     schedule = set(checkpoint_steps(cfg))
-    ds = BumpDataset(cfg.lattice)
+    ds = dataset_for(cfg)
 
     if run.step == 0 and 0 in schedule and not (run_path / "ckpt_0000000.pt").exists():
         _save(run, run_path, checkpoint=True)

@@ -11,17 +11,42 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
-from ..analysis.specs import NOISE, AnalysisConfig, Atlas, Commitment, LayerSweep, SamplerComparison, Spectrum, Topology
+from ..analysis.specs import (
+    NOISE,
+    AnalysisConfig,
+    Atlas,
+    Commitment,
+    LayerSweep,
+    SamplerComparison,
+    Spectrum,
+    StripeAnalysis,
+    Topology,
+)
 from ..core.config import DiffusionConfig, ModelConfig, TrainConfig
 from ..core.lattice import Lattice
 from ..core.overrides import apply_overrides
 
-__all__ = ["Profile", "PROFILES", "PROFILE_NAMES", "get_profile", "TRACKED_KINDS", "CALIBRATED_READOUTS"]
+__all__ = ["Profile", "StripeStudy", "PROFILES", "PROFILE_NAMES", "get_profile", "TRACKED_KINDS", "CALIBRATED_READOUTS"]
 
 #: the studies every profile tracks over training, in this order
 TRACKED_KINDS = ("atlas", "commitment", "spectrum", "topology")
 #: the read-outs of the calibrated analysis: one noise image for all, each its own, and the trial-averaged mean
 CALIBRATED_READOUTS = ("shared", "independent", "mean")
+
+
+@dataclass(frozen=True)
+class StripeStudy:
+    """The sizes of the follow-up's stripes study (experiments.registry: `stripes-*`). Composition trains the
+    profile's base run on stripes; data efficiency and percolation train on `sizes` × `kept` at an equal budget of
+    `steps` × the base batch (images seen) each."""
+
+    analysis: StripeAnalysis             # every analysed checkpoint of every stripes run
+    sizes: tuple[int, ...]               # data efficiency: image sizes N (multiples of 8)
+    kept: tuple[float, ...]              # data efficiency and percolation: kept fractions λ of the 2-D lattice
+    sigmas: tuple[float, ...]            # percolation: bump widths at the base canvas
+    steps: int                           # data efficiency and percolation: steps per run (equal images seen)
+    seeds: tuple[int, ...]               # data efficiency and percolation seeds
+    every: int                           # analyse every k-th checkpoint (and the last)
 
 
 @dataclass(frozen=True)
@@ -41,6 +66,8 @@ class Profile:
     # the analysis with the calibrated instruments (the sampler chosen against DDPM-1000, `calibrate sampler`), under
     # which the paper's central claim is decided again, every read-out of CALIBRATED_READOUTS; None: not calibrated
     calibrated: AnalysisConfig | None = None
+    # the follow-up's stripes study at this profile (None: not run here)
+    stripes: StripeStudy | None = None
 
     def __post_init__(self):
         if tuple(self.studies) != TRACKED_KINDS:
@@ -92,6 +119,9 @@ SMOKE = Profile(
     readouts=("shared", "independent"),
     # the paper's sampler, ancestral DDPM over all (50) steps: the reference itself, cheap at this size
     calibrated=AnalysisConfig(n_samples=16, sampler="ddpm", t=25, max_conditions=64, keep_samples=4, trials=4),
+    # every code path of the stripes study in seconds: two sizes, two fractions, one σ
+    stripes=StripeStudy(analysis=StripeAnalysis(n_per_section=4, sampler="ddim", sampler_steps=5, keep_samples=2),
+                        sizes=(8, 16), kept=(0.5, 1.0), sigmas=(1.0,), steps=20, seeds=(0,), every=1),
 )
 
 CPU = Profile(
@@ -150,6 +180,12 @@ FAST = Profile(
     # the sampler calibration's choice (`calibrate sampler --profile fast`): the cheapest candidate within 0.05 of
     # DDPM-1000 at every shipped checkpoint; the deterministic DDIM-25 above is off by up to 0.2 (RESULTS.md)
     calibrated=AnalysisConfig(n_samples=256, sampler="ddim", sampler_steps=100, eta=1.0, t=500, max_conditions=256),
+    # the stripes study on the 16-px canvas, analysed with the calibrated sampler (DDIM 100, η = 1), 64 samples per
+    # section; data efficiency at N = 8, 16, 24 (the sizes of three 2× downsamplings a `fast` budget allows) with
+    # 128k images per run (2,000 steps of 64), two seeds
+    stripes=StripeStudy(analysis=StripeAnalysis(n_per_section=64, sampler="ddim", sampler_steps=100, eta=1.0),
+                        sizes=(8, 16, 24), kept=(0.1, 0.25, 0.5, 1.0), sigmas=(0.5, 1.0, 2.0), steps=2000,
+                        seeds=(0, 1), every=3),
 )
 
 PAPER = Profile(

@@ -9,15 +9,19 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 
-from ..analysis.specs import AnalysisConfig
+from ..analysis.specs import AnalysisConfig, StripeAnalysis
 from ..common.identity import key as identity_key
-from ..core.config import TrainConfig
+from ..core.config import ModelConfig, TrainConfig
+from ..core.lattice import Lattice
+from ..core.stripes import StripeLattice, margin_for
 from .profiles import get_profile
 from .stats import IMBALANCED_THRESHOLD, crossing
 
 __all__ = ["RunSpec", "Experiment", "EXPERIMENTS", "experiment", "experiment_runs", "EarlyStop", "PHASES_GROUP",
            "phases_label", "IMBALANCED_LATTICES", "ARCH_EXPERIMENTS", "phases_experiment", "TORUS_GROUP", "TORUS_LABEL",
-           "HOLDOUT_SQUARES", "holdout_squares", "train_profile", "select_runs", "study_run", "experiment_seeds"]
+           "HOLDOUT_SQUARES", "holdout_squares", "train_profile", "select_runs", "study_run", "experiment_seeds",
+           "STRIPE_EXPERIMENTS", "COMPOSITION_GROUPS", "EFFICIENCY_CONDITIONS", "composition_band", "efficiency_group",
+           "percolation_group", "experiments_of"]
 
 # dx = dy ≈ √(32·32/10,240) ≈ 0.316 gives round(32/0.316)² = 101² = 10,201 images, size-matched to 10,240
 IMBALANCED_LATTICES = {
@@ -82,6 +86,7 @@ class Experiment:
     description: str
     make_runs: Callable[[str], list[RunSpec]]
     early_stop: Mapping[str, EarlyStop] = field(default_factory=dict)
+    stripes: bool = False     # a stripes experiment: its runs train on stripes and are analysed by a StripeAnalysis
 
     def specs(self, profile: str) -> dict[str, RunSpec]:
         """``{label: RunSpec}`` of the runs of ``profile``, in the experiment's order."""
@@ -95,8 +100,19 @@ class Experiment:
     def stop_rule(self, profile: str) -> EarlyStop | None:
         return self.early_stop.get(profile)
 
-    def analysis(self, profile: str) -> AnalysisConfig:
-        return get_profile(profile).analysis
+    def analysis(self, profile: str) -> AnalysisConfig | StripeAnalysis:
+        """The analysis of every analysed checkpoint: the profile's (a stripes experiment: its stripe study's)."""
+        prof = get_profile(profile)
+        if not self.stripes:
+            return prof.analysis
+        if prof.stripes is None:
+            raise ValueError(f"profile must run the stripes study for experiment {self.name} (profiles that do: "
+                             f"{[p for p in ('smoke', 'fast') if get_profile(p).stripes]}), got {profile!r}")
+        return replace(prof.stripes.analysis, every=prof.stripes.every)
+
+    def runs_at(self, profile: str) -> bool:
+        """Whether the experiment has runs at ``profile`` (the stripes study runs where the profile sizes it)."""
+        return not self.stripes or get_profile(profile).stripes is not None
 
     def key(self, profile: str, analysis: AnalysisConfig | None = None) -> str:
         """The identity of the experiment's results: its runs' keys, the analysis key and the stop rule."""
@@ -181,6 +197,81 @@ def _imbalanced(profile: str) -> list[RunSpec]:
     return out
 
 
+# --- the follow-up's stripes study (core.stripes; docs/SPEC.md, "Stripes") ------------------------------------------
+
+#: the composition conditions (their Figs. 4 and 10): which lattice each trains on
+COMPOSITION_GROUPS = {"2-D SOS without the cross": "2d", "stripes + rim": "stripes+rim", "stripes": "stripes"}
+#: the data-efficiency conditions (their Fig. 5): 2-D bumps alone, or with every 1-D stripe of the canvas
+EFFICIENCY_CONDITIONS = {"bumps": "2d", "stripes + bumps": "stripes+2d"}
+
+
+def composition_band(n: int) -> tuple[float, float]:
+    """The held-out band in frame coordinates: window pixels [13/32·n, 19/32·n) (13–19 at 32 px, as the follow-up;
+    6.5–9.5 at 16), shifted by the margin."""
+    m = margin_for(n)
+    return (m + 13 * n / 32, m + 19 * n / 32)
+
+
+def _stripe_base(profile: str) -> TrainConfig:
+    base = train_profile(profile)
+    return replace(base, name=f"{base.name}-stripes")
+
+
+def _composition(profile: str) -> list[RunSpec]:
+    if get_profile(profile).stripes is None:
+        return []
+    base = _stripe_base(profile)
+    lat = base.lattice
+    # seed by seed, so that a partial study holds every condition
+    return [RunSpec(group, seed, replace(base, seed=seed, stripes=StripeLattice(
+                n=lat.n, sigma=lat.sigma, d=lat.dx, kind=kind, band=composition_band(lat.n))))
+            for seed in get_profile(profile).seeds for group, kind in COMPOSITION_GROUPS.items()]
+
+
+def efficiency_group(condition: str, n: int, kept: float, sigma: float = 1.0) -> str:
+    return f"{condition} N={n} λ={kept:g}" + (f" σ={sigma:g}" if sigma != 1.0 else "")
+
+
+def percolation_group(sigma: float, kept: float) -> str:
+    return f"bumps σ={sigma:g} λ={kept:g}"
+
+
+def _sized(base: TrainConfig, n: int, sigma: float) -> TrainConfig:
+    """The base run on an ``n``-px canvas (μ's encoding spanning ~[0, 1000) of the window, as every profile)."""
+    model = replace(base.model, image_size=n, mu_scale=1000.0 / n)
+    return replace(base, name=f"{base.name.split('-')[0]}-stripes-eff", lattice=Lattice(n=n, sigma=sigma),
+                   model=ModelConfig(**{f: getattr(model, f) for f in model.__dataclass_fields__}))
+
+
+def _efficiency_run(profile: str, condition: str, n: int, kept: float, sigma: float, seed: int) -> TrainConfig:
+    study = get_profile(profile).stripes
+    base = _sized(train_profile(profile), n, sigma)
+    st = StripeLattice(n=n, sigma=sigma, d=1.0, kind=EFFICIENCY_CONDITIONS[condition], shape="bump", kept=kept,
+                       seed=seed)
+    return replace(base, seed=seed, stripes=st, steps=study.steps,
+                   ckpt_every_early=study.steps // 10, ckpt_early_until=study.steps,
+                   ckpt_every_late=study.steps // 10)
+
+
+def _efficiency(profile: str) -> list[RunSpec]:
+    study = get_profile(profile).stripes
+    if study is None:
+        return []
+    # seed by seed, so that a partial study holds whole seeds; the largest canvas last within a seed
+    return [RunSpec(efficiency_group(cond, n, kept), seed, _efficiency_run(profile, cond, n, kept, 1.0, seed))
+            for seed in study.seeds for n in study.sizes for cond in EFFICIENCY_CONDITIONS for kept in study.kept]
+
+
+def _percolation(profile: str) -> list[RunSpec]:
+    study = get_profile(profile).stripes
+    if study is None:
+        return []
+    n = train_profile(profile).lattice.n
+    # σ = 1 at the base canvas is also a data-efficiency run when that canvas is one of its sizes: one folder for both
+    return [RunSpec(percolation_group(sigma, kept), seed, _efficiency_run(profile, "bumps", n, kept, sigma, seed))
+            for seed in study.seeds[:1] for sigma in study.sigmas for kept in study.kept]
+
+
 EXPERIMENTS: dict[str, Experiment] = {
     "phases": Experiment("phases", "the balanced lattice, one run per seed, analysed at every checkpoint", _phases),
     "phases-additive": Experiment("phases-additive", "`phases` with the additive-embedding UNet (model.arch = "
@@ -192,7 +283,24 @@ EXPERIMENTS: dict[str, Experiment] = {
                           "filled in in the latent?", _holdout),
     "torus": Experiment("torus", "`phases` seed 0 on a periodic canvas (bumps wrap round the edges, so (μx, μy) "
                         "lives on a torus), for the topology study", _torus),
+    "stripes-composition": Experiment(
+        "stripes-composition", "the follow-up's composition test: 2-D SOS without a held-out cross, 1-D stripes with a "
+        "rim of 2-D SOS, 1-D stripes alone; is the cross generated?", _composition, stripes=True),
+    "stripes-efficiency": Experiment(
+        "stripes-efficiency", "the follow-up's data efficiency: 2-D bumps alone or with every 1-D stripe, kept "
+        "fraction "
+        "λ of the 2-D lattice × image size N, equal images seen", _efficiency, stripes=True),
+    "stripes-percolation": Experiment(
+        "stripes-percolation", "2-D bumps at three widths σ × kept fraction λ on the base canvas, beside the "
+        "percolation model", _percolation, stripes=True),
 }
+#: the stripes study's experiments, in the order they are run
+STRIPE_EXPERIMENTS = ("stripes-composition", "stripes-efficiency", "stripes-percolation")
+
+
+def experiments_of(profile: str) -> list[str]:
+    """The experiments that have runs at ``profile``, in registry order."""
+    return [name for name, exp in EXPERIMENTS.items() if exp.runs_at(profile)]
 
 
 # the `phases` experiment of each architecture

@@ -61,7 +61,7 @@ def load_bundle(bundle_path, recall_phases: bool = True) -> tuple[dict, dict]:
         raise BundleError(f"missing results bundle {bundle_path} ({Path(e.filename).name})") from e
     except Exception as e:  # noqa: BLE001
         raise BundleError(f"corrupt results bundle {bundle_path} ({type(e).__name__}: {e})") from e
-    if recall_phases:
+    if recall_phases and bundle.get("kind") != "stripes":   # a stripes bundle holds no phase calls
         bundle["checkpoints"] = recall(bundle["checkpoints"])
         bundle["thresholds"] = asdict(PHASE_THRESHOLDS)
     return bundle, arrays

@@ -18,7 +18,8 @@ from tqdm.auto import tqdm
 from ..analysis.checkpoint import GENERATION_FIELDS, analyze_checkpoint, generate
 from ..analysis.order import UMAP_PARAMS
 from ..analysis.phases import PHASE_THRESHOLDS
-from ..analysis.specs import AnalysisConfig
+from ..analysis.specs import AnalysisConfig, StripeAnalysis
+from ..analysis.stripe_eval import evaluate_stripes
 from ..common import paths
 from ..common.files import atomic_savez, atomic_write_json, atomic_write_text, file_sha256
 from ..common.identity import SCHEMA, canonical_json, identity
@@ -72,9 +73,11 @@ _GENERATED: dict = {}
 _GENERATED_KEPT = 32
 
 
-def analyze(run_dir, analysis_cfg: AnalysisConfig | str = "cpu", progress: bool = True, device="cpu", steps=None,
-            out=None) -> Path:
-    """Analyse the chosen checkpoints of a run into its results bundle; returns the bundle directory.
+def analyze(run_dir, analysis_cfg: AnalysisConfig | StripeAnalysis | str = "cpu", progress: bool = True, device="cpu",
+            steps=None, out=None) -> Path:
+    """Analyse the chosen checkpoints of a run into its results bundle; returns the bundle directory. A run trained on
+    stripes is analysed by a :class:`StripeAnalysis` (generation accuracy per test section,
+    :func:`~bumpdiff.analysis.stripe_eval.evaluate_stripes`; its bundle says ``"kind": "stripes"``).
 
     ``steps`` picks checkpoints by step; otherwise every ``analysis_cfg.every``-th and the last. Checkpoints already in
     the bundle are kept as they are (their result does not depend on this call); the others are computed on
@@ -87,6 +90,10 @@ def analyze(run_dir, analysis_cfg: AnalysisConfig | str = "cpu", progress: bool 
     if not (run_dir / "config.json").exists():
         raise ValueError(f"run_dir must be a training run folder (with config.json), got {run_dir}")
     cfg = TrainConfig.from_dict(json.loads((run_dir / "config.json").read_text()))
+    stripes = isinstance(analysis_cfg, StripeAnalysis)
+    if stripes != (cfg.stripes is not None):
+        raise ValueError(f"analysis_cfg must be a StripeAnalysis exactly for a run trained on stripes; {run_dir.name} "
+                         f"{'is' if cfg.stripes is not None else 'is not'} one, got {type(analysis_cfg).__name__}")
     ckpts = list_checkpoints(run_dir)
     if not ckpts:
         raise ValueError(f"no checkpoints in {run_dir}")
@@ -109,12 +116,10 @@ def analyze(run_dir, analysis_cfg: AnalysisConfig | str = "cpu", progress: bool 
         got = _load_step(work, step, fingerprint)
         if got is None:
             diff, st = load_model(path, which=analysis_cfg.weights, device=dev)
-            gen_key = (fingerprint, run_key, tuple(getattr(analysis_cfg, f) for f in GENERATION_FIELDS))
-            if gen_key not in _GENERATED:   # no other read-out of these weights has sampled them
-                while len(_GENERATED) >= _GENERATED_KEPT:
-                    _GENERATED.pop(next(iter(_GENERATED)))
-                _GENERATED[gen_key] = generate(diff, cfg, analysis_cfg)
-            rec, arr = analyze_checkpoint(diff, cfg, analysis_cfg, generated=_GENERATED[gen_key])
+            if stripes:
+                rec, arr = evaluate_stripes(diff, cfg.stripes, analysis_cfg)
+            else:
+                rec, arr = _analyze_bumps(diff, cfg, analysis_cfg, fingerprint, run_key)
             rec |= {"step": int(st["step"]), "epoch": float(st["epoch"]), "images_seen": int(st["images_seen"]),
                     "train_seconds": float(st["elapsed_s"])}
             atomic_savez(work / f"step_{step:07d}.npz", **arr)
@@ -128,15 +133,26 @@ def analyze(run_dir, analysis_cfg: AnalysisConfig | str = "cpu", progress: bool 
         prov = _with_session(prov, provenance(dev, out, reads_results=False) | {"steps": added})
     last = load_checkpoint(ckpts[-1][1], mmap=True)  # only its step and provenance are read
     bundle = {"schema": SCHEMA, "run": run_dir.name, "run_key": run_key, "analysis_key": akey,
-              "config": cfg.to_dict(), "analysis": identity(analysis_cfg), "thresholds": asdict(PHASE_THRESHOLDS),
-              "umap": UMAP_PARAMS, "checkpoints": [records[s] for s in sorted(records)],
-              "trained_to": int(last["step"]), "training_provenance": last.get("provenance"),
-              "loss": _loss_log(run_dir), "provenance": prov}
+              "config": cfg.to_dict(), "analysis": identity(analysis_cfg)}
+    bundle |= {"kind": "stripes"} if stripes else {"thresholds": asdict(PHASE_THRESHOLDS), "umap": UMAP_PARAMS}
+    bundle |= {"checkpoints": [records[s] for s in sorted(records)],
+               "trained_to": int(last["step"]), "training_provenance": last.get("provenance"),
+               "loss": _loss_log(run_dir), "provenance": prov}
     if not added and old is not None and _same_bundle(old, old_arrays, bundle, arrays):
         return out
     atomic_savez(out / "arrays.npz", **arrays)
     atomic_write_json(out / "bundle.json", bundle)
     return out
+
+
+def _analyze_bumps(diff, cfg, analysis_cfg, fingerprint, run_key):
+    """One checkpoint's bump analysis, sampling once per set of weights across read-outs (:data:`_GENERATED`)."""
+    gen_key = (fingerprint, run_key, tuple(getattr(analysis_cfg, f) for f in GENERATION_FIELDS))
+    if gen_key not in _GENERATED:   # no other read-out of these weights has sampled them
+        while len(_GENERATED) >= _GENERATED_KEPT:
+            _GENERATED.pop(next(iter(_GENERATED)))
+        _GENERATED[gen_key] = generate(diff, cfg, analysis_cfg)
+    return analyze_checkpoint(diff, cfg, analysis_cfg, generated=_GENERATED[gen_key])
 
 
 def _with_session(prov: list[dict], new: dict) -> list[dict]:

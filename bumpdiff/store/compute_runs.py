@@ -115,8 +115,11 @@ def prune_checkpoints(run_path: Path, bundle_path: Path) -> list[int]:
 
 
 def _analyses(name: str, profile: str, every: int | None) -> list:
-    """The experiment's analysis, then the profile's other read-outs (same settings, another noise)."""
+    """The experiment's analysis, then the profile's other read-outs (same settings, another noise); a stripes
+    experiment has the one analysis of its profile's stripe study."""
     main = experiment(name).analysis(profile)
+    if experiment(name).stripes:
+        return [replace(main, every=every)] if every is not None else [main]
     out = [main] + [readout_analysis(profile, noise) for noise in get_profile(profile).readouts if noise != main.noise]
     return [replace(a, every=every) for a in out] if every is not None else out
 
@@ -141,7 +144,7 @@ def run_job(name: str, profile: str, label: str, until: int | None = None, steps
     bundle, _ = load_bundle(bdir)
     if prune and (info is not None or bundle["trained_to"] >= cfg.steps):
         prune_checkpoints(run_dir(cfg), bdir)
-    readouts = {a.noise: paths.relative(bundle_dir(run_dir(cfg), a)) for a in analyses}
+    readouts = {getattr(a, "noise", "stripes"): paths.relative(bundle_dir(run_dir(cfg), a)) for a in analyses}
     return {"bundle": paths.relative(bdir), "readouts": readouts, "run_key": cfg.key(), "early_stop": info,
             "trained_to": bundle["trained_to"], "steps": cfg.steps,
             "analysed_steps": [r["step"] for r in bundle["checkpoints"]],

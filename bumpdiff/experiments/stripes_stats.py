@@ -1,0 +1,134 @@
+"""Statistics and verdicts of the stripes study from its bundles (no torch, no computing): the composition table,
+the data-efficiency crossings and slopes, and percolation's terminal accuracies.
+
+- **Composition**: a section *composes* in a run when its accuracy at the last analysed checkpoint is at least
+  :data:`ACCURACY_LEVEL` (the follow-up's 60 %); per condition and section the verdict is ``yes`` (every seed),
+  ``no`` (none) or ``k of n``. The claim "composes from stripes" holds when `stripes + rim` composes on all three
+  sections of the held-out cross and `stripes` alone does not compose the intersection.
+- **Data efficiency**: per condition, size N and seed, the dataset size (training images: kept 2-D examples plus
+  every 1-D stripe) at which the terminal 2-D accuracy first reaches :data:`ACCURACY_LEVEL`, interpolated linearly in
+  log size between the two kept fractions that bracket it; censored (``None``, with the side) when no kept fraction
+  brackets it. The slope of log size against log N is the least-squares slope over the sizes, per seed; reported as
+  mean and spread over seeds.
+"""
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+
+import numpy as np
+
+__all__ = ["ACCURACY_LEVEL", "terminal", "composition_table", "composition_claim", "efficiency_points",
+           "size_at_level", "efficiency_slopes", "percolation_points"]
+
+#: the accuracy level of the follow-up's data-efficiency figure, and of a section that composes
+ACCURACY_LEVEL = 0.6
+
+
+def terminal(bundle: dict) -> dict:
+    """The last analysed checkpoint's record of a stripes bundle."""
+    return bundle["checkpoints"][-1]
+
+
+def _cond(bundle: dict) -> str:
+    return bundle["group"]
+
+
+def composition_table(runs: dict, level: float = ACCURACY_LEVEL) -> dict:
+    """``{condition: {section: {"accs": [...per seed], "mean", "sd", "verdict"}}}`` from the composition experiment's
+    ``{label: (bundle, arrays)}``: terminal accuracies per seed."""
+    accs = defaultdict(lambda: defaultdict(list))
+    for bundle, _ in runs.values():
+        for section, s in terminal(bundle)["sections"].items():
+            accs[_cond(bundle)][section].append(s["accuracy"])
+    out = {}
+    for cond, secs in accs.items():
+        out[cond] = {}
+        for section, a in secs.items():
+            k = sum(x >= level for x in a)
+            verdict = "yes" if k == len(a) else "no" if k == 0 else f"{k} of {len(a)}"
+            out[cond][section] = {"accs": a, "mean": float(np.mean(a)), "sd": float(np.std(a)), "verdict": verdict,
+                                  "seeds": len(a)}
+    return out
+
+
+def composition_claim(table: dict) -> dict:
+    """Whether the composition claim holds on ``table`` (module docstring): ``{"holds": bool | None, "why": str}``;
+    None when a needed cell is missing."""
+    cross = ("vertical arm", "horizontal arm", "intersection")
+    rim, alone = table.get("stripes + rim", {}), table.get("stripes", {})
+    if not all(s in rim for s in cross) or "intersection" not in alone:
+        return {"holds": None, "why": "not every condition and section is computed"}
+    rim_ok = all(rim[s]["verdict"] == "yes" for s in cross)
+    alone_fails = alone["intersection"]["verdict"] != "yes"
+    parts = ", ".join(f"{s} {rim[s]['verdict']}" for s in cross)
+    why = (f"stripes + rim composes the {'whole cross' if rim_ok else 'cross only in part'} "
+           f"({parts}); stripes alone "
+           f"{'does not compose' if alone_fails else 'composes'} the intersection ({alone['intersection']['verdict']})")
+    return {"holds": rim_ok and alone_fails, "why": why}
+
+
+def efficiency_points(runs: dict) -> dict:
+    """``{(condition, N, seed): [(dataset size, kept λ, terminal 2-D accuracy), ...]}`` by dataset size."""
+    out = defaultdict(list)
+    for bundle, _ in runs.values():
+        st = bundle["config"]["stripes"]
+        cond = "stripes + bumps" if st["kind"] == "stripes+2d" else "bumps"
+        size = _dataset_size(st)
+        out[cond, st["n"], bundle["seed"]].append((size, st["kept"], terminal(bundle)["sections"]["2-D"]["accuracy"]))
+    return {k: sorted(v) for k, v in out.items()}
+
+
+def _dataset_size(st: dict) -> int:
+    """Training images of a stripes lattice (its config as stored): 1-D stripes plus kept 2-D examples."""
+    from ..core.stripes import StripeLattice  # numpy only
+    return len(StripeLattice(**{k: tuple(v) if k == "band" else v for k, v in st.items()}).labels())
+
+
+def size_at_level(points, level: float = ACCURACY_LEVEL) -> dict:
+    """The dataset size at which accuracy first reaches ``level`` (module docstring) from ``[(size, λ, acc)]`` sorted by
+    size: ``{"size": float | None, "censored": None | "below" | "above"}`` ("below": reached at the smallest size
+    already; "above": never reached)."""
+    if not points:
+        return {"size": None, "censored": "above"}
+    if points[0][2] >= level:
+        return {"size": None, "censored": "below", "bound": float(points[0][0])}
+    for (s0, _, a0), (s1, _, a1) in zip(points, points[1:]):
+        if a0 < level <= a1:
+            f = (level - a0) / (a1 - a0)
+            return {"size": float(math.exp(math.log(s0) + f * (math.log(s1) - math.log(s0)))), "censored": None}
+    return {"size": None, "censored": "above", "bound": float(points[-1][0])}
+
+
+def efficiency_slopes(runs: dict, level: float = ACCURACY_LEVEL) -> dict:
+    """Per condition: ``{"sizes": {N: [size at level per seed]}, "slopes": [per seed], "slope": mean, "spread": sd,
+    "censored": [...]}`` — a seed's slope needs an uncensored size at every N."""
+    pts = efficiency_points(runs)
+    by = defaultdict(lambda: defaultdict(dict))
+    for (cond, n, seed), p in pts.items():
+        by[cond][seed][n] = size_at_level(p, level)
+    out = {}
+    for cond, seeds in by.items():
+        sizes, slopes, censored = defaultdict(list), [], []
+        for seed, per_n in sorted(seeds.items()):
+            for n, r in sorted(per_n.items()):
+                sizes[n].append(r["size"])
+                if r["censored"]:
+                    censored.append({"seed": seed, "n": n, **r})
+            ok = {n: r["size"] for n, r in per_n.items() if r["size"]}
+            if len(ok) >= 3 and len(ok) == len(per_n):
+                x, y = np.log(sorted(ok)), np.log([ok[n] for n in sorted(ok)])
+                slopes.append(float(np.polyfit(x, y, 1)[0]))
+        out[cond] = {"sizes": dict(sorted(sizes.items())), "slopes": slopes,
+                     "slope": float(np.mean(slopes)) if slopes else None,
+                     "spread": float(np.std(slopes)) if len(slopes) > 1 else None, "censored": censored}
+    return out
+
+
+def percolation_points(runs: dict) -> dict:
+    """``{σ: [(λ, terminal 2-D accuracy), ...]}`` by λ, from the percolation experiment's runs."""
+    out = defaultdict(list)
+    for bundle, _ in runs.values():
+        st = bundle["config"]["stripes"]
+        out[float(st["sigma"])].append((float(st["kept"]), terminal(bundle)["sections"]["2-D"]["accuracy"]))
+    return {s: sorted(v) for s, v in sorted(out.items())}

@@ -1,0 +1,167 @@
+"""The stripes study: training on stripes, the section instrument on models of known answer, the experiments on
+`smoke`, the percolation model and the verdicts' statistics."""
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from bumpdiff.analysis.percolation import largest_cluster, neighbour_overlap, overlap_matrix, percolation_curve
+from bumpdiff.analysis.specs import StripeAnalysis
+from bumpdiff.analysis.stripe_eval import evaluate_stripes, sections
+from bumpdiff.core.config import TrainConfig
+from bumpdiff.core.data import StripeDataset, dataset_for
+from bumpdiff.core.stripes import StripeLattice
+from bumpdiff.experiments import stripes_stats as ss
+from bumpdiff.experiments.registry import composition_band, experiment, experiments_of
+
+
+class _Oracle(torch.nn.Module):
+    """A 'model' whose sampler draws exactly the requested labels (or a blank canvas): an instrument must score it
+    1 (or 0) on every section."""
+
+    def __init__(self, st, blank=False):
+        super().__init__()
+        self.model = torch.nn.Linear(1, 1)
+        self.st, self.blank = st, blank
+
+    def sample(self, centers, generator=None, sampler=None, batch_size=None, **kw):
+        imgs = self.st.render(centers)
+        return (-torch.ones_like(imgs) if self.blank else imgs), {}
+
+
+@pytest.mark.parametrize("kind, shape", [("2d", "sos"), ("stripes+rim", "sos"), ("stripes+2d", "bump")])
+def test_the_instrument_scores_a_perfect_model_1_and_a_blank_one_0(kind, shape):
+    st = StripeLattice(n=16, kind=kind, shape=shape, band=composition_band(16) if shape == "sos" else ())
+    spec = StripeAnalysis(n_per_section=24, keep_samples=2)
+    rec, arrays = evaluate_stripes(_Oracle(st), st, spec)
+    assert set(rec["sections"]) == set(sections(st))
+    assert all(s["accuracy"] == 1.0 for s in rec["sections"].values())
+    blank, _ = evaluate_stripes(_Oracle(st, blank=True), st, spec)
+    assert all(s["accuracy"] == 0.0 for s in blank["sections"].values())
+    assert arrays["samples_0"].shape == (2, 1, 16, 16) and arrays["samples_0"].dtype == np.float16
+
+
+def test_the_sections_split_the_window_by_the_cross():
+    st = StripeLattice(n=16, kind="stripes+rim", band=composition_band(16))
+    sec = sections(st)
+    assert list(sec) == ["outside", "vertical arm", "horizontal arm", "intersection", "stripes"]
+    two = np.concatenate([sec[k] for k in ("outside", "vertical arm", "horizontal arm", "intersection")])
+    assert len(two) == 256 and len({tuple(x) for x in two}) == 256
+    assert len(sec["intersection"]) == 9 and len(sec["vertical arm"]) == 3 * 13   # a 3-px band at 16 px
+    assert st.in_band(sec["vertical arm"]).all() and not st.in_band(sec["outside"]).any()
+    # no 2-D training example lies in the cross
+    assert not st.in_band(st.two_d()).any()
+
+
+def test_a_stripes_run_trains_on_its_lattice_and_keeps_bump_runs_keys():
+    st = StripeLattice(n=32, d=4.0, kind="stripes+rim", band=composition_band(32))
+    base = experiment("phases").runs("smoke")
+    cfg = next(iter(base.values()))
+    from dataclasses import replace
+    with_stripes = replace(cfg, stripes=st)
+    ds = dataset_for(with_stripes)
+    assert isinstance(ds, StripeDataset) and len(ds) == len(st.labels()) == with_stripes.images_per_epoch
+    x, c = ds.batch(torch.arange(4))
+    np.testing.assert_allclose(x.numpy(), st.render(st.labels()[:4]), atol=1e-6)
+    assert with_stripes.key() != cfg.key()
+    assert replace(with_stripes, stripes=None).key() == cfg.key()          # a field added at its neutral value
+    assert "stripes" not in cfg.to_dict() and TrainConfig.from_dict(with_stripes.to_dict()) == with_stripes
+    with pytest.raises(ValueError, match="stripes.n"):
+        replace(cfg, stripes=StripeLattice(n=16))
+
+
+def test_the_study_runs_where_a_profile_sizes_it():
+    assert "stripes-composition" in experiments_of("fast") and "stripes-composition" not in experiments_of("cpu")
+    with pytest.raises(ValueError, match="profile must run the stripes study"):
+        experiment("stripes-composition").analysis("cpu")
+    runs = experiment("stripes-efficiency").runs("fast")
+    sizes = {cfg.model.image_size for cfg in runs.values()}
+    assert sizes == {8, 16, 24}
+    # an equal budget of images seen for every run of the data-efficiency and percolation experiments
+    budgets = {cfg.steps * cfg.batch_size for name in ("stripes-efficiency", "stripes-percolation")
+               for cfg in experiment(name).runs("fast").values()}
+    assert len(budgets) == 1
+    # the σ = 1 percolation runs are data-efficiency runs (one folder each)
+    eff = {cfg.key() for cfg in runs.values()}
+    perc = [cfg for cfg in experiment("stripes-percolation").runs("fast").values() if cfg.lattice.sigma == 1.0]
+    assert perc and all(cfg.key() in eff for cfg in perc)
+
+
+def test_the_smoke_study_computes_and_reads_back(home):
+    from bumpdiff.store.compute_runs import compute_experiments
+    from bumpdiff.store.results import load_experiment
+    out = compute_experiments(["stripes-composition", "stripes-percolation"], "smoke", progress=False)
+    comp = out["stripes-composition"]
+    assert len(comp) == 3
+    for bundle, arrays in comp.values():
+        assert bundle["kind"] == "stripes" and bundle["checkpoints"][-1]["step"] == 30
+        assert {"outside", "intersection"} <= set(bundle["checkpoints"][-1]["sections"])
+    table = ss.composition_table(load_experiment("stripes-composition", "smoke", quiet=True))
+    assert set(table) == {"2-D SOS without the cross", "stripes + rim", "stripes"}
+    assert set(ss.percolation_points(out["stripes-percolation"])) == {1.0}
+
+
+def _bundle(group, seed, sections, stripes=None):
+    return {"group": group, "seed": seed, "config": {"stripes": stripes or {}},
+            "checkpoints": [{"step": 0, "sections": {}}, {"step": 9, "sections": sections}]}
+
+
+def test_the_composition_verdicts():
+    acc = lambda a: {"accuracy": a}   # noqa: E731
+    runs = {}
+    for seed, (v, h, i) in enumerate([(0.9, 0.8, 0.7), (0.95, 0.7, 0.65), (0.9, 0.9, 0.5)]):
+        runs[f"r{seed}"] = (_bundle("stripes + rim", seed, {"vertical arm": acc(v), "horizontal arm": acc(h),
+                                                              "intersection": acc(i)}), {})
+        runs[f"s{seed}"] = (_bundle("stripes", seed, {"intersection": acc(0.1)}), {})
+    table = ss.composition_table(runs)
+    assert table["stripes + rim"]["vertical arm"]["verdict"] == "yes"
+    assert table["stripes + rim"]["intersection"]["verdict"] == "2 of 3"
+    assert table["stripes"]["intersection"]["verdict"] == "no"
+    claim = ss.composition_claim(table)
+    assert claim["holds"] is False and "in part" in claim["why"]
+
+
+def test_size_at_level_interpolates_in_log_size_and_says_when_censored():
+    pts = [(10, 0.1, 0.2), (100, 0.5, 0.8)]
+    r = ss.size_at_level(pts, 0.5)
+    assert r["censored"] is None and r["size"] == pytest.approx(math.exp(math.log(10) + 0.5 * math.log(10)))
+    assert ss.size_at_level([(10, 0.1, 0.7)], 0.6)["censored"] == "below"
+    assert ss.size_at_level([(10, 0.1, 0.1), (20, 1.0, 0.3)], 0.6)["censored"] == "above"
+
+
+def test_efficiency_slopes_recover_power_laws():
+    """Synthetic runs whose accuracy crosses 0.6 at size c·N^p: the fitted slope is p for each condition."""
+    runs = {}
+    for cond, kind, c, p in (("bumps", "2d", 0.5, 2.0), ("stripes + bumps", "stripes+2d", 5.0, 1.0)):
+        for seed in (0, 1):
+            for n in (8, 16, 24):
+                st = {"n": n, "sigma": 1.0, "d": 1.0, "kind": kind, "shape": "bump", "band": [], "rim": 2.0,
+                      "seed": seed}
+                for kept in (0.1, 0.25, 0.5, 1.0):
+                    size = len(StripeLattice(**{**st, "band": (), "kept": kept}).labels())
+                    target = c * n ** p * (1 + 0.05 * seed)     # inside the sizes each N spans
+                    a = float(np.clip(0.6 + 0.3 * math.log(size / target), 0, 1))
+                    runs[f"{cond}{n}{kept}{seed}"] = (_bundle(cond, seed, {"2-D": {"accuracy": a}},
+                                                              {**st, "kept": kept}), {})
+    got = ss.efficiency_slopes(runs)
+    assert got["bumps"]["slope"] == pytest.approx(2.0, abs=0.05)
+    assert got["stripes + bumps"]["slope"] == pytest.approx(1.0, abs=0.05)
+    assert len(got["bumps"]["slopes"]) == 2
+
+
+def test_neighbour_overlap_is_the_gaussian_formula_for_resolved_bumps():
+    for sigma, d in ((1.0, 1.0), (2.0, 1.0), (1.5, 2.0)):
+        assert neighbour_overlap(32, sigma, d) == pytest.approx(math.exp(-d * d / (4 * sigma * sigma)), abs=2e-3)
+    assert neighbour_overlap(16, 0.1, 1.0) < 1e-6          # narrower than a pixel: neighbours never overlap
+
+
+def test_largest_cluster_percolates_with_the_kept_fraction():
+    grid = np.array([[x + 0.5, y + 0.5] for y in range(8) for x in range(8)])
+    ov = overlap_matrix(grid, 8, 1.0)
+    assert largest_cluster(np.ones(64, bool), ov, 0.05) == 1.0
+    assert largest_cluster(np.zeros(64, bool), ov, 0.05) == 0.0
+    assert largest_cluster(np.ones(64, bool), overlap_matrix(grid, 8, 0.1), 0.05) == pytest.approx(1 / 64)
+    curve = percolation_curve(16, 0.5, [0.1, 0.5, 1.0], threshold=0.05, trials=5)
+    assert curve["mean"] == sorted(curve["mean"]) and curve["mean"][-1] == 1.0
+    assert all(m <= k + 1e-9 for m, k in zip(curve["mean"], curve["kept"]))
