@@ -44,8 +44,8 @@ def test_readme_fits_on_two_screens_and_has_its_findings_table():
     assert len(README.splitlines()) <= 120
     start, end = README_MARKERS
     table = README.split(start, 1)[1].split(end, 1)[0].strip().splitlines()
-    assert len(table) == 2 + 4, "a header, a rule and the paper's three claims, the central one twice (old and " \
-                                "calibrated instruments)"
+    assert len(table) == 2 + 6, "a header, a rule, the paper's three claims (the central one twice: old and " \
+                                "calibrated instruments) and the follow-up's two"
 
 
 def test_readme_python_runs():

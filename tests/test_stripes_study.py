@@ -91,7 +91,7 @@ def test_the_study_runs_where_a_profile_sizes_it():
 def test_the_smoke_study_computes_and_reads_back(home):
     from bumpdiff.store.compute_runs import compute_experiments
     from bumpdiff.store.results import load_experiment
-    out = compute_experiments(["stripes-composition", "stripes-percolation"], "smoke", progress=False)
+    out = compute_experiments(["stripes-composition"], "smoke", progress=False)
     comp = out["stripes-composition"]
     assert len(comp) == 3
     for bundle, arrays in comp.values():
@@ -99,7 +99,9 @@ def test_the_smoke_study_computes_and_reads_back(home):
         assert {"outside", "intersection"} <= set(bundle["checkpoints"][-1]["sections"])
     table = ss.composition_table(load_experiment("stripes-composition", "smoke", quiet=True))
     assert set(table) == {"2-D SOS without the cross", "stripes + rim", "stripes"}
-    assert set(ss.percolation_points(out["stripes-percolation"])) == {1.0}
+    shots = ss.section_samples(*comp["stripes + rim seed 0"])
+    assert list(shots) == ["outside", "vertical arm", "horizontal arm", "intersection", "stripes"]
+    assert all(imgs.shape == (2, 1, 32, 32) and req.shape == (2, 2) for imgs, req in shots.values())
 
 
 def _bundle(group, seed, sections, stripes=None):

@@ -10,14 +10,18 @@ connected component's share of the whole lattice (so it is at most λ). Pure num
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import connected_components
 
 from ..common.checks import check_range
+from ..common.identity import key as identity_key
 from ..core.lattice import render
 
-__all__ = ["overlap_matrix", "neighbour_overlap", "largest_cluster", "percolation_curve", "OVERLAP_THRESHOLDS"]
+__all__ = ["overlap_matrix", "neighbour_overlap", "largest_cluster", "percolation_curve", "OVERLAP_THRESHOLDS",
+           "PercolationModel", "percolation_model"]
 
 #: the follow-up's two overlap thresholds
 OVERLAP_THRESHOLDS = (0.005, 0.05)
@@ -38,9 +42,10 @@ def overlap_matrix(centers, n: int, sigma: float) -> np.ndarray:
 
 
 def neighbour_overlap(n: int, sigma: float, d: float) -> float:
-    """The overlap of two nearest neighbours of a spacing-``d`` lattice near the canvas's centre."""
+    """The overlap of two nearest neighbours of a spacing-``d`` lattice, the first at the pixel centre nearest the
+    canvas's centre."""
     check_range("d", d, lo=0, lo_open=True, hi=n / 2)
-    c = n / 2
+    c = n // 2 + 0.5
     return float(overlap_matrix([[c, c], [c + d, c]], n, sigma)[0, 1])
 
 
@@ -79,3 +84,35 @@ def percolation_curve(n: int, sigma: float, kept, d: float = 1.0, threshold: flo
     return {"n": n, "sigma": float(sigma), "d": float(d), "threshold": float(threshold), "trials": trials,
             "kept": [float(k) for k in kept], "mean": means, "std": stds,
             "neighbour_overlap": neighbour_overlap(n, sigma, d)}
+
+
+@dataclass(frozen=True)
+class PercolationModel:
+    """What the percolation figure computes: neighbour overlaps against lattice spacing, and the largest cluster
+    against the kept fraction at each overlap threshold, for each σ on an ``n``-px canvas at spacing 1."""
+
+    n: int = 16
+    sigmas: tuple = (0.1, 0.5, 1.0, 2.0)
+    spacings: tuple = (0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0)
+    kept: tuple = (0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
+    thresholds: tuple = OVERLAP_THRESHOLDS
+    trials: int = 20
+    seed: int = 0
+
+    def __post_init__(self):
+        check_range("n", self.n, lo=4, integer=True)
+        for name in ("sigmas", "spacings", "kept", "thresholds"):
+            object.__setattr__(self, name, tuple(float(v) for v in getattr(self, name)))
+        check_range("trials", self.trials, lo=1, integer=True)
+
+    def key(self) -> str:
+        return identity_key("percolation", self)
+
+
+def percolation_model(spec: PercolationModel) -> dict:
+    """The model's numbers: ``{"overlap": {σ: [per spacing]}, "clusters": {threshold: {σ: curve}}}``."""
+    overlap = {f"{s:g}": [neighbour_overlap(spec.n, s, d) for d in spec.spacings] for s in spec.sigmas}
+    clusters = {f"{th:g}": {f"{s:g}": percolation_curve(spec.n, s, spec.kept, threshold=th, trials=spec.trials,
+                                                        seed=spec.seed) for s in spec.sigmas}
+                for th in spec.thresholds}
+    return {"overlap": overlap, "clusters": clusters}

@@ -19,32 +19,12 @@ import numpy as np
 import torch
 
 from ..core.diffusion import as_sampler, inference_chunk
-from ..core.stripes import StripeLattice
+from ..core.stripes import SECTIONS, StripeLattice, sections
 from .evaluate import score
 from .specs import StripeAnalysis
 from .stripe_detect import score_stripes
 
 __all__ = ["sections", "SECTIONS", "evaluate_stripes", "score_section"]
-
-#: every section name, in the order they are reported
-SECTIONS = ("outside", "vertical arm", "horizontal arm", "intersection", "2-D", "stripes")
-
-
-def sections(st: StripeLattice) -> dict[str, np.ndarray]:
-    """``{section: labels (M, 2)}`` of a lattice, in :data:`SECTIONS` order (module docstring)."""
-    two = st.all_two_d()
-    out = {}
-    if st.band:
-        lo, hi = st.band
-        inx = (two[:, 0] >= lo) & (two[:, 0] < hi)
-        iny = (two[:, 1] >= lo) & (two[:, 1] < hi)
-        out |= {"outside": two[~inx & ~iny], "vertical arm": two[inx & ~iny], "horizontal arm": two[~inx & iny],
-                "intersection": two[inx & iny]}
-    else:
-        out["2-D"] = two
-    if st.kind != "2d":
-        out["stripes"] = st.one_d()
-    return {k: out[k] for k in SECTIONS if k in out and len(out[k])}
 
 
 def score_section(images, labels, st: StripeLattice, tol: float) -> dict:

@@ -32,11 +32,12 @@ from ..store.compute_robustness import compute_study
 from ..store.compute_runs import compute_experiments
 from ..store.compute_tracked import track
 from ..store.executors import SlurmOptions
+from ..store.percolation import compute_percolation
 from ..store.reading import MissingResult
 from ..store.robustness_cache import load_study, measured_checkpoint
 from ..store.tracking import tracked_spec
 from ..store.weights import export, own_bundle
-from .cli_instruments import _add_calibrate, _add_recompute
+from .cli_instruments import _add_calibrate, _add_percolation, _add_recompute
 from .cli_options import PROFILE_CHOICES, _common
 from .figures import make_figures
 from .findings import update_readme
@@ -115,6 +116,8 @@ def _cmd_reproduce(a):
                         runs=a.runs, prune=a.prune)
     if not a.experiments and a.until is None:  # the whole reproduction: Figure 6's studies too
         _robustness(a.profile, 0, None, None, a.device, a.force, not a.quiet)
+    if get_profile(a.profile).stripes is not None and (not a.experiments or "stripes-percolation" in a.experiments):
+        compute_percolation(a.profile, force=a.force)   # the model beside the percolation runs (seconds)
 
 
 def _robustness(profile, run_seed, step, only, device, force, progress, layers=None, timesteps=None, n=None,
@@ -366,7 +369,7 @@ def _add_site(sub) -> None:
 
 
 SUBCOMMANDS = (_add_train, _add_analyze, _add_reproduce, _add_robustness, _add_atlas, _add_track, _add_ship,
-               _add_sample, _add_figures, _add_report, _add_calibrate, _add_recompute, _add_site)
+               _add_sample, _add_figures, _add_report, _add_calibrate, _add_recompute, _add_percolation, _add_site)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,6 +1,6 @@
 """The command line's instrument commands: ``calibrate latent|noise|sampler`` (the latent rule on phantoms, the noise
-of real latents, the analysis sampler against DDPM-1000) and ``recompute`` (the `phases` runs under the calibrated
-analysis)."""
+of real latents, the analysis sampler against DDPM-1000), ``recompute`` (the `phases` runs under the calibrated
+analysis) and ``percolation`` (the stripes study's percolation model)."""
 from __future__ import annotations
 
 from ..common.runtime import resolve_device
@@ -11,9 +11,10 @@ from ..store.compute_calibrations import (
     compute_phase_a,
     compute_sampler_calibration,
 )
-from .cli_options import _common
+from ..store.percolation import compute_percolation
+from .cli_options import PROFILE_CHOICES, _common
 
-__all__ = ["_add_calibrate", "_add_recompute"]
+__all__ = ["_add_calibrate", "_add_recompute", "_add_percolation"]
 
 
 def _cmd_calibrate(a):
@@ -34,7 +35,16 @@ def _cmd_recompute(a):
         print(path)
 
 
+def _cmd_percolation(a):
+    print(compute_percolation(a.profile, force=a.force))
 
+
+def _add_percolation(sub) -> None:
+    """The ``percolation`` sub-command."""
+    pc = sub.add_parser("percolation", help="the percolation model of the stripes study (numpy, seconds)")
+    pc.add_argument("--profile", default="fast", choices=PROFILE_CHOICES)
+    pc.add_argument("--force", action="store_true")
+    pc.set_defaults(func=_cmd_percolation)
 
 
 def _add_calibrate(sub) -> None:

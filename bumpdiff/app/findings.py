@@ -26,6 +26,7 @@ from ..experiments.stats import (
     tally,
     threshold_sensitivity,
 )
+from ..experiments.stripes_stats import ACCURACY_LEVEL, composition_claim, composition_table, efficiency_slopes
 from ..store.calibrated import load_calibrated, recompute_command
 from ..store.calibrations import load_calibration
 from ..store.reading import MissingResult
@@ -33,6 +34,8 @@ from ..store.readouts import READOUTS, load_readouts
 from ..store.results import load_experiment
 from .report.headings import (
     calibrated_heading,
+    composition_heading,
+    efficiency_heading,
     experiment_heading,
     imbalanced_heading,
     initial_order_heading,
@@ -41,6 +44,7 @@ from .report.headings import (
     thresholds_heading,
 )
 from .report.instruments import phase_a_verdicts
+from .report.stripes import stripe_runs
 
 __all__ = ["Finding", "findings", "findings_table", "evidence_links", "slug", "README_MARKERS", "update_readme",
            "COMPARED", "across_profiles"]
@@ -62,6 +66,7 @@ class Finding:
     figure: str              # file name under figures/
     evidence: tuple[tuple[str, str], ...]   # (link text, section heading of docs/RESULTS.md)
     holds: bool | None = None   # whether the claim holds in every run of the profile (None: not computed)
+    runs_here: bool = True      # False: the profile does not size this study (never computed there, by design)
 
 
 def slug(heading: str) -> str:
@@ -207,10 +212,67 @@ def _layer4_calibrated(profile: str) -> Finding:
                    (("the claim decided again", calibrated_heading(profile)), *links), holds)
 
 
+COMPOSES = ("The follow-up (arXiv 2408.13256): trained on 1-D stripes and a rim of 2-D examples, the model composes "
+            "the held-out cross; without the rim it does not")
+SAVES_DATA = ("The follow-up: with 1-D stripes mixed in, the data needed for 60 % accuracy grows far more slowly with "
+              "image size N than with 2-D bumps alone")
+
+
+def _not_here(claim: str, profile: str) -> Finding:
+    return Finding(claim, f"Not run at `{profile}`: the stripes study is sized for `fast` (its 16-px canvas; `smoke` "
+                   "in CI).", "", (), runs_here=False)
+
+
+def _composition(profile: str) -> Finding:
+    figure = "fig14_composition.png"
+    if get_profile(profile).stripes is None:
+        return _not_here(COMPOSES, profile)
+    runs = stripe_runs("stripes-composition", profile)
+    n = len(experiment("stripes-composition").runs(profile))
+    if not runs:
+        return Finding(COMPOSES, "not computed yet", "", ())   # no figure until a run is computed
+    table = composition_table(runs)
+    claim = composition_claim(table)
+    cells = "; ".join(f"`{cond}`: " + ", ".join(f"{sec} {c['mean']:.2f} ({c['verdict']})" for sec, c in secs.items()
+                                                 if sec in ("vertical arm", "horizontal arm", "intersection"))
+                      for cond, secs in table.items())
+    holds = claim["holds"] if len(runs) == n else None
+    verdict = {True: "Yes", False: "No", None: f"Not decided yet ({len(runs)} of {n} runs)"}[holds]
+    answer = (f"{verdict}: {claim['why']}. Terminal accuracy on the cross (≥ {ACCURACY_LEVEL:g} in every seed?): "
+              f"{cells}.")
+    return Finding(COMPOSES, answer, figure,
+                   (("composition", composition_heading(profile, len(runs), n)),), holds)
+
+
+def _efficiency(profile: str) -> Finding:
+    figure = "fig15_data_efficiency.png"
+    if get_profile(profile).stripes is None:
+        return _not_here(SAVES_DATA, profile)
+    runs = stripe_runs("stripes-efficiency", profile)
+    n = len(experiment("stripes-efficiency").runs(profile))
+    if not runs:
+        return Finding(SAVES_DATA, "not computed yet", "", ())
+    slopes = efficiency_slopes(runs)
+    said = []
+    for cond, s in slopes.items():
+        if s["slope"] is None:
+            said.append(f"`{cond}`: no slope ({len(s['censored'])} size(s) not bracketed by the kept fractions)")
+        else:
+            spread = f" ± {s['spread']:.2f}" if s["spread"] is not None else ""
+            said.append(f"`{cond}`: slope {s['slope']:.2f}{spread} over {len(s['slopes'])} seed(s)")
+    b, m = slopes.get("bumps", {}).get("slope"), slopes.get("stripes + bumps", {}).get("slope")
+    holds = (m < b) if (b is not None and m is not None and len(runs) == n) else None
+    verdict = {True: "Yes", False: "No", None: f"Not decided yet ({len(runs)} of {n} runs)"}[holds]
+    answer = f"{verdict}: log dataset size for {ACCURACY_LEVEL:.0%} accuracy against log N — " + "; ".join(said) + "."
+    return Finding(SAVES_DATA, answer, figure, (("data efficiency", efficiency_heading(profile, len(runs), n)),),
+                   holds)
+
+
 def findings(profile: str = "cpu") -> list[Finding]:
     """The paper's claims with the project's answers from the committed ``profile`` bundles (the central claim twice:
-    with the old latent rule, and decided again with the calibrated instruments)."""
-    return [_generation(profile), _layer4(profile), _layer4_calibrated(profile), _imbalanced(profile)]
+    with the old latent rule, and decided again with the calibrated instruments), then the follow-up's two."""
+    return [_generation(profile), _layer4(profile), _layer4_calibrated(profile), _imbalanced(profile),
+            _composition(profile), _efficiency(profile)]
 
 
 def evidence_links(f: Finding, results_link: str = "docs/RESULTS.md") -> str:
@@ -222,8 +284,12 @@ def across_profiles(found: dict[str, list[Finding]]) -> list[str]:
     """Per claim, whether it holds at every compared profile's scale, at some only, or is not computed at some."""
     out = []
     for same in zip(*found.values()):
-        holds = {prof: f.holds for prof, f in zip(found, same)}
-        if None in holds.values():
+        holds = {prof: f.holds for prof, f in zip(found, same) if f.runs_here}
+        if len(holds) == 1:
+            (prof, h), = holds.items()
+            state = {True: "holds", False: "does not hold", None: "not computed yet"}[h]
+            out.append(f"{state} at `{prof}`, the only scale it runs at")
+        elif None in holds.values():
             out.append("not computed at " + ", ".join(f"`{p}`" for p, h in holds.items() if h is None))
         elif all(holds.values()):
             out.append("holds at both scales")
@@ -244,8 +310,9 @@ def findings_table(found: dict[str, list[Finding]], results_link: str = "docs/RE
              " evidence |", "|---" * (len(profs) + 3) + "|"]
     for same, verdict in zip(zip(*found.values()), across_profiles(found)):
         links = "; ".join(x for x in (evidence_links(f, results_link) for f in same) if x)
+        figure = next((f.figure for f in same if f.figure), None)   # none for a study not computed anywhere yet
         lines.append(f"| {same[0].claim} | " + " | ".join(f.answer for f in same) + f" | {verdict} | "
-                     f"[figure]({figures_link}/{same[0].figure}); {links or '—'} |")
+                     + (f"[figure]({figures_link}/{figure}); " if figure else "") + f"{links or '—'} |")
     return "\n".join(lines)
 
 

@@ -130,7 +130,8 @@ def landing_page(profile: str, found: dict[str, list[Finding]]) -> str:
         links = "; ".join(x for x in (evidence_links(g) for g in same) if x)
         lines += [f"## {i}. {f.claim}", "", f"**Across the profiles: {verdict}.**", ""]
         lines += [line for prof, g in zip(found, same) for line in (f"- `{prof}`: {g.answer}",)] + [""]
-        lines += [f"![{f.claim}](figures/{f.figure})", "", f"Tables: {links}." if links else "", ""]
+        figure = next((g.figure for g in same if g.figure), None)   # none for a study not computed anywhere yet
+        lines += [f"![{f.claim}](figures/{figure})" if figure else "", "", f"Tables: {links}." if links else "", ""]
     lines += ["## Pages", "", f"The figure notebooks below were executed with the `{profile}` profile; each "
               "starts with the commit it was executed at.", "",
               "```{toctree}", ":maxdepth: 1", ":caption: Figures", ":glob:", "", "notebooks/*", "```", "",
@@ -151,9 +152,10 @@ def _stage(profile: str, executed: list[Path]) -> Path:
     for page in PAGES:
         shutil.copy2(paths.root() / page, src / page)
     found = {p: findings(p) for p in COMPARED}   # reads every committed experiment: once per build
-    for f in found["cpu"]:   # a figure not drawn is left out here, and Sphinx's warning then fails the build
-        if (figure_dir("cpu") / f.figure).exists():
-            shutil.copy2(figure_dir("cpu") / f.figure, src / "figures" / f.figure)
+    # a figure not drawn is left out here, and Sphinx's warning then fails the build
+    for figure in {f.figure for same in found.values() for f in same if f.figure}:
+        if (figure_dir("cpu") / figure).exists():
+            shutil.copy2(figure_dir("cpu") / figure, src / "figures" / figure)
     (src / "index.md").write_text(landing_page(profile, found))
     (src / "_webstatic").mkdir()
     meta = stage_explorer(src / "_webstatic")

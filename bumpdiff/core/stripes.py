@@ -29,7 +29,8 @@ from ..common.arrays import is_tensor
 from ..common.checks import check_range
 from .lattice import render
 
-__all__ = ["StripeLattice", "render_stripes", "margin_for", "visible", "STRIPE_KINDS", "STRIPE_SHAPES", "render_labels"]
+__all__ = ["StripeLattice", "render_stripes", "margin_for", "visible", "STRIPE_KINDS", "STRIPE_SHAPES", "render_labels",
+           "SECTIONS", "sections"]
 
 #: what a lattice holds: ``2d`` — 2-D examples only; ``stripes`` — 1-D stripes only; ``stripes+rim`` — 1-D stripes
 #: and a rim of 2-D examples along the window's edge; ``stripes+2d`` — 1-D stripes and the 2-D examples
@@ -152,6 +153,30 @@ class StripeLattice:
         """The 2-D labels of the held-out cross (M, 2) (empty without a band)."""
         sos = self._sos()
         return sos[self.in_band(sos)]
+
+
+#: the test sections of a lattice, in the order they are analysed and reported: with a held-out band, the window's 2-D
+#: labels split by the cross (`outside`: neither coordinate in the band; `vertical arm`: μx in it, μy not; `horizontal
+#: arm`: μy in it, μx not; `intersection`: both); without one, `2-D`: every 2-D label of the window; and `stripes`:
+#: every 1-D stripe, for a lattice that has them
+SECTIONS = ("outside", "vertical arm", "horizontal arm", "intersection", "2-D", "stripes")
+
+
+def sections(st: StripeLattice) -> dict[str, np.ndarray]:
+    """``{section: labels (M, 2)}`` of a lattice, in :data:`SECTIONS` order, the empty ones left out."""
+    two = st.all_two_d()
+    out = {}
+    if st.band:
+        lo, hi = st.band
+        inx = (two[:, 0] >= lo) & (two[:, 0] < hi)
+        iny = (two[:, 1] >= lo) & (two[:, 1] < hi)
+        out |= {"outside": two[~inx & ~iny], "vertical arm": two[inx & ~iny], "horizontal arm": two[~inx & iny],
+                "intersection": two[inx & iny]}
+    else:
+        out["2-D"] = two
+    if st.kind != "2d":
+        out["stripes"] = st.one_d()
+    return {k: out[k] for k in SECTIONS if k in out and len(out[k])}
 
 
 def render_stripes(labels, n: int = 32, sigma: float = 1.0, margin: int | None = None):

@@ -18,8 +18,10 @@ from collections import defaultdict
 
 import numpy as np
 
-__all__ = ["ACCURACY_LEVEL", "terminal", "composition_table", "composition_claim", "efficiency_points",
-           "size_at_level", "efficiency_slopes", "percolation_points"]
+from ..core.stripes import SECTIONS
+
+__all__ = ["ACCURACY_LEVEL", "terminal", "section_samples", "composition_table", "composition_claim",
+           "efficiency_points", "size_at_level", "efficiency_slopes", "percolation_points"]
 
 #: the accuracy level of the follow-up's data-efficiency figure, and of a section that composes
 ACCURACY_LEVEL = 0.6
@@ -132,3 +134,13 @@ def percolation_points(runs: dict) -> dict:
         st = bundle["config"]["stripes"]
         out[float(st["sigma"])].append((float(st["kept"]), terminal(bundle)["sections"]["2-D"]["accuracy"]))
     return {s: sorted(v) for s, v in sorted(out.items())}
+
+
+def section_samples(bundle: dict, arrays: dict, step: int | None = None) -> dict:
+    """``{section: (images (k, 1, n, n) float32, requested labels (k, 2))}`` kept at ``step`` (default: the last
+    analysed checkpoint), in the order the sections were analysed."""
+    rec = next(r for r in bundle["checkpoints"] if r["step"] == step) if step is not None else terminal(bundle)
+    tail = f"_{rec['step']:07d}"
+    names = [s for s in SECTIONS if s in rec["sections"]]   # the analysis's order (the JSON record is sorted)
+    return {name: (arrays[f"samples_{k}{tail}"].astype(np.float32), arrays[f"requested_{k}{tail}"])
+            for k, name in enumerate(names) if f"samples_{k}{tail}" in arrays}

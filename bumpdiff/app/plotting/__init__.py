@@ -7,6 +7,7 @@ from .data_model import data_figure, model_figure
 from .explorer import explorer_view
 from .panels import layer_profile, phase_bands, sample_grid, umap_panels
 from .readouts import order_over_training, phase_portrait
+from .stripes import composition_figure, efficiency_figure, percolation_figure
 from .studies import (
     TORUS_STYLE,
     atlas_heatmaps,
@@ -25,7 +26,8 @@ from .training import (
     seed_phases,
 )
 
-__all__ = ["phantom_measures", "noise_and_samplers", "calibrated_portrait",
+__all__ = ["phantom_measures", "noise_and_samplers", "calibrated_portrait", "composition_figure", "efficiency_figure",
+           "percolation_figure",
            "PHASE_COLORS", "LABEL_COLORS", "STYLE", "style", "styled", "figure_dir", "save", "sample_grid",
            "umap_panels", "phase_bands", "data_figure", "model_figure", "learning_curves", "seed_phases",
            "per_axis_curves", "holdout_curves", "phases_figure", "loss_curve", "robustness", "commitment_over_training",

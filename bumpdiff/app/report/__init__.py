@@ -31,6 +31,7 @@ from .machine import (
     _throughput_sections,
     _webexplorer_sections,
 )
+from .stripes import stripe_sections
 from .tables import (
     checkpoint_table,
     lattice_table,
@@ -62,7 +63,7 @@ def render_report() -> str:
     loaded, prov, unavailable = _load_reported()
     retrains = _retrains()
     parts = [*_header(), *unavailable, *_experiment_sections(loaded, retrains), *_retrain_sections(retrains),
-             *instrument_sections(), *_calibration_sections(),
+             *instrument_sections(), *stripe_sections(), *_calibration_sections(),
              *_throughput_sections(), *_chunk_sections(), *_explorer_sections(),
              *_webexplorer_sections(), *_figures_sections(), *_reproduce_sections(),
              *_provenance_section(prov)]

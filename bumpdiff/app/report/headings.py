@@ -31,3 +31,15 @@ def calibrated_heading(profile: str) -> str:
 
 def phase_a_heading(profile: str) -> str:
     return f"The phase-A test under the calibrated rule, three read-outs, profile `{profile}`"
+
+
+def composition_heading(profile: str, done: int, n: int) -> str:
+    return f"The follow-up's composition test, profile `{profile}` ({_count(done, n, 'runs')})"
+
+
+def efficiency_heading(profile: str, done: int, n: int) -> str:
+    return f"The follow-up's data efficiency, profile `{profile}` ({_count(done, n, 'runs')})"
+
+
+def percolation_heading(profile: str, done: int, n: int) -> str:
+    return f"The percolation model beside terminal accuracy, profile `{profile}` ({_count(done, n, 'runs')})"

@@ -1,0 +1,154 @@
+"""The report's sections on the follow-up's stripes study (composition, data efficiency, percolation), from the
+committed bundles of the `stripes-*` experiments and the stored percolation model; reads only."""
+from __future__ import annotations
+
+from ...core.stripes import SECTIONS
+from ...experiments.profiles import get_profile
+from ...experiments.registry import COMPOSITION_GROUPS, STRIPE_EXPERIMENTS, experiment
+from ...experiments.stripes_stats import (
+    ACCURACY_LEVEL,
+    composition_claim,
+    composition_table,
+    efficiency_points,
+    efficiency_slopes,
+    percolation_points,
+)
+from ...store.commands import run_command
+from ...store.percolation import load_percolation
+from ...store.reading import MissingResult
+from ...store.results import load_experiment
+from .format import _f, _prov, _table
+from .headings import composition_heading, efficiency_heading, percolation_heading
+
+__all__ = ["stripe_sections", "stripe_runs", "composition_md", "efficiency_md", "percolation_md", "STRIPE_PROFILES"]
+
+#: the profiles whose stripes study the report shows (smoke's is CI's, never committed)
+STRIPE_PROFILES = ("fast",)
+
+
+def stripe_runs(name: str, profile: str) -> dict:
+    """The computed runs of a stripes experiment (``{}`` when none is)."""
+    try:
+        return load_experiment(name, profile, allow_partial=True, quiet=True)
+    except MissingResult:
+        return {}
+
+
+def _missing(name: str, profile: str, runs: dict) -> list[str]:
+    want = experiment(name).runs(profile)
+    left = [label for label in want if label not in runs]
+    if not left:
+        return []
+    return [f"*Not computed yet: {len(left)} of {len(want)} runs* (`{run_command(name, profile, left[:1])}` and "
+            f"the like; `python -m bumpdiff reproduce {name} --profile {profile}` computes them all).", ""]
+
+
+def _seconds(runs: dict) -> str:
+    secs = [b["job"]["seconds"] for b, _ in runs.values() if b.get("job", {}).get("seconds")]
+    return f"{min(secs) / 60:.0f}–{max(secs) / 60:.0f} min per run" if secs else "—"
+
+
+def composition_md(runs: dict) -> str:
+    """The composition table: per condition and section, the terminal accuracy (mean ± sd over seeds, each seed) and
+    whether it composes (≥ the accuracy level in every seed)."""
+    table = composition_table(runs)
+    rows = []
+    for cond in COMPOSITION_GROUPS:
+        for section in SECTIONS:
+            c = table.get(cond, {}).get(section)
+            if c is None:
+                continue
+            rows.append([cond, section, f"{c['mean']:.2f} ± {c['sd']:.2f}", ", ".join(f"{a:.2f}" for a in c["accs"]),
+                         c["verdict"]])
+    return _table(["condition", "section", "accuracy, last checkpoint", "per seed", f"≥ {ACCURACY_LEVEL:g}"], rows)
+
+
+def efficiency_md(runs: dict) -> str:
+    """Per condition and size: the dataset size at the accuracy level per seed, and the slope over sizes."""
+    slopes = efficiency_slopes(runs)
+    rows = []
+    for cond, s in slopes.items():
+        cens = {(c["seed"], c["n"]): c for c in s["censored"]}
+        for n, vals in s["sizes"].items():
+            seeds = sorted({seed for (c, nn, seed) in efficiency_points(runs) if c == cond and nn == n})
+            cells = []
+            for seed, v in zip(seeds, vals):
+                c = cens.get((seed, n))
+                cells.append(f"{v:,.0f}" if v else (f"> {c['bound']:,.0f}" if c and c["censored"] == "above"
+                                                    else f"≤ {c['bound']:,.0f}" if c else "—"))
+            rows.append([cond, n, ", ".join(cells)])
+        slope = "—" if s["slope"] is None else f"{s['slope']:.2f}" + (
+            f" ± {s['spread']:.2f} ({len(s['slopes'])} seeds)" if s["spread"] is not None else " (1 seed)")
+        rows.append([cond, "slope of log size vs log N", slope])
+    return _table(["condition", "N", f"dataset size for {ACCURACY_LEVEL:.0%} accuracy, per seed"], rows)
+
+
+def _accuracy_grid(runs: dict) -> str:
+    pts = efficiency_points(runs)
+    rows = []
+    for (cond, n, seed), p in sorted(pts.items()):
+        rows.append([cond, n, seed, "; ".join(f"λ {lam:g}: {size:,} img, {acc:.2f}" for size, lam, acc in p)])
+    return _table(["condition", "N", "seed", "kept fraction: dataset size, 2-D accuracy"], rows)
+
+
+def percolation_md(runs: dict, model: dict | None) -> str:
+    rows = []
+    pts = percolation_points(runs)
+    for sigma, p in pts.items():
+        over = model["overlap"].get(f"{sigma:g}") if model else None
+        d1 = over[model["spec"]["spacings"].index(1.0)] if over else None
+        clusters = {th: model["clusters"][th].get(f"{sigma:g}") for th in model["clusters"]} if model else {}
+        cells = []
+        for lam, acc in p:
+            cl = ", ".join(f"{c['mean'][c['kept'].index(lam)]:.2f}" for th, c in sorted(clusters.items())
+                           if c and lam in c["kept"])
+            cells.append(f"λ {lam:g}: {acc:.2f}" + (f" (cluster {cl})" if cl else ""))
+        rows.append([f"{sigma:g}", _f(d1, ".3f"), "; ".join(cells)])
+    return _table(["σ", "neighbour overlap at d = 1", "terminal 2-D accuracy (largest cluster at thresholds "
+                   f"{', '.join(sorted(model['clusters'], key=float)) if model else '—'})"], rows)
+
+
+def stripe_sections() -> list[str]:
+    """Every stripes section of the report, per profile of :data:`STRIPE_PROFILES`."""
+    parts = []
+    for profile in STRIPE_PROFILES:
+        study = get_profile(profile).stripes
+        loaded = {name: stripe_runs(name, profile) for name in STRIPE_EXPERIMENTS}
+        comp, eff, perc = (loaded[n] for n in STRIPE_EXPERIMENTS)
+        n_comp = len(experiment("stripes-composition").runs(profile))
+        a = study.analysis
+        how = (f"Each analysed checkpoint (every {study.every}rd scheduled one and the last) draws {a.n_per_section} "
+               f"samples per test section with DDIM {a.sampler_steps}, η = {a.eta:g} (the profile's calibrated "
+               f"sampler); a sample is correct when each visible stripe (or the bump) is found within {a.tol:g} px "
+               "and no stripe appears where the coordinate is hidden.")
+        parts += [f"## {composition_heading(profile, len(comp), n_comp)}", "", how, ""]
+        if comp:
+            claim = composition_claim(composition_table(comp))
+            verdict = {True: "holds", False: "does not hold", None: "is not decided yet"}[claim["holds"]]
+            first = next(iter(comp.values()))[0]
+            parts += [f"The composition claim {verdict}: {claim['why']}. Training: {first['config']['steps']:,} steps "
+                      f"of {first['config']['batch_size']} images; {_seconds(comp)} (train and analyse, 1 thread); "
+                      f"trained at commit {_prov(first.get('training_provenance'))}.", "", composition_md(comp), ""]
+        parts += _missing("stripes-composition", profile, comp)
+        n_eff = len(experiment("stripes-efficiency").runs(profile))
+        parts += [f"## {efficiency_heading(profile, len(eff), n_eff)}", "",
+                  f"Image sizes N = {', '.join(map(str, study.sizes))}; kept fractions λ = "
+                  f"{', '.join(f'{k:g}' for k in study.kept)} of the 2-D lattice (the 1-D stripes are all kept); "
+                  f"every run sees {study.steps:,} × {get_profile(profile).train.batch_size} images. The dataset size "
+                  f"for {ACCURACY_LEVEL:.0%} accuracy is interpolated in log size between the kept fractions that "
+                  "bracket it; '>' and '≤' mark a size the fractions do not bracket.", ""]
+        if eff:
+            parts += [efficiency_md(eff), "", "Every run's terminal accuracy:", "", _accuracy_grid(eff), "",
+                      f"Time: {_seconds(eff)}.", ""]
+        parts += _missing("stripes-efficiency", profile, eff)
+        n_perc = len(experiment("stripes-percolation").runs(profile))
+        try:
+            model = load_percolation(profile, quiet=True)
+        except MissingResult as e:
+            model = None
+            parts += [f"*Percolation model not available ({e}).*", ""]
+        parts += [f"## {percolation_heading(profile, len(perc), n_perc)}", ""]
+        if perc or model:
+            parts += [percolation_md(perc, model), ""]
+        parts += _missing("stripes-percolation", profile, perc)
+    return parts
