@@ -167,3 +167,16 @@ def test_largest_cluster_percolates_with_the_kept_fraction():
     curve = percolation_curve(16, 0.5, [0.1, 0.5, 1.0], threshold=0.05, trials=5)
     assert curve["mean"] == sorted(curve["mean"]) and curve["mean"][-1] == 1.0
     assert all(m <= k + 1e-9 for m, k in zip(curve["mean"], curve["kept"]))
+
+
+def test_the_percolation_command_stores_its_model_once(home, capsys):
+    from bumpdiff.app.cli import main
+    from bumpdiff.store.percolation import load_percolation, percolation_path
+    assert main(["percolation", "--profile", "smoke"]) == 0
+    first = percolation_path("smoke").read_bytes()
+    assert main(["percolation", "--profile", "smoke"]) == 0          # a hit: announced, not recomputed
+    assert "cache hit: percolation model" in capsys.readouterr().err
+    assert percolation_path("smoke").read_bytes() == first
+    model = load_percolation("smoke", quiet=True)
+    assert set(model["clusters"]) == {"0.005", "0.05"} and "0.1" in model["overlap"]
+    assert main(["percolation", "--profile", "cpu"]) == 2           # the study is not sized there
