@@ -150,3 +150,21 @@ def test_cli_train_and_sample_end_to_end(home):
     r = subprocess.run([sys.executable, "-m", "bumpdiff", "train", "--profile", "smoke", "--set", "lr=-1"],
                        capture_output=True, text=True, env=env, timeout=120)
     assert r.returncode == 2 and "lr must be" in r.stderr
+
+
+def test_a_commit_made_while_a_process_trains_is_not_credited_with_its_checkpoints(home):
+    """A process that trains a run chunk by chunk runs the code it imported at its start: every checkpoint it writes
+    names the commit of that moment, even when the checkout moves on between chunks."""
+    from bumpdiff.core import train as train_mod
+    git = lambda *a: subprocess.run(["git", *a], cwd=home, check=True, capture_output=True, text=True)  # noqa: E731
+    (home / "code.py").write_text("a = 1\n")
+    git("init", "-q"); git("add", "."); git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "first")
+    first = git("rev-parse", "--short", "HEAD").stdout.strip()
+    train_mod._PROCESS_PROVENANCE.clear()
+    cfg = get_profile("smoke").train
+    run = train_mod.train(cfg, progress=False, until=10)
+    (home / "code.py").write_text("a = 2\n")
+    git("add", "."); git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "second")
+    train_mod.train(cfg, progress=False)
+    for step in (10, 30):
+        assert train_mod.load_checkpoint(run / f"ckpt_{step:07d}.pt")["provenance"]["commit"].startswith(first)

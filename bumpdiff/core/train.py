@@ -25,6 +25,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
+from ..common import paths
 from ..common.checks import check_range
 from ..common.files import atomic_write_json, atomic_write_text, atomic_write_with
 from ..common.log import get_logger
@@ -74,7 +75,7 @@ class _Run:
         opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=(cfg.adam_beta1, cfg.adam_beta2),
                                 eps=cfg.adam_eps, weight_decay=cfg.weight_decay)
         return cls(cfg, model, ema, opt, Diffusion(model, cfg.diffusion).to(device),
-                   torch.Generator().manual_seed(cfg.seed), device, prov=provenance(device, reads_results=False))
+                   torch.Generator().manual_seed(cfg.seed), device, prov=_process_provenance(device))
 
     def restore(self, path: Path) -> None:
         st = load_checkpoint(path, map_location=self.device)
@@ -115,6 +116,19 @@ class _Run:
         with torch.no_grad():
             for pe, pm in zip(self.ema.parameters(), self.model.parameters()):
                 pe.lerp_(pm, 1 - decay)
+
+
+_PROCESS_PROVENANCE: dict = {}
+
+
+def _process_provenance(device) -> dict:
+    """The provenance of this process's code, read at its first training call on ``device``: a process that trains a
+    run chunk by chunk (analysing each checkpoint in between) runs the code it imported at its start, so a commit
+    made while it runs must not be credited with its later checkpoints (one reading per project root and device)."""
+    key = (str(paths.root()), str(device))
+    if key not in _PROCESS_PROVENANCE:
+        _PROCESS_PROVENANCE[key] = provenance(device, reads_results=False)
+    return _PROCESS_PROVENANCE[key]
 
 
 def load_checkpoint(path, map_location="cpu", mmap: bool = False) -> dict:

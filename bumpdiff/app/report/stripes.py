@@ -45,7 +45,10 @@ def _missing(name: str, profile: str, runs: dict) -> list[str]:
 
 def _seconds(runs: dict) -> str:
     secs = [b["job"]["seconds"] for b, _ in runs.values() if b.get("job", {}).get("seconds")]
-    return f"{min(secs) / 60:.0f}–{max(secs) / 60:.0f} min per run" if secs else "—"
+    if not secs:
+        return "—"
+    lo, hi = f"{min(secs) / 60:.0f}", f"{max(secs) / 60:.0f}"
+    return f"{lo} min per run" if lo == hi else f"{lo}–{hi} min per run"
 
 
 def composition_md(runs: dict) -> str:
