@@ -12,8 +12,9 @@ README = (ROOT / "README.md").read_text()
 #: numbers that read as results — R², accuracies, fractions (0.xx), step or image counts with a thousands
 #: separator, percentages — when they appear in prose that is typed by hand
 RESULT_LIKE = re.compile(r"(?<![\w.])(?:0\.\d{2,}|\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)? ?%)(?![\w])")
-#: configuration values written in prose (a profile's size, the size-matched lattice's spacing): not results
-CONFIG_VALUES = {"3,000", "4,000", "40,000", "1,000", "0.316"}
+#: configuration values written in prose (a profile's size, the size-matched lattice's spacing, the stripes study's
+#: accuracy level and overlap thresholds): not results
+CONFIG_VALUES = {"3,000", "4,000", "40,000", "1,000", "0.316", "60 %", "0.005", "0.05"}
 
 
 def _typed_prose() -> dict[str, str]:

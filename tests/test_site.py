@@ -245,7 +245,7 @@ def _tiny_project(root, link: str = "[the spec](SPEC.md)"):
     png = bytes.fromhex("89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c4890000000d49444154789c6360"
                         "000002000154a24f5d0000000049454e44ae426082")
     for name in ("fig4c_seeds.png", "fig12_phase_portrait.png", "fig13_calibration.png", "fig5_imbalanced.png",
-                 "fig14_composition.png", "fig15_data_efficiency.png"):
+                 "fig14_composition.png", "fig16_data_efficiency.png"):
         (root / "figures" / name).write_bytes(png)
 
 

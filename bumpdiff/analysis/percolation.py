@@ -94,7 +94,7 @@ class PercolationModel:
     n: int = 16
     sigmas: tuple = (0.1, 0.5, 1.0, 2.0)
     spacings: tuple = (0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0)
-    kept: tuple = (0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
+    kept: tuple = (0.02, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
     thresholds: tuple = OVERLAP_THRESHOLDS
     trials: int = 20
     seed: int = 0

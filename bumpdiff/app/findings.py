@@ -28,7 +28,7 @@ from ..experiments.stats import (
 )
 from ..experiments.stripes_stats import ACCURACY_LEVEL, composition_claim, composition_table, efficiency_slopes
 from ..store.calibrated import load_calibrated, recompute_command
-from ..store.calibrations import load_calibration
+from ..store.calibrations import load_calibration, sampler_coverage
 from ..store.reading import MissingResult
 from ..store.readouts import READOUTS, load_readouts
 from ..store.results import load_experiment
@@ -186,8 +186,13 @@ def _layer4_calibrated(profile: str) -> Finding:
     passes, phase_a = _phase_a_calibrated(profile)
     links = (("phase A, calibrated", phase_a_heading(profile)),) if passes is not None else ()
     if get_profile(profile).calibrated is None:
-        return Finding(CALIBRATED_CLAIM, "Not recomputed: this profile's sampler is not calibrated and no checkpoints "
-                       f"of its runs are at hand; {phase_a}.", figure, links)
+        try:
+            cover = sampler_coverage(load_calibration("sampler", profile, quiet=True))
+            how = f"calibrated at {cover['done']} of its {cover['total']} shipped checkpoints so far"
+        except MissingResult:
+            how = "not calibrated"
+        return Finding(CALIBRATED_CLAIM, f"Not recomputed: this profile's sampler is {how}, and no checkpoints of its "
+                       f"runs are at hand; {phase_a}.", figure, links)
     runs = {arch: load_calibrated(profile, arch) for arch in ARCHS}
     if not any(runs.values()):
         return Finding(CALIBRATED_CLAIM, f"Not recomputed yet (`{recompute_command(profile)}`); {phase_a}.", figure,
@@ -233,8 +238,9 @@ def _composition(profile: str) -> Finding:
         return Finding(COMPOSES, "not computed yet", "", ())   # no figure until a run is computed
     table = composition_table(runs)
     claim = composition_claim(table)
-    cells = "; ".join(f"`{cond}`: " + ", ".join(f"{sec} {c['mean']:.2f} ({c['verdict']})" for sec, c in secs.items()
-                                                 if sec in ("vertical arm", "horizontal arm", "intersection"))
+    cross = ("vertical arm", "horizontal arm", "intersection")
+    cells = "; ".join(f"`{cond}`: " + ", ".join(f"{sec} {secs[sec]['mean']:.2f} ({secs[sec]['verdict']})"
+                                                 for sec in cross if sec in secs)
                       for cond, secs in table.items())
     holds = claim["holds"] if len(runs) == n else None
     verdict = {True: "Yes", False: "No", None: f"Not decided yet ({len(runs)} of {n} runs)"}[holds]
@@ -245,7 +251,7 @@ def _composition(profile: str) -> Finding:
 
 
 def _efficiency(profile: str) -> Finding:
-    figure = "fig15_data_efficiency.png"
+    figure = "fig16_data_efficiency.png"
     if get_profile(profile).stripes is None:
         return _not_here(SAVES_DATA, profile)
     runs = stripe_runs("stripes-efficiency", profile)
@@ -287,7 +293,7 @@ def across_profiles(found: dict[str, list[Finding]]) -> list[str]:
         holds = {prof: f.holds for prof, f in zip(found, same) if f.runs_here}
         if len(holds) == 1:
             (prof, h), = holds.items()
-            state = {True: "holds", False: "does not hold", None: "not computed yet"}[h]
+            state = {True: "holds", False: "does not hold", None: "not decided yet"}[h]
             out.append(f"{state} at `{prof}`, the only scale it runs at")
         elif None in holds.values():
             out.append("not computed at " + ", ".join(f"`{p}`" for p, h in holds.items() if h is None))

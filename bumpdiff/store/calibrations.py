@@ -28,8 +28,10 @@ from ..common.identity import SCHEMA
 from ..common.identity import key as identity_key
 from ..common.log import get_logger
 from .reading import MissingResult, read_json
+from .weights import shipped, shipped_sets
 
-__all__ = ["latent_calibration_key", "load_calibration", "calibration_path", "CALIBRATION_COMMANDS", "phantom_plan"]
+__all__ = ["latent_calibration_key", "load_calibration", "calibration_path", "CALIBRATION_COMMANDS", "phantom_plan",
+           "sampler_coverage"]
 
 log = get_logger()
 
@@ -71,3 +73,15 @@ def load_calibration(kind: str, profile: str | None = None, quiet: bool = False)
     if not quiet:
         log.info(f"cache hit: {kind} calibration {paths.relative(path)}")
     return res
+
+
+def sampler_coverage(cal: dict) -> dict:
+    """Which shipped checkpoints a sampler calibration covers: ``{"done": n, "total": n, "complete": bool,
+    "missing": ["<set> step <step> (<label>)", ...]}``. A profile's analysis sampler is chosen only from a complete
+    one: the candidates agree at trained models and part at the checkpoints where the phases change."""
+    profile = cal["profile"]
+    have = {(r["set"], r["step"]) for r in cal["rows"]}
+    want = [(f"{profile}-{arch}-seed{seed}", e["step"], e["label"]) for arch, seed in shipped_sets(profile)
+            for e in shipped(profile, arch, seed)["checkpoints"]]
+    missing = [f"{s} step {step:,} ({label})" for s, step, label in want if (s, step) not in have]
+    return {"done": len(want) - len(missing), "total": len(want), "complete": not missing, "missing": missing}

@@ -180,11 +180,15 @@ def percolation_figure(model: dict, points: dict, title: str | None = None):
     for s, p in points.items():
         c.plot([q[0] for q in p], [q[1] for q in p], "o-", ms=4, color=sig_colors.get(f"{s:g}", "k"),
                label=f"σ = {s:g}")
+    if not points:   # the model is drawn; the runs beside it are said to be missing, never invented
+        c.text(0.5, 0.5, "no percolation run computed yet", ha="center", va="center", transform=c.transAxes,
+               color="0.4")
     c.axhline(ACCURACY_LEVEL, ls=":", color="0.4", lw=0.8)
     c.set_xlabel("kept fraction λ")
     c.set_ylabel("2-D accuracy, last checkpoint")
     c.set_ylim(-0.03, 1.03)
-    c.legend(fontsize=7)
+    if points:
+        c.legend(fontsize=7)
     c.set_title(f"trained on {spec['n']} × {spec['n']} bumps", fontsize=9)
     if title:
         fig.suptitle(title)

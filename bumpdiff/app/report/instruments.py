@@ -9,7 +9,7 @@ from ...experiments.profiles import get_profile
 from ...experiments.registry import ARCH_EXPERIMENTS, experiment
 from ...experiments.stats import calibrated_claim, calibrated_sensitivity, tally
 from ...store.calibrated import load_calibrated, recompute_command
-from ...store.calibrations import CALIBRATION_COMMANDS, calibration_path, load_calibration
+from ...store.calibrations import CALIBRATION_COMMANDS, calibration_path, load_calibration, sampler_coverage
 from ...store.reading import MissingResult
 from .format import _prov, _table
 from .headings import calibrated_heading, phase_a_heading
@@ -189,9 +189,17 @@ def _sampler_section() -> list[str]:
                       f"(`{CALIBRATION_COMMANDS['sampler'].format(profile=profile)}`).", ""]
             continue
         table, choice = sampler_table(cal)
+        cover = sampler_coverage(cal)
+        if cover["complete"]:
+            said = f"the cheapest candidate that agrees is **{choice['sampler']}**."
+        else:
+            cmd = CALIBRATION_COMMANDS["sampler"].format(profile=profile)
+            said = (f"{cover['done']} of {cover['total']} shipped checkpoints calibrated so far, so no sampler is "
+                    f"chosen yet (the cheapest that agrees at these is {choice['sampler']}; the candidates part at the "
+                    f"checkpoints where the phases change). Not yet: {', '.join(cover['missing'])} (`{cmd}`, "
+                    "resumable).")
         parts += [f"**Profile `{profile}`** ({cal['n']} samples per checkpoint and sampler, seed {cal['seed']}, "
-                  f"tolerance {cal['tol']:g} px; {_prov(cal['provenance'])}): the cheapest candidate that agrees is "
-                  f"**{choice['sampler']}**.", "", table, ""]
+                  f"tolerance {cal['tol']:g} px; {_prov(cal['provenance'])}): {said}", "", table, ""]
     return parts
 
 

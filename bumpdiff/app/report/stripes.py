@@ -95,20 +95,29 @@ def _accuracy_grid(runs: dict) -> str:
 
 
 def percolation_md(runs: dict, model: dict | None) -> str:
-    rows = []
+    """Per σ of the model (and of the runs): the neighbour overlap at spacing 1, the largest cluster at the runs' kept
+    fractions under each threshold, and the runs' terminal 2-D accuracy at each."""
     pts = percolation_points(runs)
-    for sigma, p in pts.items():
-        over = model["overlap"].get(f"{sigma:g}") if model else None
+    sigmas = sorted(set(model["spec"]["sigmas"] if model else []) | set(pts))
+    kept = sorted({lam for p in pts.values() for lam, _ in p}) or [0.1, 0.25, 0.5, 1.0]
+    rows = []
+    for sigma in sigmas:
+        key = f"{sigma:g}"
+        over = model["overlap"].get(key) if model else None
         d1 = over[model["spec"]["spacings"].index(1.0)] if over else None
-        clusters = {th: model["clusters"][th].get(f"{sigma:g}") for th in model["clusters"]} if model else {}
+        acc = dict(pts.get(sigma, []))
         cells = []
-        for lam, acc in p:
-            cl = ", ".join(f"{c['mean'][c['kept'].index(lam)]:.2f}" for th, c in sorted(clusters.items())
-                           if c and lam in c["kept"])
-            cells.append(f"λ {lam:g}: {acc:.2f}" + (f" (cluster {cl})" if cl else ""))
-        rows.append([f"{sigma:g}", _f(d1, ".3f"), "; ".join(cells)])
-    return _table(["σ", "neighbour overlap at d = 1", "terminal 2-D accuracy (largest cluster at thresholds "
-                   f"{', '.join(sorted(model['clusters'], key=float)) if model else '—'})"], rows)
+        for lam in kept:
+            cl = []
+            for th in sorted(model["clusters"], key=float) if model else []:
+                c = model["clusters"][th].get(key)
+                if c and lam in c["kept"]:
+                    cl.append(f"{c['mean'][c['kept'].index(lam)]:.2f}")
+            cells.append(f"λ {lam:g}: cluster {' / '.join(cl) or '—'}, accuracy {_f(acc.get(lam))}")
+        rows.append([key, _f(d1, ".3f"), "; ".join(cells)])
+    ths = " / ".join(sorted(model["clusters"], key=float)) if model else "—"
+    return _table(["σ", "neighbour overlap at d = 1", f"largest cluster (threshold {ths}) and terminal 2-D accuracy"],
+                  rows)
 
 
 def stripe_sections() -> list[str]:
