@@ -11,7 +11,7 @@ NOTEBOOKS = sorted((paths.PACKAGE_DIR.parent / "notebooks").glob("[0-9][0-9]_*.i
 
 
 def test_the_explorer_then_one_notebook_per_figure():
-    assert [p.name[:2] for p in NOTEBOOKS] == [f"{i:02d}" for i in range(16)]
+    assert [p.name[:2] for p in NOTEBOOKS] == [f"{i:02d}" for i in range(17)]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)

@@ -137,10 +137,13 @@ def stripe_sections() -> list[str]:
         if comp:
             claim = composition_claim(composition_table(comp))
             verdict = {True: "holds", False: "does not hold", None: "is not decided yet"}[claim["holds"]]
+            if len(comp) < n_comp and claim["holds"] is not None:
+                verdict = f"is not decided yet ({len(comp)} of {n_comp} runs); so far it {verdict}"
             first = next(iter(comp.values()))[0]
+            commits = sorted({_prov(b.get("training_provenance")) for b, _ in comp.values()})
             parts += [f"The composition claim {verdict}: {claim['why']}. Training: {first['config']['steps']:,} steps "
                       f"of {first['config']['batch_size']} images; {_seconds(comp)} (train and analyse, 1 thread); "
-                      f"trained at commit {_prov(first.get('training_provenance'))}.", "", composition_md(comp), ""]
+                      f"trained at commit {', '.join(commits)}.", "", composition_md(comp), ""]
         parts += _missing("stripes-composition", profile, comp)
         n_eff = len(experiment("stripes-efficiency").runs(profile))
         parts += [f"## {efficiency_heading(profile, len(eff), n_eff)}", "",
