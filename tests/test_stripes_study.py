@@ -180,3 +180,32 @@ def test_the_percolation_command_stores_its_model_once(home, capsys):
     model = load_percolation("smoke", quiet=True)
     assert set(model["clusters"]) == {"0.005", "0.05"} and "0.1" in model["overlap"]
     assert main(["percolation", "--profile", "cpu"]) == 2           # the study is not sized there
+
+
+def test_an_experiment_that_gains_a_run_keeps_its_finished_ones(home, monkeypatch):
+    """Adding a run changes the experiment's key; the finished runs stay in its index as they were (with the time
+    each took), and only the new one is computed."""
+    from dataclasses import replace
+
+    from bumpdiff.experiments import registry
+    from bumpdiff.store.compute_runs import compute_experiments
+    from bumpdiff.store.results import read_index
+    compute_experiments(["stripes-percolation"], "smoke", progress=False)
+    before = read_index("stripes-percolation", "smoke")
+    exp = registry.EXPERIMENTS["stripes-percolation"]
+    extra = registry.RunSpec(registry.percolation_group(1.0, 0.25), 0,
+                             registry._efficiency_run("smoke", "bumps", 32, 0.25, 1.0, 0))
+    grown = replace(exp, make_runs=lambda profile: exp.make_runs(profile) + [extra])
+    monkeypatch.setitem(registry.EXPERIMENTS, "stripes-percolation", grown)
+    compute_experiments(["stripes-percolation"], "smoke", progress=False)
+    after = read_index("stripes-percolation", "smoke")
+    assert after["key"] != before["key"] and len(after["runs"]) == len(before["runs"]) + 1
+    for label, entry in before["runs"].items():
+        assert after["runs"][label] == entry
+
+
+def test_the_stripes_alone_start_the_stripes_curve_at_no_2d_example():
+    runs = experiment("stripes-efficiency").runs("fast")
+    alone = runs["stripes + bumps N=16 λ=0 seed 0"]
+    assert alone.stripes.kind == "stripes" and len(alone.stripes.labels()) == 32
+    assert not any(lab.startswith("bumps") and "λ=0 " in lab for lab in runs)

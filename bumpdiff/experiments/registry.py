@@ -246,8 +246,9 @@ def _sized(base: TrainConfig, n: int, sigma: float) -> TrainConfig:
 def _efficiency_run(profile: str, condition: str, n: int, kept: float, sigma: float, seed: int) -> TrainConfig:
     study = get_profile(profile).stripes
     base = _sized(train_profile(profile), n, sigma)
-    st = StripeLattice(n=n, sigma=sigma, d=1.0, kind=EFFICIENCY_CONDITIONS[condition], shape="bump", kept=kept,
-                       seed=seed)
+    # λ = 0 with stripes: the stripes alone (no 2-D example), the left end of the stripes + bumps curve
+    kind = "stripes" if kept == 0 else EFFICIENCY_CONDITIONS[condition]
+    st = StripeLattice(n=n, sigma=sigma, d=1.0, kind=kind, shape="bump", kept=kept or 1.0, seed=seed)
     return replace(base, seed=seed, stripes=st, steps=study.steps,
                    ckpt_every_early=study.steps // 10, ckpt_early_until=study.steps,
                    ckpt_every_late=study.steps // 10)
@@ -257,9 +258,11 @@ def _efficiency(profile: str) -> list[RunSpec]:
     study = get_profile(profile).stripes
     if study is None:
         return []
-    # seed by seed, so that a partial study holds whole seeds; the largest canvas last within a seed
+    # seed by seed, so that a partial study holds whole seeds; the largest canvas last within a seed. With stripes
+    # the curve also starts at λ = 0 (the stripes alone): its smallest dataset may already pass the accuracy level
     return [RunSpec(efficiency_group(cond, n, kept), seed, _efficiency_run(profile, cond, n, kept, 1.0, seed))
-            for seed in study.seeds for n in study.sizes for cond in EFFICIENCY_CONDITIONS for kept in study.kept]
+            for seed in study.seeds for n in study.sizes for cond in EFFICIENCY_CONDITIONS
+            for kept in ((0.0,) if cond == "stripes + bumps" else ()) + tuple(study.kept)]
 
 
 def _percolation(profile: str) -> list[RunSpec]:

@@ -75,9 +75,10 @@ def efficiency_points(runs: dict) -> dict:
     out = defaultdict(list)
     for bundle, _ in runs.values():
         st = bundle["config"]["stripes"]
-        cond = "stripes + bumps" if st["kind"] == "stripes+2d" else "bumps"
+        cond = "bumps" if st["kind"] == "2d" else "stripes + bumps"
+        kept = 0.0 if st["kind"] == "stripes" else st["kept"]     # the stripes alone: λ = 0
         size = _dataset_size(st)
-        out[cond, st["n"], bundle["seed"]].append((size, st["kept"], terminal(bundle)["sections"]["2-D"]["accuracy"]))
+        out[cond, st["n"], bundle["seed"]].append((size, kept, terminal(bundle)["sections"]["2-D"]["accuracy"]))
     return {k: sorted(v) for k, v in out.items()}
 
 

@@ -172,12 +172,30 @@ def _open_index(name: str, profile: str) -> dict:
         log.info(f"corrupt index {paths.relative(idx)}: starting a new one")
         index = None
     if index is None or index.get("key") != key:
+        kept = _still_valid(index, name, profile) if index is not None else {}
         if index is not None:
-            log.info(f"stale index {paths.relative(idx)} (key {index.get('key')} != {key}): starting a new one")
-        index = {"schema": SCHEMA, "experiment": name, "profile": profile, "key": key, "runs": {},
+            log.info(f"stale index {paths.relative(idx)} (key {index.get('key')} != {key}): starting a new one"
+                     + (f", keeping its {len(kept)} runs whose run, analysis and stop rule are unchanged"
+                        if kept else ""))
+        index = {"schema": SCHEMA, "experiment": name, "profile": profile, "key": key, "runs": kept,
                  "analysis_key": analysis_cfg.key(), "analysis": identity(analysis_cfg),
                  "early_stop_rule": asdict(stop) if stop else None}
     return index
+
+
+def _still_valid(index: dict, name: str, profile: str) -> dict:
+    """The entries of a stale index that the experiment as it is now still holds as they are: the same label, run
+    key, analysis and stop rule, and the bundle on disk (an experiment that gains or loses runs keeps the others,
+    with the time each took)."""
+    exp = experiment(name)
+    stop = exp.stop_rule(profile)
+    if index.get("analysis_key") != exp.analysis(profile).key() or \
+            index.get("early_stop_rule") != (asdict(stop) if stop else None):
+        return {}
+    runs = exp.runs(profile)
+    return {label: e for label, e in index.get("runs", {}).items()
+            if label in runs and e.get("run_key") == runs[label].key()
+            and (paths.root() / e["bundle"] / "bundle.json").exists()}
 
 
 def _record(name: str, profile: str, index: dict, label: str, entry: dict, device: str) -> None:
