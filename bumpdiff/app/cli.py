@@ -28,11 +28,11 @@ from ..experiments.profiles import PROFILE_NAMES, get_profile
 from ..experiments.registry import experiments_of, phases_experiment, study_run
 from ..store.bundles import load_bundle
 from ..store.compute_bundle import analyze
+from ..store.compute_percolation import compute_percolation
 from ..store.compute_robustness import compute_study
 from ..store.compute_runs import compute_experiments
 from ..store.compute_tracked import track
 from ..store.executors import SlurmOptions
-from ..store.percolation import compute_percolation
 from ..store.reading import MissingResult
 from ..store.robustness_cache import load_study, measured_checkpoint
 from ..store.tracking import tracked_spec

@@ -11,7 +11,7 @@ from ..store.compute_calibrations import (
     compute_phase_a,
     compute_sampler_calibration,
 )
-from ..store.percolation import compute_percolation
+from ..store.compute_percolation import compute_percolation
 from .cli_options import PROFILE_CHOICES, _common
 
 __all__ = ["_add_calibrate", "_add_recompute", "_add_percolation"]

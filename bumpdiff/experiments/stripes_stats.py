@@ -18,7 +18,7 @@ from collections import defaultdict
 
 import numpy as np
 
-from ..core.stripes import SECTIONS
+from ..core.stripes import SECTIONS, StripeLattice
 
 __all__ = ["ACCURACY_LEVEL", "terminal", "section_samples", "composition_table", "composition_claim",
            "efficiency_points", "size_at_level", "efficiency_slopes", "percolation_points"]
@@ -84,7 +84,6 @@ def efficiency_points(runs: dict) -> dict:
 
 def _dataset_size(st: dict) -> int:
     """Training images of a stripes lattice (its config as stored): 1-D stripes plus kept 2-D examples."""
-    from ..core.stripes import StripeLattice  # numpy only
     return len(StripeLattice(**{k: tuple(v) if k == "band" else v for k, v in st.items()}).labels())
 
 

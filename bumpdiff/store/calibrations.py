@@ -19,6 +19,7 @@ interrupted calibration resumes.
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from ..analysis.calibration import CALIBRATION_SIZES, METRICS
@@ -28,7 +29,6 @@ from ..common.identity import SCHEMA
 from ..common.identity import key as identity_key
 from ..common.log import get_logger
 from .reading import MissingResult, read_json
-from .weights import shipped, shipped_sets
 
 __all__ = ["latent_calibration_key", "load_calibration", "calibration_path", "CALIBRATION_COMMANDS", "phantom_plan",
            "sampler_coverage"]
@@ -81,7 +81,9 @@ def sampler_coverage(cal: dict) -> dict:
     one: the candidates agree at trained models and part at the checkpoints where the phases change."""
     profile = cal["profile"]
     have = {(r["set"], r["step"]) for r in cal["rows"]}
-    want = [(f"{profile}-{arch}-seed{seed}", e["step"], e["label"]) for arch, seed in shipped_sets(profile)
-            for e in shipped(profile, arch, seed)["checkpoints"]]
+    # the shipped sets' manifests, read as JSON (the weights' own reader loads torch, which a report never needs)
+    manifests = [json.loads(m.read_text()) for m in sorted((paths.data_dir() / "pretrained").glob("*/manifest.json"))]
+    want = [(f"{profile}-{m['arch']}-seed{m['seed']}", e["step"], e["label"]) for m in manifests
+            if m["profile"] == profile for e in m["checkpoints"]]
     missing = [f"{s} step {step:,} ({label})" for s, step, label in want if (s, step) not in have]
     return {"done": len(want) - len(missing), "total": len(want), "complete": not missing, "missing": missing}

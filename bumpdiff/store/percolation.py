@@ -1,20 +1,19 @@
 """The percolation model's stored result, ``data/results/stripes/percolation-<profile>.json`` (keyed by its
-:class:`~bumpdiff.analysis.percolation.PercolationModel`): read here, computed by :func:`compute_percolation`
-(``python -m bumpdiff percolation --profile …``, part of ``reproduce``; numpy, seconds)."""
+:class:`~bumpdiff.analysis.percolation.PercolationModel`): read here, never computed (that is
+:func:`bumpdiff.store.compute_percolation.compute_percolation`: ``python -m bumpdiff percolation --profile …``, part
+of ``reproduce``; numpy, seconds)."""
 from __future__ import annotations
 
 from pathlib import Path
 
-from ..analysis.percolation import PercolationModel, percolation_model
+from ..analysis.percolation import PercolationModel
 from ..common import paths
-from ..common.files import atomic_write_json
-from ..common.identity import SCHEMA, identity
+from ..common.identity import SCHEMA
 from ..common.log import get_logger
-from ..core.provenance import provenance
 from ..experiments.profiles import get_profile
 from .reading import MissingResult, read_json
 
-__all__ = ["percolation_spec", "percolation_path", "load_percolation", "compute_percolation", "percolation_command"]
+__all__ = ["percolation_spec", "percolation_path", "load_percolation", "percolation_command"]
 
 log = get_logger()
 
@@ -44,19 +43,3 @@ def load_percolation(profile: str, quiet: bool = False) -> dict:
     if not quiet:
         log.info(f"cache hit: percolation model {paths.relative(path)}")
     return res
-
-
-def compute_percolation(profile: str, force: bool = False) -> Path:
-    """Compute and store the model of ``profile`` unless a current one is stored (``force``: always)."""
-    spec, path = percolation_spec(profile), percolation_path(profile)
-    if not force:
-        try:
-            load_percolation(profile)
-            return path
-        except MissingResult:
-            pass
-    res = {"schema": SCHEMA, "key": spec.key(), "spec": identity(spec), **percolation_model(spec),
-           "provenance": provenance(None, reads_results=False)}
-    atomic_write_json(path, res)
-    log.info(f"wrote {paths.relative(path)}")
-    return path
