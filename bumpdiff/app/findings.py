@@ -26,7 +26,13 @@ from ..experiments.stats import (
     tally,
     threshold_sensitivity,
 )
-from ..experiments.stripes_stats import ACCURACY_LEVEL, composition_claim, composition_table, efficiency_slopes
+from ..experiments.stripes_stats import (
+    ACCURACY_LEVEL,
+    composition_claim,
+    composition_table,
+    efficiency_points,
+    efficiency_slopes,
+)
 from ..store.calibrated import load_calibrated, recompute_command
 from ..store.calibrations import load_calibration, sampler_coverage
 from ..store.reading import MissingResult
@@ -261,15 +267,21 @@ def _efficiency(profile: str) -> Finding:
     slopes = efficiency_slopes(runs)
     said = []
     for cond, s in slopes.items():
-        if s["slope"] is None:
-            said.append(f"`{cond}`: no slope ({len(s['censored'])} size(s) not bracketed by the kept fractions)")
-        else:
-            spread = f" ± {s['spread']:.2f}" if s["spread"] is not None else ""
-            said.append(f"`{cond}`: slope {s['slope']:.2f}{spread} over {len(s['slopes'])} seed(s)")
+        cens = {(c["n"], c["seed"]): c for c in s["censored"]}
+        per_n = []
+        for size, vals in s["sizes"].items():
+            seeds = sorted(seed for (c, nn, seed) in efficiency_points(runs) if c == cond and nn == size)
+            cells = [f"{v:.0f}" if v else ("> " if cens[(size, seed)]["censored"] == "above" else "≤ ")
+                     + f"{cens[(size, seed)]['bound']:.0f}" for seed, v in zip(seeds, vals)]
+            per_n.append(f"N = {size}: {', '.join(cells)}")
+        slope = ("slope not yet (it needs every size of a seed bracketed)" if s["slope"] is None else
+                 f"slope {s['slope']:.2f}" + (f" ± {s['spread']:.2f}" if s["spread"] is not None else "")
+                 + f" over {len(s['slopes'])} seed(s)")
+        said.append(f"`{cond}`: images for 60 % at {'; '.join(per_n)}; {slope}")
     b, m = slopes.get("bumps", {}).get("slope"), slopes.get("stripes + bumps", {}).get("slope")
     holds = (m < b) if (b is not None and m is not None and len(runs) == n) else None
     verdict = {True: "Yes", False: "No", None: f"Not decided yet ({len(runs)} of {n} runs)"}[holds]
-    answer = f"{verdict}: log dataset size for {ACCURACY_LEVEL:.0%} accuracy against log N — " + "; ".join(said) + "."
+    answer = f"{verdict}: " + ". ".join(said) + "."
     return Finding(SAVES_DATA, answer, figure, (("data efficiency", efficiency_heading(profile, len(runs), n)),),
                    holds)
 
