@@ -30,7 +30,6 @@ from ..experiments.stripes_stats import (
     ACCURACY_LEVEL,
     composition_claim,
     composition_table,
-    efficiency_points,
     efficiency_slopes,
 )
 from ..store.calibrated import load_calibrated, recompute_command
@@ -267,13 +266,7 @@ def _efficiency(profile: str) -> Finding:
     slopes = efficiency_slopes(runs)
     said = []
     for cond, s in slopes.items():
-        cens = {(c["n"], c["seed"]): c for c in s["censored"]}
-        per_n = []
-        for size, vals in s["sizes"].items():
-            seeds = sorted(seed for (c, nn, seed) in efficiency_points(runs) if c == cond and nn == size)
-            cells = [f"{v:.0f}" if v else ("> " if cens[(size, seed)]["censored"] == "above" else "≤ ")
-                     + f"{cens[(size, seed)]['bound']:.0f}" for seed, v in zip(seeds, vals)]
-            per_n.append(f"N = {size}: {', '.join(cells)}")
+        per_n = [f"N = {size}: {', '.join(cells)}" for size, cells in s["cells"].items()]
         slope = ("slope not yet (it needs every size of a seed bracketed)" if s["slope"] is None else
                  f"slope {s['slope']:.2f}" + (f" ± {s['spread']:.2f}" if s["spread"] is not None else "")
                  + f" over {len(s['slopes'])} seed(s)")

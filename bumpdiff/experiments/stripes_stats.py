@@ -21,7 +21,7 @@ import numpy as np
 from ..core.stripes import SECTIONS, StripeLattice
 
 __all__ = ["ACCURACY_LEVEL", "terminal", "section_samples", "composition_table", "composition_claim",
-           "efficiency_points", "size_at_level", "efficiency_slopes", "percolation_points"]
+           "efficiency_points", "size_at_level", "size_cell", "efficiency_slopes", "percolation_points"]
 
 #: the accuracy level of the follow-up's data-efficiency figure, and of a section that composes
 ACCURACY_LEVEL = 0.6
@@ -102,26 +102,36 @@ def size_at_level(points, level: float = ACCURACY_LEVEL) -> dict:
     return {"size": None, "censored": "above", "bound": float(points[-1][0])}
 
 
+def size_cell(r: dict) -> str:
+    """A :func:`size_at_level` result as text: the size, or its bound ("> 26": never reached; "≤ 22": reached at the
+    smallest size already)."""
+    if r["size"]:
+        return f"{r['size']:,.0f}"
+    return f"{'>' if r['censored'] == 'above' else '≤'} {r['bound']:,.0f}" if "bound" in r else "—"
+
+
 def efficiency_slopes(runs: dict, level: float = ACCURACY_LEVEL) -> dict:
-    """Per condition: ``{"sizes": {N: [size at level per seed]}, "slopes": [per seed], "slope": mean, "spread": sd,
-    "censored": [...]}`` — a seed's slope needs an uncensored size at every N."""
+    """Per condition: ``{"sizes": {N: [size at level per seed]}, "cells": {N: [that size or its bound, as text, per
+    seed]}, "slopes": [per seed], "slope": mean, "spread": sd, "censored": [...]}`` — a seed's slope needs an
+    uncensored size at every N."""
     pts = efficiency_points(runs)
     by = defaultdict(lambda: defaultdict(dict))
     for (cond, n, seed), p in pts.items():
         by[cond][seed][n] = size_at_level(p, level)
     out = {}
     for cond, seeds in by.items():
-        sizes, slopes, censored = defaultdict(list), [], []
+        sizes, cells, slopes, censored = defaultdict(list), defaultdict(list), [], []
         for seed, per_n in sorted(seeds.items()):
             for n, r in sorted(per_n.items()):
                 sizes[n].append(r["size"])
+                cells[n].append(size_cell(r))
                 if r["censored"]:
                     censored.append({"seed": seed, "n": n, **r})
             ok = {n: r["size"] for n, r in per_n.items() if r["size"]}
             if len(ok) >= 3 and len(ok) == len(per_n):
                 x, y = np.log(sorted(ok)), np.log([ok[n] for n in sorted(ok)])
                 slopes.append(float(np.polyfit(x, y, 1)[0]))
-        out[cond] = {"sizes": dict(sorted(sizes.items())), "slopes": slopes,
+        out[cond] = {"sizes": dict(sorted(sizes.items())), "cells": dict(sorted(cells.items())), "slopes": slopes,
                      "slope": float(np.mean(slopes)) if slopes else None,
                      "spread": float(np.std(slopes)) if len(slopes) > 1 else None, "censored": censored}
     return out

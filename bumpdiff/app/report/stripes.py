@@ -71,15 +71,7 @@ def efficiency_md(runs: dict) -> str:
     slopes = efficiency_slopes(runs)
     rows = []
     for cond, s in slopes.items():
-        cens = {(c["seed"], c["n"]): c for c in s["censored"]}
-        for n, vals in s["sizes"].items():
-            seeds = sorted({seed for (c, nn, seed) in efficiency_points(runs) if c == cond and nn == n})
-            cells = []
-            for seed, v in zip(seeds, vals):
-                c = cens.get((seed, n))
-                cells.append(f"{v:,.0f}" if v else (f"> {c['bound']:,.0f}" if c and c["censored"] == "above"
-                                                    else f"≤ {c['bound']:,.0f}" if c else "—"))
-            rows.append([cond, n, ", ".join(cells)])
+        rows += [[cond, n, ", ".join(cells)] for n, cells in s["cells"].items()]
         slope = "—" if s["slope"] is None else f"{s['slope']:.2f}" + (
             f" ± {s['spread']:.2f} ({len(s['slopes'])} seeds)" if s["spread"] is not None else " (1 seed)")
         rows.append([cond, "slope of log size vs log N", slope])
