@@ -156,3 +156,35 @@ def test_each_calibrated_profiles_sampler_is_its_committed_calibrations_choice()
         assert (a.sampler, a.sampler_steps if a.sampler == "ddim" else 0, a.eta) == (row["name"], row["steps"],
                                                                                      row["eta"])
         assert a.n_samples == cal["n"] and a.tol == cal["tol"]
+
+
+def test_the_shipped_checkpoints_say_what_they_can_where_no_run_is_at_hand(monkeypatch):
+    """A profile without checkpoints of its runs still reads its shipped ones: layer 4 at those shipped as C and at
+    the finals, under the calibrated rule, per read-out, with the DDPM-1000 accuracy where it is calibrated."""
+    from bumpdiff.app.report import instruments
+    from bumpdiff.store.reading import MissingResult
+
+    sheet = {"geodesic_order": 0.99, "neighbourhood_agreement": 0.95, "dimension": 2.0, "conditions": 256}
+    fold = {"geodesic_order": 0.5, "neighbourhood_agreement": 0.9, "dimension": 2.0, "conditions": 256}
+    rows = [{"set": "x-film-seed0", "step": s, "label": lab, "mean_by_trials": {"1": m1, "4": m4}}
+            for s, lab, m1, m4 in ((100, "A", sheet, sheet), (300, "C", fold, sheet), (900, "final", fold, fold))]
+    cals = {"noise": {"trials": 4, "rows": rows},
+            "sampler": {"rows": [{"set": "x-film-seed0", "step": 900, "sampler": "DDPM 1000", "accuracy": 0.97}]}}
+
+    def load(kind, profile, quiet=False):
+        if kind not in cals:
+            raise MissingResult(f"no {kind} calibration")
+        return cals[kind]
+
+    monkeypatch.setattr(instruments, "load_calibration", load)
+    got = instruments.shipped_latent_calls("x")
+    assert [(r["independent"]["call"], r["mean"]["call"]) for r in got] == [("C", "C"), ("B", "C"), ("B", "B")]
+    assert [r["reference_accuracy"] for r in got] == [None, None, 0.97]
+    said = instruments.shipped_sentence("x")
+    assert "step 100" not in said                       # phase A says nothing about the claim
+    assert "step 300 (shipped as C): B / C" in said and "DDPM-1000 accuracy 0.97" in said
+    assert said.endswith("1 of 2 carry an ordered latent under at least one read-out")
+    cals["noise"]["rows"][1]["mean_by_trials"]["4"] = fold
+    assert instruments.shipped_sentence("x").endswith("none of them carries an ordered latent")
+    del cals["noise"]
+    assert instruments.shipped_latent_calls("x") is None and instruments.shipped_sentence("x") == ""
