@@ -363,3 +363,22 @@ def _model_at(label: str, step: int):
     cfg = experiment_runs("phases", "smoke")[label]
     diff, _ = load_model(dict(list_checkpoints(run_dir(cfg)))[step], which="ema")
     return diff, cfg
+
+
+def test_two_processes_recording_runs_of_one_experiment_keep_each_others(home):
+    """Two ``reproduce`` commands of one experiment, each given other runs, open the index before either records:
+    each run they finish is in the index on disk afterwards, whichever records last."""
+    from bumpdiff.store.compute_runs import _open_index, _record
+    from bumpdiff.store.results import index_path
+    labels = list(experiments.experiment("imbalanced").runs("smoke"))[:2]
+    for k in range(2):
+        b = home / "data" / "results" / f"run-{k}" / "analysis-y" / "bundle.json"
+        b.parent.mkdir(parents=True)
+        b.write_text("{}")
+    first, second = _open_index("imbalanced", "smoke"), _open_index("imbalanced", "smoke")
+    _record("imbalanced", "smoke", first, labels[0], {"bundle": "data/results/run-0/analysis-y"}, "cpu")
+    _record("imbalanced", "smoke", second, labels[1], {"bundle": "data/results/run-1/analysis-y"}, "cpu")
+    on_disk = json.loads(index_path("imbalanced", "smoke").read_text())
+    assert [on_disk["runs"][lab]["bundle"] for lab in labels] == ["data/results/run-0/analysis-y",
+                                                                  "data/results/run-1/analysis-y"]
+    assert not set(labels) & set(on_disk["missing"])

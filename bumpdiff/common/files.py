@@ -2,7 +2,9 @@
 hashes."""
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import fcntl
 import hashlib
 import json
 import os
@@ -12,7 +14,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["to_plain", "atomic_write_text", "atomic_write_with", "atomic_write_json", "atomic_savez", "file_sha256"]
+__all__ = ["to_plain", "atomic_write_text", "atomic_write_with", "atomic_write_json", "atomic_savez", "file_sha256",
+           "exclusive"]
 
 
 def to_plain(obj: Any) -> Any:
@@ -78,3 +81,17 @@ def file_sha256(path) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
+
+
+@contextlib.contextmanager
+def exclusive(lock_path):
+    """Hold an exclusive advisory lock on ``lock_path`` (created if need be) for the ``with`` block: processes that
+    read, change and rewrite one file take turns. The lock goes with the process, so a killed holder leaves none."""
+    lock_path = Path(lock_path)
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)

@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 
 from ..common import paths
-from ..common.files import atomic_write_json
+from ..common.files import atomic_write_json, exclusive
 from ..common.identity import SCHEMA, identity
 from ..common.log import get_logger
 from ..common.runtime import resolve_device
@@ -199,7 +199,27 @@ def _still_valid(index: dict, name: str, profile: str) -> dict:
 
 
 def _record(name: str, profile: str, index: dict, label: str, entry: dict, device: str) -> None:
-    """Add a finished run to the index and write it atomically (only the submitting process ever does)."""
+    """Add a finished run to the index and write it atomically. Under a lock, the runs that other processes
+    recorded in the index on disk since this one opened it (two ``reproduce`` commands of one experiment, each
+    given other runs) are merged in first, so that neither drops the other's."""
+    with exclusive(paths.scratch_dir() / "locks" / f"{index_path(name, profile).stem}.lock"):
+        _merge_recorded(name, profile, index)
+        _write_record(name, profile, index, label, entry, device)
+
+
+def _merge_recorded(name: str, profile: str, index: dict) -> None:
+    """Add to ``index`` the entries of the index on disk (the same experiment key) for runs it does not hold."""
+    idx = index_path(name, profile)
+    try:
+        disk = json.loads(idx.read_text()) if idx.exists() else None
+    except (OSError, json.JSONDecodeError):
+        return
+    if disk and disk.get("key") == index.get("key"):
+        for lab, e in disk.get("runs", {}).items():
+            index["runs"].setdefault(lab, e)
+
+
+def _write_record(name: str, profile: str, index: dict, label: str, entry: dict, device: str) -> None:
     runs = experiment(name).runs(profile)
     idx = index_path(name, profile)
     index["runs"][label] = entry
