@@ -150,6 +150,19 @@ def test_efficiency_slopes_recover_power_laws():
     assert got["bumps"]["slope"] == pytest.approx(2.0, abs=0.05)
     assert got["stripes + bumps"]["slope"] == pytest.approx(1.0, abs=0.05)
     assert len(got["bumps"]["slopes"]) == 2
+    claim = ss.efficiency_claim(got)
+    assert claim["holds"] is True and "every seed" in claim["why"]
+
+
+def test_the_efficiency_verdict_needs_the_slopes_apart_beyond_the_seed_spread():
+    def slopes(b, m):
+        return {"bumps": {"slopes": b}, "stripes + bumps": {"slopes": m}}
+    assert ss.efficiency_claim(slopes([2.0, 1.9], [1.0, 1.2]))["holds"] is True
+    overlap = ss.efficiency_claim(slopes([2.0, 1.1], [1.0, 1.2]))
+    assert overlap["holds"] is False and "not told apart" in overlap["why"]
+    assert ss.efficiency_claim(slopes([1.0, 1.1], [1.5, 1.6]))["holds"] is False
+    assert ss.efficiency_claim(slopes([2.0], []))["holds"] is None
+    assert ss.efficiency_claim({})["holds"] is None
 
 
 def test_neighbour_overlap_is_the_gaussian_formula_for_resolved_bumps():

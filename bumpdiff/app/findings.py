@@ -30,6 +30,7 @@ from ..experiments.stripes_stats import (
     ACCURACY_LEVEL,
     composition_claim,
     composition_table,
+    efficiency_claim,
     efficiency_slopes,
 )
 from ..store.calibrated import load_calibrated, recompute_command
@@ -276,10 +277,10 @@ def _efficiency(profile: str) -> Finding:
                  f"slope {s['slope']:.2f}" + (f" ± {s['spread']:.2f}" if s["spread"] is not None else "")
                  + f" over {len(s['slopes'])} seed(s)")
         said.append(f"`{cond}`: images for 60 % at {'; '.join(per_n)}; {slope}")
-    b, m = slopes.get("bumps", {}).get("slope"), slopes.get("stripes + bumps", {}).get("slope")
-    holds = (m < b) if (b is not None and m is not None and len(runs) == n) else None
+    claim = efficiency_claim(slopes)
+    holds = claim["holds"] if len(runs) == n else None
     verdict = {True: "Yes", False: "No", None: f"Not decided yet ({len(runs)} of {n} runs)"}[holds]
-    answer = f"{verdict}: " + ". ".join(said) + "."
+    answer = f"{verdict}: " + (f"{claim['why']}. " if claim["holds"] is not None else "") + ". ".join(said) + "."
     return Finding(SAVES_DATA, answer, figure, (("data efficiency", efficiency_heading(profile, len(runs), n)),),
                    holds)
 
