@@ -122,6 +122,16 @@ def test_the_composition_verdicts():
     assert table["stripes"]["intersection"]["verdict"] == "no"
     claim = ss.composition_claim(table)
     assert claim["holds"] is False and "in part" in claim["why"]
+    assert table["stripes + rim"]["intersection"]["peaks"] == [(0.7, 9), (0.65, 9), (0.5, 9)]   # seed order
+
+
+def test_the_best_checkpoint_is_reported_and_the_verdict_stays_terminal():
+    """A section that composes mid-training and loses it keeps its terminal verdict; its peak and step are said."""
+    b = _bundle("stripes + rim", 0, {"intersection": {"accuracy": 0.3}})
+    b["checkpoints"].insert(1, {"step": 5, "sections": {"intersection": {"accuracy": 0.8}}})
+    b["checkpoints"].insert(1, {"step": 4, "sections": {"intersection": {"accuracy": 0.8}}})
+    cell = ss.composition_table({"r": (b, {})})["stripes + rim"]["intersection"]
+    assert cell["verdict"] == "no" and cell["peaks"] == [(0.8, 4)]   # the earliest of equal peaks
 
 
 def test_size_at_level_interpolates_in_log_size_and_says_when_censored():

@@ -40,12 +40,18 @@ def _cond(bundle: dict) -> str:
 
 
 def composition_table(runs: dict, level: float = ACCURACY_LEVEL) -> dict:
-    """``{condition: {section: {"accs": [...per seed], "mean", "sd", "verdict"}}}`` from the composition experiment's
-    ``{label: (bundle, arrays)}``: terminal accuracies per seed."""
+    """``{condition: {section: {"accs": [...per seed], "mean", "sd", "verdict", "peaks": [(accuracy, step) per
+    seed]}}}`` from the composition experiment's ``{label: (bundle, arrays)}``: the verdict is read on the terminal
+    accuracies per seed; ``peaks`` (each seed's best analysed checkpoint) say whether a section composed for a while
+    during training and lost it, and decide nothing."""
     accs = defaultdict(lambda: defaultdict(list))
-    for bundle, _ in runs.values():
+    peaks = defaultdict(lambda: defaultdict(list))
+    for bundle, _ in sorted(runs.values(), key=lambda r: r[0].get("seed", 0)):
         for section, s in terminal(bundle)["sections"].items():
             accs[_cond(bundle)][section].append(s["accuracy"])
+            best = max((r for r in bundle["checkpoints"] if section in r.get("sections", {})),
+                       key=lambda r: (r["sections"][section]["accuracy"], -r["step"]))
+            peaks[_cond(bundle)][section].append((best["sections"][section]["accuracy"], best["step"]))
     out = {}
     for cond, secs in accs.items():
         out[cond] = {}
@@ -53,7 +59,7 @@ def composition_table(runs: dict, level: float = ACCURACY_LEVEL) -> dict:
             k = sum(x >= level for x in a)
             verdict = "yes" if k == len(a) else "no" if k == 0 else f"{k} of {len(a)}"
             out[cond][section] = {"accs": a, "mean": float(np.mean(a)), "sd": float(np.std(a)), "verdict": verdict,
-                                  "seeds": len(a)}
+                                  "seeds": len(a), "peaks": peaks[cond][section]}
     return out
 
 
