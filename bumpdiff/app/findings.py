@@ -239,14 +239,21 @@ def _not_here(claim: str, profile: str) -> Finding:
                    "in CI).", "", (), runs_here=False)
 
 
+def _stripe_study(name: str, claim: str, profile: str) -> tuple[dict, int, Finding | None]:
+    """The runs of stripes experiment ``name`` at ``profile`` and how many it has, or the finding to give instead
+    (not sized for this profile; no run computed yet, with no figure until one is)."""
+    if get_profile(profile).stripes is None:
+        return {}, 0, _not_here(claim, profile)
+    runs = stripe_runs(name, profile)
+    n = len(experiment(name).runs(profile))
+    return runs, n, None if runs else Finding(claim, "not computed yet", "", ())
+
+
 def _composition(profile: str) -> Finding:
     figure = "fig14_composition.png"
-    if get_profile(profile).stripes is None:
-        return _not_here(COMPOSES, profile)
-    runs = stripe_runs("stripes-composition", profile)
-    n = len(experiment("stripes-composition").runs(profile))
-    if not runs:
-        return Finding(COMPOSES, "not computed yet", "", ())   # no figure until a run is computed
+    runs, n, instead = _stripe_study("stripes-composition", COMPOSES, profile)
+    if instead:
+        return instead
     table = composition_table(runs)
     claim = composition_claim(table)
     cross = ("vertical arm", "horizontal arm", "intersection")
@@ -263,12 +270,9 @@ def _composition(profile: str) -> Finding:
 
 def _efficiency(profile: str) -> Finding:
     figure = "fig16_data_efficiency.png"
-    if get_profile(profile).stripes is None:
-        return _not_here(SAVES_DATA, profile)
-    runs = stripe_runs("stripes-efficiency", profile)
-    n = len(experiment("stripes-efficiency").runs(profile))
-    if not runs:
-        return Finding(SAVES_DATA, "not computed yet", "", ())
+    runs, n, instead = _stripe_study("stripes-efficiency", SAVES_DATA, profile)
+    if instead:
+        return instead
     slopes = efficiency_slopes(runs)
     said = []
     for cond, s in slopes.items():
@@ -280,6 +284,8 @@ def _efficiency(profile: str) -> Finding:
     claim = efficiency_claim(slopes)
     holds = claim["holds"] if len(runs) == n else None
     verdict = {True: "Yes", False: "No", None: f"Not decided yet ({len(runs)} of {n} runs)"}[holds]
+    if len(runs) == n and holds is None:          # every run in, and still no slope: censored at this scale
+        verdict = f"Undecided at this scale ({claim['why']})"
     answer = f"{verdict}: " + (f"{claim['why']}. " if claim["holds"] is not None else "") + ". ".join(said) + "."
     return Finding(SAVES_DATA, answer, figure, (("data efficiency", efficiency_heading(profile, len(runs), n)),),
                    holds)
