@@ -134,6 +134,20 @@ def test_the_best_checkpoint_is_reported_and_the_verdict_stays_terminal():
     assert cell["verdict"] == "no" and cell["peaks"] == [(0.8, 4)]   # the earliest of equal peaks
 
 
+def test_the_failures_on_the_cross_are_grouped_per_axis_and_averaged_over_seeds():
+    def sec(**frac):
+        out = {f"{a}_{lab}": 0.0 for a in "xy" for lab in ("correct", "absent", "wrong", "missing", "multiple",
+                                                             "spurious")}
+        return out | frac
+    runs = {f"s{k}": (_bundle("stripes", k, {"intersection": sec(x_correct=c, x_missing=1 - c, y_wrong=0.5,
+                                                                    y_multiple=0.25, y_spurious=0.25)}), {})
+            for k, c in enumerate((0.6, 0.2))}
+    got = ss.composition_failures(runs)["stripes"]["intersection"]
+    assert got["x"] == pytest.approx({"correct": 0.4, "wrong place": 0.0, "missing": 0.6, "extra": 0.0})
+    assert got["y"] == pytest.approx({"correct": 0.0, "wrong place": 0.5, "missing": 0.0, "extra": 0.5})
+    assert all(sum(axis.values()) == pytest.approx(1.0) for axis in got.values())
+
+
 def test_size_at_level_interpolates_in_log_size_and_says_when_censored():
     pts = [(10, 0.1, 0.2), (100, 0.5, 0.8)]
     r = ss.size_at_level(pts, 0.5)

@@ -22,9 +22,9 @@ import numpy as np
 
 from ..core.stripes import SECTIONS, StripeLattice
 
-__all__ = ["ACCURACY_LEVEL", "terminal", "section_samples", "composition_table", "composition_claim",
-           "efficiency_points", "size_at_level", "size_cell", "efficiency_slopes", "efficiency_claim",
-           "percolation_points"]
+__all__ = ["ACCURACY_LEVEL", "FAILURE_GROUPS", "terminal", "section_samples", "composition_table",
+           "composition_claim", "composition_failures", "efficiency_points", "size_at_level", "size_cell",
+           "efficiency_slopes", "efficiency_claim", "percolation_points"]
 
 #: the accuracy level of the follow-up's data-efficiency figure, and of a section that composes
 ACCURACY_LEVEL = 0.6
@@ -61,6 +61,30 @@ def composition_table(runs: dict, level: float = ACCURACY_LEVEL) -> dict:
             out[cond][section] = {"accs": a, "mean": float(np.mean(a)), "sd": float(np.std(a)), "verdict": verdict,
                                   "seeds": len(a), "peaks": peaks[cond][section]}
     return out
+
+
+#: how an axis of a stripes sample fails (the detector's verdicts grouped): drawn at the wrong place, not drawn, or
+#: drawn more than once or where the coordinate is hidden
+FAILURE_GROUPS = {"wrong place": ("wrong",), "missing": ("missing",), "extra": ("multiple", "spurious")}
+
+
+def composition_failures(runs: dict, sections=("vertical arm", "horizontal arm", "intersection")) -> dict:
+    """``{condition: {section: {axis: {"correct" | failure group: mean fraction over seeds}}}}`` at the last analysed
+    checkpoint: where the held-out cross is not composed, what the samples draw instead."""
+    acc = defaultdict(lambda: defaultdict(lambda: defaultdict(lambda: defaultdict(list))))
+    for bundle, _ in runs.values():
+        secs = terminal(bundle)["sections"]
+        for section in sections:
+            if section not in secs:
+                continue
+            s = secs[section]
+            for axis in ("x", "y"):
+                cell = acc[_cond(bundle)][section][axis]
+                cell["correct"].append(s[f"{axis}_correct"] + s[f"{axis}_absent"])
+                for group, labels in FAILURE_GROUPS.items():
+                    cell[group].append(sum(s[f"{axis}_{lab}"] for lab in labels))
+    return {cond: {sec: {axis: {k: float(np.mean(v)) for k, v in cell.items()} for axis, cell in axes.items()}
+                   for sec, axes in secs.items()} for cond, secs in acc.items()}
 
 
 def composition_claim(table: dict) -> dict:

@@ -7,7 +7,9 @@ from ...experiments.profiles import get_profile
 from ...experiments.registry import COMPOSITION_GROUPS, STRIPE_EXPERIMENTS, experiment
 from ...experiments.stripes_stats import (
     ACCURACY_LEVEL,
+    FAILURE_GROUPS,
     composition_claim,
+    composition_failures,
     composition_table,
     efficiency_points,
     efficiency_slopes,
@@ -66,6 +68,20 @@ def composition_md(runs: dict) -> str:
                          c["verdict"], ", ".join(f"{a:.2f} ({step:,})" for a, step in c["peaks"])])
     return _table(["condition", "section", "accuracy, last checkpoint", "per seed", f"≥ {ACCURACY_LEVEL:g}",
                    "best checkpoint per seed (step)"], rows)
+
+
+def failures_md(runs: dict) -> str:
+    """Per condition, cross section and axis: the fraction of samples right and how the others fail, mean over
+    seeds at the last checkpoint."""
+    fails = composition_failures(runs)
+    groups = ("correct", *FAILURE_GROUPS)
+    rows = []
+    for cond in COMPOSITION_GROUPS:
+        for section, axes in fails.get(cond, {}).items():
+            for axis, cell in axes.items():
+                rows.append([cond, section, "vertical stripe (x)" if axis == "x" else "horizontal stripe (y)",
+                             *(f"{cell[g]:.2f}" for g in groups)])
+    return _table(["condition", "section", "axis", *groups], rows)
 
 
 def efficiency_md(runs: dict) -> str:
@@ -137,7 +153,10 @@ def stripe_sections() -> list[str]:
             commits = sorted({_prov(b.get("training_provenance")) for b, _ in comp.values()})
             parts += [f"The composition claim {verdict}: {claim['why']}. Training: {first['config']['steps']:,} steps "
                       f"of {first['config']['batch_size']} images; {_seconds(comp)} (train and analyse, 1 thread); "
-                      f"trained at commit {', '.join(commits)}.", "", composition_md(comp), ""]
+                      f"trained at commit {', '.join(commits)}.", "", composition_md(comp), "",
+                      "What the samples draw on the held-out cross, per axis (mean over seeds, last checkpoint): "
+                      "right, at the wrong place (more than the tolerance off), missing, or extra (more than one, or "
+                      "one where the coordinate is hidden):", "", failures_md(comp), ""]
         parts += _missing("stripes-composition", profile, comp)
         n_eff = len(experiment("stripes-efficiency").runs(profile))
         parts += [f"## {efficiency_heading(profile, len(eff), n_eff)}", "",
