@@ -246,3 +246,13 @@ def test_the_stripes_alone_start_the_stripes_curve_at_no_2d_example():
     alone = runs["stripes + bumps N=16 λ=0 seed 0"]
     assert alone.stripes.kind == "stripes" and len(alone.stripes.labels()) == 32
     assert not any(lab.startswith("bumps") and "λ=0 " in lab for lab in runs)
+
+
+def test_a_runs_time_is_read_from_its_bundle_whatever_its_job_took():
+    """Training to the last checkpoint (cumulative over resumes) plus every checkpoint's analysis: a resumed job's
+    wall time, or the seconds a run another experiment trained took to record, do not enter."""
+    from bumpdiff.app.report.stripes import run_seconds
+    b = {"checkpoints": [{"step": 0, "train_seconds": 0.0, "seconds": 2.0},
+                         {"step": 9, "train_seconds": 100.0, "seconds": 3.0}], "job": {"seconds": 0.4}}
+    assert run_seconds(b) == 105.0
+    assert run_seconds({"checkpoints": []}) is None

@@ -22,7 +22,8 @@ from ...store.results import load_experiment
 from .format import _f, _prov, _table
 from .headings import composition_heading, efficiency_heading, percolation_heading
 
-__all__ = ["stripe_sections", "stripe_runs", "composition_md", "efficiency_md", "percolation_md", "STRIPE_PROFILES"]
+__all__ = ["stripe_sections", "stripe_runs", "composition_md", "efficiency_md", "percolation_md", "run_seconds",
+           "STRIPE_PROFILES"]
 
 #: the profiles whose stripes study the report shows (smoke's is CI's, never committed)
 STRIPE_PROFILES = ("fast",)
@@ -45,8 +46,18 @@ def _missing(name: str, profile: str, runs: dict) -> list[str]:
             f"the like; `python -m bumpdiff reproduce {name} --profile {profile}` computes them all).", ""]
 
 
+def run_seconds(bundle: dict) -> float | None:
+    """A stripes run's compute time from its bundle: training to its last analysed checkpoint (cumulative over
+    resumes) plus the analysis of every checkpoint — unlike the job's wall time, the same for a resumed run, and for a
+    run that another experiment trained (None without the times)."""
+    recs = bundle.get("checkpoints") or []
+    if not recs or recs[-1].get("train_seconds") is None:
+        return None
+    return float(recs[-1]["train_seconds"]) + sum(float(r.get("seconds") or 0.0) for r in recs)
+
+
 def _seconds(runs: dict) -> str:
-    secs = [b["job"]["seconds"] for b, _ in runs.values() if b.get("job", {}).get("seconds")]
+    secs = [t for t in (run_seconds(b) for b, _ in runs.values()) if t]
     if not secs:
         return "—"
     lo, hi = f"{min(secs) / 60:.0f}", f"{max(secs) / 60:.0f}"
