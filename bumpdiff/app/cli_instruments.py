@@ -26,7 +26,7 @@ def _cmd_calibrate(a):
         print(compute_noise_calibration(a.profile, trials=a.trials, progress=not a.quiet))
     else:
         print(compute_sampler_calibration(a.profile, n=a.n, progress=not a.quiet, device=resolve_device(a.device),
-                                          only_final=a.only_final))
+                                          only_final=a.only_final, steps=a.steps))
 
 
 def _cmd_recompute(a):
@@ -56,6 +56,9 @@ def _add_calibrate(sub) -> None:
     c.add_argument("--trials", type=int, default=16, help="noise: noise images per condition")
     c.add_argument("--n", type=int, default=None, help="sampler: samples per checkpoint (default: the profile's)")
     c.add_argument("--only-final", action="store_true", help="sampler: only the last checkpoint of each shipped set")
+    c.add_argument("--steps", type=int, nargs="+", default=None,
+                   help="sampler: only the shipped checkpoints at these steps (processes given other steps can run "
+                        "side by side; each writes every checkpoint computed so far)")
     c.set_defaults(func=_cmd_calibrate)
 
 

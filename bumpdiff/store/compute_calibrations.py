@@ -124,42 +124,65 @@ SAMPLER_CANDIDATES = (("DDPM 1000", "ddpm", 0, 0.0),
 
 
 def compute_sampler_calibration(profile: str, n: int | None = None, progress: bool = True, device="cpu",
-                                only_final: bool = False) -> Path:
+                                only_final: bool = False, steps=None) -> Path:
     """Accuracy and failure fractions of ``n`` samples (default: the profile's analysis) under each of
-    :data:`SAMPLER_CANDIDATES` at every shipped checkpoint of ``profile`` (``only_final``: the last of each set),
-    same requested centres and seed for all; resumable per (checkpoint, sampler); returns the path of
-    ``sampler-<profile>.json``."""
+    :data:`SAMPLER_CANDIDATES` at every shipped checkpoint of ``profile`` (``only_final``: the last of each set;
+    ``steps``: the checkpoints at these steps), same requested centres and seed for all; resumable per (checkpoint,
+    sampler). The calibration written holds every shipped checkpoint whose candidates are all computed, by this
+    call or an earlier one, so that processes given other checkpoints can run side by side and the last to finish
+    writes the union. Returns the path of ``sampler-<profile>.json``."""
     a = get_profile(profile).analysis
     n = n or a.n_samples
     work = paths.scratch_dir() / "calibration" / f"sampler-{profile}-n{n}"
     work.mkdir(parents=True, exist_ok=True)
-    todo = [c for c in _shipped_checkpoints(profile) if not only_final or c[3]["label"] == "final"]
-    rows = []
+    shipped_ckpts = list(_shipped_checkpoints(profile))
+    if steps is not None:
+        have = sorted({c[3]["step"] for c in shipped_ckpts})
+        bad = [s for s in steps if s not in have]
+        if bad or not steps:
+            raise ValueError(f"steps must be steps of shipped {profile} checkpoints ({have}), got {list(steps)}")
+    todo = [c for c in shipped_ckpts if (not only_final or c[3]["label"] == "final")
+            and (steps is None or c[3]["step"] in steps)]
+
+    def result_file(arch, seed, e, name, k, eta):
+        return work / f"{arch}-seed{seed}-step{e['step']:07d}-{name}{k}-eta{eta:g}.json"
+
     bar = tqdm(total=len(todo) * len(SAMPLER_CANDIDATES), desc="samplers", disable=not progress)
     for arch, seed, man, e, load in todo:
         cfg = TrainConfig.from_dict(man["config"])
         diffusion = None
-        for label, name, steps, eta in SAMPLER_CANDIDATES:
-            f = work / f"{arch}-seed{seed}-step{e['step']:07d}-{name}{steps}-eta{eta:g}.json"
-            try:
-                res = json.loads(f.read_text())
-            except (OSError, json.JSONDecodeError):
+        for _, name, k, eta in SAMPLER_CANDIDATES:
+            f = result_file(arch, seed, e, name, k, eta)
+            if _read_json(f) is None:
                 if diffusion is None:
                     diffusion = load().to(device)
-                s, _ = sample_and_score(diffusion, cfg.lattice.centers(), n, seed=a.seed, sampler=name,
-                                        steps=steps or None, eta=eta, tol=a.tol, periodic=cfg.lattice.periodic)
-                res = s.summary()
-                atomic_write_json(f, res)
-            rows.append({"set": f"{profile}-{arch}-seed{seed}", "arch": arch, "seed": seed, "step": e["step"],
-                         "label": e["label"], "sampler": label, "name": name, "steps": steps, "eta": eta, **res})
+                sc, _ = sample_and_score(diffusion, cfg.lattice.centers(), n, seed=a.seed, sampler=name,
+                                         steps=k or None, eta=eta, tol=a.tol, periodic=cfg.lattice.periodic)
+                atomic_write_json(f, sc.summary())
             bar.update()
     bar.close()
+    rows = []
+    for arch, seed, man, e, _ in shipped_ckpts:
+        got = [(c, _read_json(result_file(arch, seed, e, c[1], c[2], c[3]))) for c in SAMPLER_CANDIDATES]
+        if any(res is None for _, res in got):
+            continue    # not computed yet (by this call or another): left out, and the coverage says so
+        rows += [{"set": f"{profile}-{arch}-seed{seed}", "arch": arch, "seed": seed, "step": e["step"],
+                  "label": e["label"], "sampler": label, "name": name, "steps": k, "eta": eta, **res}
+                 for (label, name, k, eta), res in got]
     out = {"schema": SCHEMA, "kind": "sampler-calibration", "profile": profile, "n": n, "seed": a.seed,
            "tol": a.tol, "candidates": [list(c) for c in SAMPLER_CANDIDATES], "rows": rows,
            "provenance": provenance(device, reads_results=False)}
     path = calibration_path("sampler", profile)
     atomic_write_json(path, out)
     return path
+
+
+def _read_json(path: Path):
+    """A stored per-checkpoint result, or None when it is missing or unreadable (then it is computed again)."""
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
 
 
 def compute_phase_a(profile: str, trials: int | None = None, progress: bool = True) -> Path:
