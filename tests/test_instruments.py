@@ -188,3 +188,32 @@ def test_the_shipped_checkpoints_say_what_they_can_where_no_run_is_at_hand(monke
     assert instruments.shipped_sentence("x").endswith("none of them carries an ordered latent")
     del cals["noise"]
     assert instruments.shipped_latent_calls("x") is None and instruments.shipped_sentence("x") == ""
+
+
+def test_the_sampler_calibration_runs_by_steps_side_by_side_and_writes_the_union(home, tiny, monkeypatch):
+    """``--steps`` computes only those shipped checkpoints; each write holds every checkpoint computed so far (by any
+    process), so a calibration split across processes ends complete; cached results are not computed again."""
+    from bumpdiff.store import compute_calibrations as cc
+
+    cfg = get_profile("smoke").train.to_dict()
+    ckpts = [("film", 0, {"config": cfg}, {"step": step, "label": label}, lambda: tiny)
+             for step, label in ((10, "A"), (20, "final"))]
+    monkeypatch.setattr(cc, "_shipped_checkpoints", lambda profile: iter(ckpts))
+    # the reference and one candidate, both within smoke's 50 diffusion steps
+    monkeypatch.setattr(cc, "SAMPLER_CANDIDATES", (("DDPM 50", "ddpm", 0, 0.0), ("DDIM 5, η=1", "ddim", 5, 1.0)))
+    sampled = []
+    real = cc.sample_and_score
+    monkeypatch.setattr(cc, "sample_and_score", lambda *a, **k: sampled.append(k["sampler"]) or real(*a, **k))
+
+    def steps_in(path):
+        return sorted({r["step"] for r in json.loads(path.read_text())["rows"]})
+
+    assert steps_in(cc.compute_sampler_calibration("smoke", n=2, progress=False, steps=[20])) == [20]
+    assert len(sampled) == 2
+    path = cc.compute_sampler_calibration("smoke", n=2, progress=False, steps=[10])         # "another process"
+    assert steps_in(path) == [10, 20] and len(json.loads(path.read_text())["rows"]) == 2 * 2
+    before = json.loads(path.read_text())["rows"]
+    cc.compute_sampler_calibration("smoke", n=2, progress=False)                           # all cached
+    assert len(sampled) == 4 and json.loads(path.read_text())["rows"] == before
+    with pytest.raises(ValueError, match=r"steps must be steps of shipped smoke checkpoints \(\[10, 20\]\)"):
+        cc.compute_sampler_calibration("smoke", n=2, progress=False, steps=[7])
