@@ -102,6 +102,25 @@ def test_the_smoke_study_computes_and_reads_back(home):
     shots = ss.section_samples(*comp["stripes + rim seed 0"])
     assert list(shots) == ["outside", "vertical arm", "horizontal arm", "intersection", "stripes"]
     assert all(imgs.shape == (2, 1, 32, 32) and req.shape == (2, 2) for imgs, req in shots.values())
+    # the verdict's sampler checked on these stripe models: the last checkpoints re-scored under DDPM, run by run
+    from bumpdiff.app.report.stripes import sampler_check_md
+    from bumpdiff.store.calibrations import load_calibration
+    from bumpdiff.store.compute_stripe_check import compute_stripe_sampler_check
+    assert "not computed yet" in sampler_check_md("smoke", comp)[0]
+    compute_stripe_sampler_check("smoke", runs=["stripes seed 0"], progress=False)
+    chk = ss.sampler_check(load_calibration("stripes-sampler", "smoke", quiet=True), comp)
+    assert chk["checked"] == ["stripes seed 0"] and chk["claim"] is None and len(chk["rows"]) == 5
+    compute_stripe_sampler_check("smoke", progress=False)          # the rest; the first is not re-sampled
+    chk = ss.sampler_check(load_calibration("stripes-sampler", "smoke", quiet=True), comp)
+    assert len(chk["checked"]) == 3 and chk["claim"]["holds"] in (True, False)
+    assert 0 <= chk["max_diff"] <= 1 and "re-scored with ancestral DDPM" in sampler_check_md("smoke", comp)[0]
+    # a run retrained since (another last step) is no longer checked
+    moved = {lab: ({**b, "checkpoints": b["checkpoints"][:-1]}, a) if lab == "stripes seed 0" else (b, a)
+             for lab, (b, a) in comp.items()}
+    assert "stripes seed 0" not in ss.sampler_check(load_calibration("stripes-sampler", "smoke", quiet=True),
+                                                    moved)["checked"]
+    with pytest.raises(ValueError, match="runs must be computed runs"):
+        compute_stripe_sampler_check("smoke", runs=["no such run"], progress=False)
 
 
 def _bundle(group, seed, sections, stripes=None):

@@ -12,6 +12,7 @@ from ..store.compute_calibrations import (
     compute_sampler_calibration,
 )
 from ..store.compute_percolation import compute_percolation
+from ..store.compute_stripe_check import compute_stripe_sampler_check
 from .cli_options import PROFILE_CHOICES, _common
 
 __all__ = ["_add_calibrate", "_add_recompute", "_add_percolation"]
@@ -24,6 +25,9 @@ def _cmd_calibrate(a):
         print(compute_phase_a(a.profile, progress=not a.quiet))
     elif a.kind == "noise":
         print(compute_noise_calibration(a.profile, trials=a.trials, progress=not a.quiet))
+    elif a.kind == "stripes-sampler":
+        print(compute_stripe_sampler_check(a.profile, runs=a.runs, progress=not a.quiet,
+                                           device=resolve_device(a.device)))
     else:
         print(compute_sampler_calibration(a.profile, n=a.n, progress=not a.quiet, device=resolve_device(a.device),
                                           only_final=a.only_final, steps=a.steps))
@@ -51,7 +55,7 @@ def _add_calibrate(sub) -> None:
     """The ``calibrate`` sub-command."""
     c = sub.add_parser("calibrate", help="calibrate the instruments: the latent rule on phantoms, the latents' noise "
                                          "range, the analysis sampler against DDPM-1000")
-    c.add_argument("kind", choices=["latent", "noise", "sampler", "phase-a"])
+    c.add_argument("kind", choices=["latent", "noise", "sampler", "phase-a", "stripes-sampler"])
     _common(c)
     c.add_argument("--trials", type=int, default=16, help="noise: noise images per condition")
     c.add_argument("--n", type=int, default=None, help="sampler: samples per checkpoint (default: the profile's)")
@@ -59,6 +63,8 @@ def _add_calibrate(sub) -> None:
     c.add_argument("--steps", type=int, nargs="+", default=None,
                    help="sampler: only the shipped checkpoints at these steps (processes given other steps can run "
                         "side by side; each writes every checkpoint computed so far)")
+    c.add_argument("--runs", nargs="+", default=None,
+                   help="stripes-sampler: only these composition runs (labels; default: every computed one)")
     c.set_defaults(func=_cmd_calibrate)
 
 

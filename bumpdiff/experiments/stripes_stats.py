@@ -24,7 +24,7 @@ from ..core.stripes import SECTIONS, StripeLattice
 
 __all__ = ["ACCURACY_LEVEL", "FAILURE_GROUPS", "terminal", "section_samples", "composition_table",
            "composition_claim", "composition_failures", "efficiency_points", "size_at_level", "size_cell",
-           "efficiency_slopes", "efficiency_claim", "percolation_points"]
+           "efficiency_slopes", "efficiency_claim", "percolation_points", "sampler_check"]
 
 #: the accuracy level of the follow-up's data-efficiency figure, and of a section that composes
 ACCURACY_LEVEL = 0.6
@@ -188,6 +188,33 @@ def efficiency_claim(slopes: dict) -> dict:
     if min(m) >= max(b):
         return {"holds": False, "why": f"the data needed grows at least as fast with stripes mixed in ({said})"}
     return {"holds": False, "why": f"the two growth rates are not told apart beyond the seed-to-seed spread ({said})"}
+
+
+def sampler_check(check: dict, runs: dict) -> dict:
+    """The stored stripes-sampler check (each composition run's last checkpoint re-scored with DDPM over every step)
+    read against the composition ``runs``: ``{"rows": [...], "checked": [labels], "max_diff": float | None,
+    "cells": {condition: {section: {"analysis": [...], "reference": [...]}}}, "claim": composition_claim under the
+    reference sampler, or None until every run is checked}``. A row whose run changed since (another run key or last
+    step) is left out: it is not about these bundles."""
+    current = {lab: (b["checkpoints"][-1]["step"], b.get("run_key")) for lab, (b, _) in runs.items()}
+    rows = [r for r in check.get("rows", []) if current.get(r["label"]) == (r["step"], r["run_key"])]
+    cells = defaultdict(lambda: defaultdict(lambda: {"analysis": [], "reference": []}))
+    for r in sorted(rows, key=lambda r: r["seed"]):
+        cells[r["group"]][r["section"]]["analysis"].append(r["analysis_accuracy"])
+        cells[r["group"]][r["section"]]["reference"].append(r["reference_accuracy"])
+    checked = sorted({r["label"] for r in rows})
+    diffs = [abs(r["analysis_accuracy"] - r["reference_accuracy"]) for r in rows]
+    claim = None
+    if runs and set(checked) == set(runs):
+        by = defaultdict(dict)
+        for r in rows:
+            by[r["label"]][r["section"]] = {"accuracy": r["reference_accuracy"]}
+        as_ref = {lab: ({"group": b["group"], "seed": b["seed"],
+                         "checkpoints": [{"step": current[lab][0], "sections": by[lab]}]}, {})
+                  for lab, (b, _) in runs.items()}
+        claim = composition_claim(composition_table(as_ref))
+    return {"rows": rows, "checked": checked, "max_diff": max(diffs) if diffs else None,
+            "cells": {c: dict(v) for c, v in cells.items()}, "claim": claim}
 
 
 def percolation_points(runs: dict) -> dict:

@@ -38,7 +38,8 @@ log = get_logger()
 CALIBRATION_COMMANDS = {"latent": "python -m bumpdiff calibrate latent",
                         "noise": "python -m bumpdiff calibrate noise --profile {profile}",
                         "sampler": "python -m bumpdiff calibrate sampler --profile {profile}",
-                        "phase-a": "python -m bumpdiff calibrate phase-a --profile {profile}"}
+                        "phase-a": "python -m bumpdiff calibrate phase-a --profile {profile}",
+                        "stripes-sampler": "python -m bumpdiff calibrate stripes-sampler --profile {profile}"}
 
 
 def phantom_plan(size, split):
@@ -60,7 +61,8 @@ def calibration_path(kind: str, profile: str | None = None, key: str | None = No
 
 
 def load_calibration(kind: str, profile: str | None = None, quiet: bool = False) -> dict:
-    """A stored calibration (``"latent"``, or ``"noise"`` / ``"sampler"`` / ``"phase-a"`` of ``profile``); reads only.
+    """A stored calibration (``"latent"``, or ``"noise"`` / ``"sampler"`` / ``"phase-a"`` / ``"stripes-sampler"`` of
+    ``profile``); reads only.
     :class:`MissingResult` naming the command when it is missing, corrupt or stale."""
     if kind not in CALIBRATION_COMMANDS:
         raise ValueError(f"kind must be one of {tuple(CALIBRATION_COMMANDS)}, got {kind!r}")

@@ -14,7 +14,9 @@ from ...experiments.stripes_stats import (
     efficiency_points,
     efficiency_slopes,
     percolation_points,
+    sampler_check,
 )
+from ...store.calibrations import CALIBRATION_COMMANDS, load_calibration
 from ...store.commands import run_command
 from ...store.percolation import load_percolation
 from ...store.reading import MissingResult
@@ -95,6 +97,29 @@ def failures_md(runs: dict) -> str:
     return _table(["condition", "section", "axis", *groups], rows)
 
 
+def sampler_check_md(profile: str, runs: dict) -> list[str]:
+    """The composition verdict's sampler checked on the stripe models: each run's last checkpoint re-scored with
+    DDPM over every step, beside the analysis sampler's accuracy (or a line naming the command)."""
+    cmd = CALIBRATION_COMMANDS["stripes-sampler"].format(profile=profile)
+    head = "**The sampler behind the verdict.** "
+    try:
+        chk = sampler_check(load_calibration("stripes-sampler", profile, quiet=True), runs)
+    except MissingResult:
+        return [head + f"The analysis sampler was calibrated on bump models; its check on these stripe models is not "
+                f"computed yet (`{cmd}`).", ""]
+    if not chk["rows"]:
+        return [head + f"No run's last checkpoint re-scored for these bundles yet (`{cmd}`).", ""]
+    said = (f"under DDPM the claim {'holds' if chk['claim']['holds'] else 'does not hold'}: {chk['claim']['why']}"
+            if chk["claim"] else f"the claim under DDPM needs every run checked ({len(chk['checked'])} of {len(runs)})")
+    rows = [[cond, sec, ", ".join(f"{a:.2f}" for a in c["analysis"]), ", ".join(f"{a:.2f}" for a in c["reference"])]
+            for cond in COMPOSITION_GROUPS for sec, c in chk["cells"].get(cond, {}).items()]
+    return [head + f"The analysis sampler was calibrated on bump models; here the last checkpoint of "
+            f"{len(chk['checked'])} of {len(runs)} composition runs is re-scored with ancestral DDPM over every step "
+            f"(same sections, labels and sample count; `{cmd}`). Largest difference in a section's accuracy: "
+            f"{chk['max_diff']:.2f}; {said}.", "",
+            _table(["condition", "section", "analysis sampler, per checked seed", "DDPM, per checked seed"], rows), ""]
+
+
 def efficiency_md(runs: dict) -> str:
     """Per condition and size: the dataset size at the accuracy level per seed, and the slope over sizes."""
     slopes = efficiency_slopes(runs)
@@ -167,7 +192,8 @@ def stripe_sections() -> list[str]:
                       f"trained at commit {', '.join(commits)}.", "", composition_md(comp), "",
                       "What the samples draw on the held-out cross, per axis (mean over seeds, last checkpoint): "
                       "right, at the wrong place (more than the tolerance off), missing, or extra (more than one, or "
-                      "one where the coordinate is hidden):", "", failures_md(comp), ""]
+                      "one where the coordinate is hidden):", "", failures_md(comp), "",
+                      *sampler_check_md(profile, comp)]
         parts += _missing("stripes-composition", profile, comp)
         n_eff = len(experiment("stripes-efficiency").runs(profile))
         parts += [f"## {efficiency_heading(profile, len(eff), n_eff)}", "",
