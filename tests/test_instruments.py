@@ -217,3 +217,22 @@ def test_the_sampler_calibration_runs_by_steps_side_by_side_and_writes_the_union
     assert len(sampled) == 4 and json.loads(path.read_text())["rows"] == before
     with pytest.raises(ValueError, match=r"steps must be steps of shipped smoke checkpoints \(\[10, 20\]\)"):
         cc.compute_sampler_calibration("smoke", n=2, progress=False, steps=[7])
+
+
+def test_when_no_candidate_agrees_the_report_says_the_reference_samples(monkeypatch):
+    from bumpdiff.app.report import instruments
+
+    def row(step, sampler, acc):
+        name, steps, eta = ("ddpm", 0, 0.0) if sampler == "DDPM 1000" else ("ddim", 100, 1.0)
+        return {"set": "x-film-seed0", "step": step, "label": "B", "sampler": sampler, "name": name, "steps": steps,
+                "eta": eta, "accuracy": acc, "frac_none": 0.0, "frac_multiple": 0.0, "frac_single_wrong": 1 - acc}
+    cal = {"n": 8, "seed": 0, "tol": 1.0, "provenance": {"commit": "abc1234"},
+           "rows": [row(5, "DDPM 1000", 0.40), row(5, "DDIM 100, η=1", 0.30)]}
+    monkeypatch.setattr(instruments, "CALIBRATED_PROFILES", ("x",))
+    monkeypatch.setattr(instruments, "load_calibration", lambda kind, profile, quiet=False: cal)
+    monkeypatch.setattr(instruments, "sampler_coverage", lambda c: {"complete": True, "done": 1, "total": 1})
+    text = "\n".join(instruments._sampler_section())
+    assert "no candidate agrees at every checkpoint (the closest, DDIM 100, η=1, is off by 0.100)" in text
+    assert "samples with the reference itself, **DDPM 1000**" in text
+    cal["rows"][1] = row(5, "DDIM 100, η=1", 0.39)
+    assert "the cheapest candidate that agrees is **DDIM 100, η=1**" in "\n".join(instruments._sampler_section())

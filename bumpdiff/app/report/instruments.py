@@ -181,7 +181,7 @@ def _sampler_section() -> list[str]:
              "initial noise under the paper's sampler, ancestral DDPM over all 1,000 steps (the reference), and under "
              f"each candidate. A candidate agrees when accuracy and every failure fraction stay within "
              f"{SAMPLER_TOLERANCE:g} of the reference's at every calibrated checkpoint; the profile's analysis sampler "
-             "is the cheapest that agrees.", ""]
+             "is the cheapest that agrees, or the reference itself when none does.", ""]
     for profile in CALIBRATED_PROFILES:
         try:
             cal = load_calibration("sampler", profile, quiet=True)
@@ -191,7 +191,12 @@ def _sampler_section() -> list[str]:
             continue
         table, choice = sampler_table(cal)
         cover = sampler_coverage(cal)
-        if cover["complete"]:
+        if cover["complete"] and choice["sampler"] == REFERENCE_SAMPLER:
+            best = min(choice["max_diff"], key=choice["max_diff"].get)
+            said = (f"no candidate agrees at every checkpoint (the closest, {best}, is off by "
+                    f"{choice['max_diff'][best]:.3f}), so the analysis samples with the reference itself, "
+                    f"**{REFERENCE_SAMPLER}**.")
+        elif cover["complete"]:
             said = f"the cheapest candidate that agrees is **{choice['sampler']}**."
         else:
             cmd = CALIBRATION_COMMANDS["sampler"].format(profile=profile)
