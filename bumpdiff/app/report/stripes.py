@@ -112,7 +112,8 @@ def sampler_check_md(profile: str, runs: dict) -> list[str]:
     said = (f"under DDPM the claim {'holds' if chk['claim']['holds'] else 'does not hold'}: {chk['claim']['why']}"
             if chk["claim"] else f"the claim under DDPM needs every run checked ({len(chk['checked'])} of {len(runs)})")
     rows = [[cond, sec, ", ".join(f"{a:.2f}" for a in c["analysis"]), ", ".join(f"{a:.2f}" for a in c["reference"])]
-            for cond in COMPOSITION_GROUPS for sec, c in chk["cells"].get(cond, {}).items()]
+            for cond in COMPOSITION_GROUPS for sec in SECTIONS
+            for c in [chk["cells"].get(cond, {}).get(sec)] if c is not None]
     return [head + f"The analysis sampler was calibrated on bump models; here the last checkpoint of "
             f"{len(chk['checked'])} of {len(runs)} composition runs is re-scored with ancestral DDPM over every step "
             f"(same sections, labels and sample count; `{cmd}`). Largest difference in a section's accuracy: "
