@@ -16,7 +16,7 @@ from .headings import calibrated_heading, phase_a_heading
 
 __all__ = ["instrument_sections", "available_calibrations", "phantom_table", "separation_table", "noise_table",
            "sampler_table", "claim_table", "phase_a_verdicts", "phase_a_passes", "phase_a_table", "calibrated_runs",
-           "shipped_latent_calls", "shipped_sentence",
+           "shipped_latent_calls", "shipped_sentence", "sampler_verdict",
            "CALIBRATED_PROFILES", "REFERENCE_SAMPLER"]
 
 #: the profiles whose shipped models are calibrated (the others ship no weights)
@@ -175,6 +175,24 @@ def sampler_table(cal: dict) -> tuple[str, dict]:
     return _table(["set", "step", "shipped as", *names], out), choice
 
 
+def sampler_verdict(cal: dict, profile: str) -> str:
+    """What a sampler calibration chooses, in a sentence: the cheapest candidate that agrees with the reference at
+    every shipped checkpoint, the reference itself when none does, or nothing yet for a partial calibration."""
+    choice = choose_sampler(cal["rows"], REFERENCE_SAMPLER, SAMPLER_TOLERANCE)
+    cover = sampler_coverage(cal)
+    if cover["complete"] and choice["sampler"] == REFERENCE_SAMPLER:
+        best = min(choice["max_diff"], key=choice["max_diff"].get)
+        return (f"no candidate agrees at every checkpoint (the closest, {best}, is off by "
+                f"{choice['max_diff'][best]:.3f}), so the analysis samples with the reference itself, "
+                f"**{REFERENCE_SAMPLER}**.")
+    if cover["complete"]:
+        return f"the cheapest candidate that agrees is **{choice['sampler']}**."
+    cmd = CALIBRATION_COMMANDS["sampler"].format(profile=profile)
+    return (f"{cover['done']} of {cover['total']} shipped checkpoints calibrated so far, so no sampler is "
+            f"chosen yet (the cheapest that agrees at these is {choice['sampler']}; the candidates part at the "
+            f"checkpoints where the phases change). Not yet: {', '.join(cover['missing'])} (`{cmd}`, resumable).")
+
+
 def _sampler_section() -> list[str]:
     parts = ["## The analysis sampler, calibrated against DDPM-1000 (`python -m bumpdiff calibrate sampler`)", "",
              "Generation accuracy (and the none / multiple / single-wrong fractions) of the same requested centres and "
@@ -189,21 +207,8 @@ def _sampler_section() -> list[str]:
             parts += [f"Profile `{profile}`: not computed "
                       f"(`{CALIBRATION_COMMANDS['sampler'].format(profile=profile)}`).", ""]
             continue
-        table, choice = sampler_table(cal)
-        cover = sampler_coverage(cal)
-        if cover["complete"] and choice["sampler"] == REFERENCE_SAMPLER:
-            best = min(choice["max_diff"], key=choice["max_diff"].get)
-            said = (f"no candidate agrees at every checkpoint (the closest, {best}, is off by "
-                    f"{choice['max_diff'][best]:.3f}), so the analysis samples with the reference itself, "
-                    f"**{REFERENCE_SAMPLER}**.")
-        elif cover["complete"]:
-            said = f"the cheapest candidate that agrees is **{choice['sampler']}**."
-        else:
-            cmd = CALIBRATION_COMMANDS["sampler"].format(profile=profile)
-            said = (f"{cover['done']} of {cover['total']} shipped checkpoints calibrated so far, so no sampler is "
-                    f"chosen yet (the cheapest that agrees at these is {choice['sampler']}; the candidates part at the "
-                    f"checkpoints where the phases change). Not yet: {', '.join(cover['missing'])} (`{cmd}`, "
-                    "resumable).")
+        table, _ = sampler_table(cal)
+        said = sampler_verdict(cal, profile)
         parts += [f"**Profile `{profile}`** ({cal['n']} samples per checkpoint and sampler, seed {cal['seed']}, "
                   f"tolerance {cal['tol']:g} px; {_prov(cal['provenance'])}): {said}", "", table, ""]
     return parts
