@@ -140,8 +140,8 @@ def test_the_phase_a_verdicts_recall_the_stored_measures_under_the_current_rule(
 def test_each_calibrated_profiles_sampler_is_its_committed_calibrations_choice():
     """The profile's calibrated analysis follows the sampler calibration: the cheapest candidate that agrees with
     DDPM-1000 at every shipped checkpoint (a profile whose sampler is not calibrated has no calibrated analysis)."""
-    from bumpdiff.analysis.calibration import SAMPLER_TOLERANCE
-    from bumpdiff.app.report.instruments import REFERENCE_SAMPLER, available_calibrations
+    from bumpdiff.analysis.calibration import REFERENCE_SAMPLER, SAMPLER_TOLERANCE
+    from bumpdiff.app.report.instruments import available_calibrations
     from bumpdiff.store.calibrations import sampler_coverage
 
     found, _ = available_calibrations("sampler")
@@ -161,7 +161,7 @@ def test_each_calibrated_profiles_sampler_is_its_committed_calibrations_choice()
 def test_the_shipped_checkpoints_say_what_they_can_where_no_run_is_at_hand(monkeypatch):
     """A profile without checkpoints of its runs still reads its shipped ones: layer 4 at those shipped as C and at
     the finals, under the calibrated rule, per read-out, with the DDPM-1000 accuracy where it is calibrated."""
-    from bumpdiff.app.report import instruments
+    from bumpdiff.app.report import shipped
     from bumpdiff.store.reading import MissingResult
 
     sheet = {"geodesic_order": 0.99, "neighbourhood_agreement": 0.95, "dimension": 2.0, "conditions": 256}
@@ -176,18 +176,18 @@ def test_the_shipped_checkpoints_say_what_they_can_where_no_run_is_at_hand(monke
             raise MissingResult(f"no {kind} calibration")
         return cals[kind]
 
-    monkeypatch.setattr(instruments, "load_calibration", load)
-    got = instruments.shipped_latent_calls("x")
+    monkeypatch.setattr(shipped, "load_calibration", load)
+    got = shipped.shipped_latent_calls("x")
     assert [(r["independent"]["call"], r["mean"]["call"]) for r in got] == [("C", "C"), ("B", "C"), ("B", "B")]
     assert [r["reference_accuracy"] for r in got] == [None, None, 0.97]
-    said = instruments.shipped_sentence("x")
+    said = shipped.shipped_sentence("x")
     assert "step 100" not in said                       # phase A says nothing about the claim
     assert "step 300 (shipped as C): B / C" in said and "DDPM-1000 accuracy 0.97" in said
     assert said.endswith("1 of 2 carry an ordered latent under at least one read-out")
     cals["noise"]["rows"][1]["mean_by_trials"]["4"] = fold
-    assert instruments.shipped_sentence("x").endswith("none of them carries an ordered latent")
+    assert shipped.shipped_sentence("x").endswith("none of them carries an ordered latent")
     del cals["noise"]
-    assert instruments.shipped_latent_calls("x") is None and instruments.shipped_sentence("x") == ""
+    assert shipped.shipped_latent_calls("x") is None and shipped.shipped_sentence("x") == ""
 
 
 def test_the_sampler_calibration_runs_by_steps_side_by_side_and_writes_the_union(home, tiny, monkeypatch):

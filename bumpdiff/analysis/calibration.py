@@ -19,7 +19,7 @@ import numpy as np
 from .phases import PHASE_THRESHOLDS, LatentThresholds, latent_call
 
 __all__ = ["CalibrationSize", "old_call", "fit_thresholds", "rule_accuracy", "METRICS",
-           "separable_up_to", "choose_sampler", "SAMPLER_TOLERANCE",
+           "separable_up_to", "choose_sampler", "SAMPLER_TOLERANCE", "REFERENCE_SAMPLER",
            "CALIBRATION_SIZES"]
 
 #: every measure the calibration reports per phantom: (key, label, higher means more order/structure)
@@ -47,6 +47,8 @@ class CalibrationSize:
 #: fraction differ by at most this at every shipped checkpoint (n = 256 samples: about 1.5 binomial standard errors
 #: of a difference at p = 0.5, on the same requested centres and initial noise)
 SAMPLER_TOLERANCE = 0.05
+#: the sampler calibration's reference: the paper's sampler, ancestral DDPM over all 1,000 steps
+REFERENCE_SAMPLER = "DDPM 1000"
 
 #: the sizes calibrated: layer 4 of the `fast` (16 × 16 lattice, 256 features) and `cpu` (32 × 32, 1,024 features)
 #: profiles, and the `fast` torus

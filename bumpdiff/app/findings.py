@@ -49,7 +49,8 @@ from .report.headings import (
     phase_a_heading,
     thresholds_heading,
 )
-from .report.instruments import phase_a_verdicts, shipped_sentence
+from .report.instruments import phase_a_verdicts
+from .report.shipped import shipped_sentence
 from .report.stripes import stripe_runs
 
 __all__ = ["Finding", "findings", "findings_table", "evidence_links", "slug", "README_MARKERS", "update_readme",
