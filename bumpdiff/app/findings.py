@@ -50,7 +50,7 @@ from .report.headings import (
     thresholds_heading,
 )
 from .report.instruments import phase_a_verdicts
-from .report.shipped import shipped_sentence
+from .report.shipped import meanwhile
 from .report.stripes import stripe_runs
 
 __all__ = ["Finding", "findings", "findings_table", "evidence_links", "slug", "README_MARKERS", "update_readme",
@@ -187,11 +187,6 @@ def _phase_a_calibrated(profile: str) -> tuple[dict | None, str]:
     return {n: x["passes"] for n, x in v.items()}, f"the phase-A test under the calibrated rule: {said}"
 
 
-def _meanwhile(profile: str) -> str:
-    said = shipped_sentence(profile)
-    return f". Meanwhile, {said}." if said else "."
-
-
 def _layer4_calibrated(profile: str) -> Finding:
     """The central claim from the calibrated read-outs (:func:`bumpdiff.experiments.stats.calibrated_claim`)."""
     figure = "fig13_calibration.png"
@@ -204,11 +199,11 @@ def _layer4_calibrated(profile: str) -> Finding:
         except MissingResult:
             how = "not calibrated"
         return Finding(CALIBRATED_CLAIM, f"Not recomputed: this profile's sampler is {how}, and no checkpoints of its "
-                       f"runs are at hand; {phase_a}{_meanwhile(profile)}", figure, links)
+                       f"runs are at hand; {phase_a}{meanwhile(profile)}", figure, links)
     runs = {arch: load_calibrated(profile, arch) for arch in ARCHS}
     if not any(runs.values()):
         return Finding(CALIBRATED_CLAIM, f"Not recomputed yet (`{recompute_command(profile)}`); {phase_a}"
-                       f"{_meanwhile(profile)}", figure, links)
+                       f"{meanwhile(profile)}", figure, links)
     claim = calibrated_claim(runs, phase_a=passes)
     said = []
     for noise, ro in claim["readouts"].items():

@@ -13,11 +13,11 @@ from ...store.calibrations import CALIBRATION_COMMANDS, calibration_path, load_c
 from ...store.reading import MissingResult
 from .format import _prov, _table
 from .headings import calibrated_heading, phase_a_heading
-from .shipped import shipped_latent_calls, shipped_sentence
+from .shipped import meanwhile
 
 __all__ = ["instrument_sections", "available_calibrations", "phantom_table", "separation_table", "noise_table",
            "sampler_table", "claim_table", "phase_a_verdicts", "phase_a_passes", "phase_a_table", "calibrated_runs",
-           "shipped_latent_calls", "shipped_sentence", "sampler_verdict",
+           "sampler_verdict",
            "CALIBRATED_PROFILES", "REFERENCE_SAMPLER"]
 
 #: the profiles whose shipped models are calibrated (the others ship no weights)
@@ -321,11 +321,11 @@ def _claim_sections() -> list[str]:
         if get_profile(profile).calibrated is None:
             parts += [head, "", f"Not recomputed: profile `{profile}` has no calibrated analysis yet (its sampler is "
                       "not calibrated at every shipped checkpoint, and no checkpoints of its runs are at hand)"
-                      + _shipped_tail(profile), ""]
+                      + meanwhile(profile), ""]
             continue
         runs = calibrated_runs(profile)
         if not any(runs.values()):
-            parts += [head, "", f"Not recomputed yet: `{recompute_command(profile)}`" + _shipped_tail(profile), ""]
+            parts += [head, "", f"Not recomputed yet: `{recompute_command(profile)}`" + meanwhile(profile), ""]
             continue
         a = get_profile(profile).calibrated
         claim = calibrated_claim(runs, phase_a=phase_a_passes(profile))
@@ -346,11 +346,6 @@ def _claim_sections() -> list[str]:
                   "The verdicts as the calibrated rule's order thresholds move (count of runs per verdict; the fitted "
                   "thresholds in bold):", "", calibrated_sensitivity_table(claim), ""]
     return parts
-
-
-def _shipped_tail(profile: str) -> str:
-    said = shipped_sentence(profile)
-    return f". Meanwhile, {said}." if said else "."
 
 
 def _sampler_name(a) -> str:

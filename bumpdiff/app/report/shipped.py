@@ -8,7 +8,7 @@ from ...analysis.phases import LATENT_THRESHOLDS, latent_call
 from ...store.calibrations import load_calibration
 from ...store.reading import MissingResult
 
-__all__ = ["shipped_latent_calls", "shipped_sentence"]
+__all__ = ["shipped_latent_calls", "shipped_sentence", "meanwhile"]
 
 
 def shipped_latent_calls(profile: str) -> list[dict] | None:
@@ -61,3 +61,10 @@ def shipped_sentence(profile: str) -> str:
             f"calibrated rule (`independent` / `mean`; C needs geodesic order ≥ {t.order_c:g} and agreement ≥ "
             f"{t.local_c:g}): "
             + "; ".join(cell(r) for r in late) + f" — {said}")
+
+
+def meanwhile(profile: str) -> str:
+    """The end of a sentence saying a profile's runs are not recomputed: what its shipped checkpoints read meanwhile
+    (:func:`shipped_sentence`), or just the full stop when nothing is computed there either."""
+    said = shipped_sentence(profile)
+    return f". Meanwhile, {said}." if said else "."
