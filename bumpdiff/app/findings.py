@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from ..analysis.phases import PHASE_THRESHOLDS, phase_onsets
 from ..common import paths
 from ..common.files import atomic_write_text
+from ..core.stripes import CROSS_SECTIONS
 from ..experiments.profiles import get_profile
 from ..experiments.registry import ARCH_EXPERIMENTS, experiment, experiment_seeds
 from ..experiments.stats import (
@@ -252,9 +253,8 @@ def _composition(profile: str) -> Finding:
         return instead
     table = composition_table(runs)
     claim = composition_claim(table)
-    cross = ("vertical arm", "horizontal arm", "intersection")
     cells = "; ".join(f"`{cond}`: " + ", ".join(f"{sec} {secs[sec]['mean']:.2f} ({secs[sec]['verdict']})"
-                                                 for sec in cross if sec in secs)
+                                                 for sec in CROSS_SECTIONS if sec in secs)
                       for cond, secs in table.items())
     holds = claim["holds"] if len(runs) == n else None
     verdict = {True: "Yes", False: "No", None: f"Not decided yet ({len(runs)} of {n} runs)"}[holds]

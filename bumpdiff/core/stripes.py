@@ -30,7 +30,7 @@ from ..common.checks import check_range
 from .lattice import render
 
 __all__ = ["StripeLattice", "render_stripes", "margin_for", "visible", "STRIPE_KINDS", "STRIPE_SHAPES", "render_labels",
-           "SECTIONS", "sections"]
+           "SECTIONS", "CROSS_SECTIONS", "sections"]
 
 #: what a lattice holds: ``2d`` — 2-D examples only; ``stripes`` — 1-D stripes only; ``stripes+rim`` — 1-D stripes
 #: and a rim of 2-D examples along the window's edge; ``stripes+2d`` — 1-D stripes and the 2-D examples
@@ -160,6 +160,8 @@ class StripeLattice:
 #: arm`: μy in it, μx not; `intersection`: both); without one, `2-D`: every 2-D label of the window; and `stripes`:
 #: every 1-D stripe, for a lattice that has them
 SECTIONS = ("outside", "vertical arm", "horizontal arm", "intersection", "2-D", "stripes")
+#: the sections of the held-out cross, where composition is tested
+CROSS_SECTIONS = ("vertical arm", "horizontal arm", "intersection")
 
 
 def sections(st: StripeLattice) -> dict[str, np.ndarray]:

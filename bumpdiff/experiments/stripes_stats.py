@@ -20,7 +20,7 @@ from collections import defaultdict
 
 import numpy as np
 
-from ..core.stripes import SECTIONS, StripeLattice
+from ..core.stripes import CROSS_SECTIONS, SECTIONS, StripeLattice
 
 __all__ = ["ACCURACY_LEVEL", "FAILURE_GROUPS", "terminal", "section_samples", "composition_table",
            "composition_claim", "composition_failures", "efficiency_points", "size_at_level", "size_cell",
@@ -68,7 +68,7 @@ def composition_table(runs: dict, level: float = ACCURACY_LEVEL) -> dict:
 FAILURE_GROUPS = {"wrong place": ("wrong",), "missing": ("missing",), "extra": ("multiple", "spurious")}
 
 
-def composition_failures(runs: dict, sections=("vertical arm", "horizontal arm", "intersection")) -> dict:
+def composition_failures(runs: dict, sections=CROSS_SECTIONS) -> dict:
     """``{condition: {section: {axis: {"correct" | failure group: mean fraction over seeds}}}}`` at the last analysed
     checkpoint: where the held-out cross is not composed, what the samples draw instead."""
     acc = defaultdict(lambda: defaultdict(lambda: defaultdict(lambda: defaultdict(list))))
@@ -90,13 +90,12 @@ def composition_failures(runs: dict, sections=("vertical arm", "horizontal arm",
 def composition_claim(table: dict) -> dict:
     """Whether the composition claim holds on ``table`` (module docstring): ``{"holds": bool | None, "why": str}``;
     None when a needed cell is missing."""
-    cross = ("vertical arm", "horizontal arm", "intersection")
     rim, alone = table.get("stripes + rim", {}), table.get("stripes", {})
-    if not all(s in rim for s in cross) or "intersection" not in alone:
+    if not all(s in rim for s in CROSS_SECTIONS) or "intersection" not in alone:
         return {"holds": None, "why": "not every condition and section is computed"}
-    rim_ok = all(rim[s]["verdict"] == "yes" for s in cross)
+    rim_ok = all(rim[s]["verdict"] == "yes" for s in CROSS_SECTIONS)
     alone_fails = alone["intersection"]["verdict"] != "yes"
-    parts = ", ".join(f"{s} {rim[s]['verdict']}" for s in cross)
+    parts = ", ".join(f"{s} {rim[s]['verdict']}" for s in CROSS_SECTIONS)
     why = (f"stripes + rim composes the {'whole cross' if rim_ok else 'cross only in part'} "
            f"({parts}); stripes alone "
            f"{'does not compose' if alone_fails else 'composes'} the intersection ({alone['intersection']['verdict']})")
