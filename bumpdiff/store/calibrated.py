@@ -12,7 +12,7 @@ from ..common import paths
 from ..core.config import run_dir
 from ..experiments.profiles import CALIBRATED_READOUTS, get_profile
 from ..experiments.registry import ARCH_EXPERIMENTS, experiment
-from .bundles import BundleError, load_bundle
+from .bundles import BundleError, bundle_dir, load_bundle
 from .reading import MissingResult
 
 __all__ = ["calibrated_analysis", "load_calibrated", "recompute_command"]
@@ -42,7 +42,7 @@ def load_calibrated(profile: str, arch: str) -> dict[str, dict[str, tuple[dict, 
     for label, cfg in experiment(ARCH_EXPERIMENTS[arch]).runs(profile).items():
         for noise in CALIBRATED_READOUTS:
             a = calibrated_analysis(profile, noise)
-            d = paths.results_dir() / run_dir(cfg).name / f"analysis-{a.key()}"
+            d = bundle_dir(run_dir(cfg), a)
             if not (d / "bundle.json").exists():
                 continue
             cmd = recompute_command(profile, arch, [cfg.seed])

@@ -17,7 +17,7 @@ from ..core.config import run_dir
 from ..core.provenance import provenance
 from ..core.train import list_checkpoints
 from ..experiments.registry import experiment
-from .bundles import load_bundle
+from .bundles import bundle_dir, load_bundle
 from .calibrations import calibration_path
 from .compute_bundle import analyze
 from .results import load_experiment
@@ -63,7 +63,7 @@ def compute_stripe_sampler_check(profile: str, runs=None, progress: bool = True,
             log.info(f"'{label}': step {step:,} re-scored under DDPM")
     rows = []
     for label, (bundle, _) in done.items():
-        out = paths.results_dir() / run_dir(cfgs[label]).name / f"analysis-{ref.key()}"
+        out = bundle_dir(run_dir(cfgs[label]), ref)
         if not (out / "bundle.json").exists():
             continue
         checked, _ = load_bundle(out)

@@ -110,7 +110,8 @@ def efficiency_figure(runs: dict, slopes: dict, title: str | None = None):
                     label=f"{cond}, N = {n}")
     ax.axhline(ACCURACY_LEVEL, ls=":", color="0.4", lw=0.8)
     ax.set_xscale("log")
-    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    plain = FuncFormatter(lambda v, _: f"{v:g}")         # log axes labelled with plain numbers
+    ax.xaxis.set_major_formatter(plain)
     ax.set_xlabel("dataset size (training images)")
     ax.set_ylabel("2-D accuracy, last checkpoint")
     ax.set_ylim(-0.03, 1.03)
@@ -145,8 +146,7 @@ def efficiency_figure(runs: dict, slopes: dict, title: str | None = None):
     bx.set_xscale("log")
     bx.set_yscale("log")
     bx.set_xticks(sizes_n, [str(n) for n in sizes_n])
-    bx.xaxis.set_minor_locator(NullLocator())            # the image sizes only, as plain numbers
-    plain = FuncFormatter(lambda v, _: f"{v:g}")
+    bx.xaxis.set_minor_locator(NullLocator())            # the image sizes only
     bx.yaxis.set_major_formatter(plain)
     bx.yaxis.set_minor_formatter(plain if bx.get_ylim()[1] / max(bx.get_ylim()[0], 1e-9) < 20 else NullFormatter())
     bx.set_xlabel("image size N (pixels)")
