@@ -88,15 +88,18 @@ smoke-results: $(ENV_STAMP)
 smoke-figures: smoke-results
 	@$(PY) -m bumpdiff figures --profile smoke
 
+# the tests in TEST_WORKERS processes (pytest-xdist; one torch thread each): the Slurm tests, which mostly wait on a
+# job, share one worker and one private cluster while the other worker goes on
+TEST_WORKERS ?= 2
 test: lint smoke-figures $(WEB_STAMP)
-	@$(PY) -m pytest tests -p no:cacheprovider --durations=15
+	@$(PY) -m pytest tests -p no:cacheprovider --durations=15 -n $(TEST_WORKERS) --dist loadgroup
 
 # the same notebooks under nbval, one after the other (slower; make test executes them with papermill instead)
 test-notebooks: smoke-results
 	@$(PY) -m pytest --nbval-lax notebooks -p no:cacheprovider
 
 test-fast: lint
-	@$(PY) -m pytest tests -p no:cacheprovider -m "not slow"
+	@$(PY) -m pytest tests -p no:cacheprovider -m "not slow" -n $(TEST_WORKERS) --dist loadgroup
 
 bench: $(ENV_STAMP)
 	@$(PY) benchmarks/throughput.py

@@ -315,7 +315,7 @@ def test_killed_reproduce_resumes_from_a_runs_folder_outside_the_checkout(home, 
             return [r["step"] for r in json.loads((bundles[noise] / "bundle.json").read_text())["checkpoints"]]
         except (OSError, json.JSONDecodeError):
             return []
-    threads = os.environ.get("BUMPDIFF_TEST_THREADS", "2")
+    threads = os.environ["BUMPDIFF_TEST_THREADS"]          # the count conftest trained the reference run with
     proc = subprocess.Popen([sys.executable, "-m", "bumpdiff", "reproduce", "phases", "--profile", "smoke", "--quiet",
                              "--threads", threads], env=dict(os.environ), stderr=subprocess.PIPE, text=True)
     _wait_for(lambda: len(analysed("independent")) >= 2, proc, "two checkpoints analysed under both read-outs")

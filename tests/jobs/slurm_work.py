@@ -29,9 +29,13 @@ def long_smoke_run(steps: int, label: str = "long smoke run", threads: int = 1) 
     return {"label": label, "resumed_from": start, "bundle": str(out)}
 
 
-def long_smoke_training(steps: int, label: str = "long smoke training", threads: int = 1) -> dict:
-    """Only the training of :func:`long_smoke_run` (resuming); returns the step it resumed from and the step it
-    reached."""
+def paced_smoke_training(steps: int, pause_s: float, label: str = "paced smoke training", threads: int = 1) -> dict:
+    """Only the training of :func:`long_smoke_run` (resuming), at a pace set by the clock rather than the CPU: resume
+    point by resume point (every ``save_every`` steps), with ``pause_s`` of sleep after each, so that a job lasts at
+    least ``steps / save_every * pause_s`` seconds however fast this machine trains and whatever else runs beside it.
+    Returns the step it resumed from and the step it reached."""
+    import time
+
     import torch
 
     from bumpdiff.core.train import run_dir, train
@@ -40,5 +44,7 @@ def long_smoke_training(steps: int, label: str = "long smoke training", threads:
     cfg = long_smoke_config(steps)
     last = run_dir(cfg) / "last.pt"
     start = int(torch.load(last, weights_only=True)["step"]) if last.exists() else 0
-    run_path = train(cfg, progress=False)
+    for until in range(start + cfg.save_every, steps + 1, cfg.save_every):
+        run_path = train(cfg, progress=False, until=until)
+        time.sleep(pause_s)
     return {"label": label, "resumed_from": start, "trained_to": int((run_path / "DONE").read_text())}
