@@ -103,17 +103,20 @@ def test_the_smoke_study_computes_and_reads_back(home):
     assert list(shots) == ["outside", "vertical arm", "horizontal arm", "intersection", "stripes"]
     assert all(imgs.shape == (2, 1, 32, 32) and req.shape == (2, 2) for imgs, req in shots.values())
     # the verdict's sampler checked on these stripe models: the last checkpoints re-scored under DDPM, run by run
-    from bumpdiff.app.report.stripes import sampler_check_md
+    from bumpdiff.app.report.stripes import sampler_check_md, sampler_check_sentence
     from bumpdiff.store.calibrations import load_calibration
     from bumpdiff.store.compute_stripe_check import compute_stripe_sampler_check
-    assert "not computed yet" in sampler_check_md("smoke", comp)[0]
+    assert "not computed yet" in sampler_check_md("smoke", comp)[0] and sampler_check_sentence("smoke", comp) == ""
     compute_stripe_sampler_check("smoke", runs=["stripes seed 0"], progress=False)
     chk = ss.sampler_check(load_calibration("stripes-sampler", "smoke", quiet=True), comp)
     assert chk["checked"] == ["stripes seed 0"] and chk["claim"] is None and len(chk["rows"]) == 5
+    assert sampler_check_sentence("smoke", comp) == ""                # the findings row waits for every run
     compute_stripe_sampler_check("smoke", progress=False)          # the rest; the first is not re-sampled
     chk = ss.sampler_check(load_calibration("stripes-sampler", "smoke", quiet=True), comp)
     assert len(chk["checked"]) == 3 and chk["claim"]["holds"] in (True, False)
     assert 0 <= chk["max_diff"] <= 1 and "re-scored with ancestral DDPM" in sampler_check_md("smoke", comp)[0]
+    same = chk["claim"]["holds"] == ss.composition_claim(ss.composition_table(comp))["holds"]
+    assert ("the same verdict" if same else "another verdict") in sampler_check_sentence("smoke", comp)
     # a run retrained since (another last step) is no longer checked
     moved = {lab: ({**b, "checkpoints": b["checkpoints"][:-1]}, a) if lab == "stripes seed 0" else (b, a)
              for lab, (b, a) in comp.items()}
@@ -195,6 +198,24 @@ def test_efficiency_slopes_recover_power_laws():
     assert len(got["bumps"]["slopes"]) == 2
     claim = ss.efficiency_claim(got)
     assert claim["holds"] is True and "every seed" in claim["why"]
+    # decided once every crossing is settled: the runs above a crossing cannot move it, one below it can
+    grid = {(cond, n, seed): (0.1, 0.25, 0.5, 1.0) for cond in got for n in (8, 16, 24) for seed in (0, 1)}
+    assert ss.efficiency_decided(ss.efficiency_slopes(runs, grid=grid))
+    assert not ss.efficiency_decided(ss.efficiency_slopes(runs))                   # no grid: nothing to settle
+    pts = ss.efficiency_points(runs)
+    hit = {cell: next(lam for _, lam, a in p if a >= 0.6) for cell, p in pts.items()}
+    below = {lab: r for lab, r in runs.items()
+             if ss._efficiency_cell(r[0]["config"]["stripes"])[1] <= hit[
+                 ss._efficiency_cell(r[0]["config"]["stripes"])[0], r[0]["config"]["stripes"]["n"], r[0]["seed"]]}
+    assert len(below) < len(runs)
+    fewer = ss.efficiency_slopes(below, grid=grid)
+    assert ss.efficiency_decided(fewer) and fewer["bumps"]["slopes"] == got["bumps"]["slopes"]
+    cell = next(c for c, lam in hit.items() if lam > 0.1)              # a cell whose crossing is above λ = 0.1
+    gap = {lab: r for lab, r in below.items() if not (
+        (ss._efficiency_cell(r[0]["config"]["stripes"])[0], r[0]["config"]["stripes"]["n"], r[0]["seed"]) == cell
+        and r[0]["config"]["stripes"]["kept"] == 0.1)}
+    opened = ss.efficiency_slopes(gap, grid=grid)
+    assert not ss.efficiency_decided(opened) and opened[cell[0]]["open"] == [cell[1:]]
 
 
 def test_the_efficiency_verdict_needs_the_slopes_apart_beyond_the_seed_spread():

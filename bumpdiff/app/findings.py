@@ -32,6 +32,8 @@ from ..experiments.stripes_stats import (
     composition_claim,
     composition_table,
     efficiency_claim,
+    efficiency_decided,
+    efficiency_grid,
     efficiency_slopes,
 )
 from ..store.calibrated import load_calibrated, recompute_command
@@ -52,7 +54,7 @@ from .report.headings import (
 )
 from .report.instruments import phase_a_verdicts
 from .report.shipped import meanwhile
-from .report.stripes import stripe_runs
+from .report.stripes import sampler_check_sentence, stripe_runs
 
 __all__ = ["Finding", "findings", "findings_table", "evidence_links", "slug", "README_MARKERS", "update_readme",
            "COMPARED", "across_profiles"]
@@ -259,7 +261,7 @@ def _composition(profile: str) -> Finding:
     holds = claim["holds"] if len(runs) == n else None
     verdict = {True: "Yes", False: "No", None: f"Not decided yet ({len(runs)} of {n} runs)"}[holds]
     answer = (f"{verdict}: {claim['why']}. Terminal accuracy on the cross (≥ {ACCURACY_LEVEL:g} in every seed?): "
-              f"{cells}.")
+              f"{cells}." + sampler_check_sentence(profile, runs))
     return Finding(COMPOSES, answer, figure,
                    (("composition", composition_heading(profile, len(runs), n)),), holds)
 
@@ -269,7 +271,7 @@ def _efficiency(profile: str) -> Finding:
     runs, n, instead = _stripe_study("stripes-efficiency", SAVES_DATA, profile)
     if instead:
         return instead
-    slopes = efficiency_slopes(runs)
+    slopes = efficiency_slopes(runs, grid=efficiency_grid(profile))
     said = []
     for cond, s in slopes.items():
         per_n = [f"N = {size}: {', '.join(cells)}" for size, cells in s["cells"].items()]
@@ -277,11 +279,14 @@ def _efficiency(profile: str) -> Finding:
                  f"slope {s['slope']:.2f}" + (f" ± {s['spread']:.2f}" if s["spread"] is not None else "")
                  + f" over {len(s['slopes'])} seed(s)")
         said.append(f"`{cond}`: images for 60 % at {'; '.join(per_n)}; {slope}")
-    claim = efficiency_claim(slopes)
-    holds = claim["holds"] if len(runs) == n else None
+    claim, decided = efficiency_claim(slopes), efficiency_decided(slopes)
+    holds = claim["holds"] if decided else None
     verdict = {True: "Yes", False: "No", None: f"Not decided yet ({len(runs)} of {n} runs)"}[holds]
-    if len(runs) == n and holds is None:          # every run in, and still no slope: censored at this scale
+    if decided and holds is None:                 # every crossing settled, and still no slope: censored at this scale
         verdict = f"Undecided at this scale ({claim['why']})"
+    elif decided and len(runs) < n:               # the runs left lie above every crossing: they cannot move a slope
+        verdict += (f" (decided at {len(runs)} of {n} runs: every crossing is settled; the rest fill in the accuracy "
+                    "curves above them)")
     answer = f"{verdict}: " + (f"{claim['why']}. " if claim["holds"] is not None else "") + ". ".join(said) + "."
     return Finding(SAVES_DATA, answer, figure, (("data efficiency", efficiency_heading(profile, len(runs), n)),),
                    holds)

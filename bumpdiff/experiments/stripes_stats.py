@@ -11,7 +11,10 @@ the data-efficiency crossings and slopes, and percolation's terminal accuracies.
   brackets it. The slope of log size against log N is the least-squares slope over the sizes, per seed; reported as
   mean and spread over seeds. The claim "with stripes mixed in, the data needed grows more slowly with N" holds when
   it does beyond the seed-to-seed spread: every seed's `stripes + bumps` slope below every seed's `bumps` slope (no
-  threshold to choose; ranges that overlap say the two are not told apart at this scale).
+  threshold to choose; ranges that overlap say the two are not told apart at this scale). A cell's crossing is
+  *settled* once every kept fraction of the experiment's grid below the first one at or above the level is computed:
+  a run at a larger fraction cannot move where accuracy first reaches the level. The claim is decided once every
+  cell of the grid is settled; the runs above the crossings only fill in the accuracy curves.
 """
 from __future__ import annotations
 
@@ -21,10 +24,12 @@ from collections import defaultdict
 import numpy as np
 
 from ..core.stripes import CROSS_SECTIONS, SECTIONS, StripeLattice
+from .registry import experiment
 
 __all__ = ["ACCURACY_LEVEL", "FAILURE_GROUPS", "terminal", "section_samples", "composition_table",
            "composition_claim", "composition_failures", "efficiency_points", "size_at_level", "size_cell",
-           "efficiency_slopes", "efficiency_claim", "percolation_points", "sampler_check"]
+           "efficiency_grid", "efficiency_slopes", "efficiency_claim", "efficiency_decided", "percolation_points",
+           "sampler_check"]
 
 #: the accuracy level of the follow-up's data-efficiency figure, and of a section that composes
 ACCURACY_LEVEL = 0.6
@@ -102,16 +107,37 @@ def composition_claim(table: dict) -> dict:
     return {"holds": rim_ok and alone_fails, "why": why}
 
 
+def _efficiency_cell(st: dict) -> tuple[str, float]:
+    """The condition and kept fraction of a data-efficiency run's stripes lattice (the stripes alone: λ = 0)."""
+    return ("bumps" if st["kind"] == "2d" else "stripes + bumps"), (0.0 if st["kind"] == "stripes" else st["kept"])
+
+
 def efficiency_points(runs: dict) -> dict:
     """``{(condition, N, seed): [(dataset size, kept λ, terminal 2-D accuracy), ...]}`` by dataset size."""
     out = defaultdict(list)
     for bundle, _ in runs.values():
         st = bundle["config"]["stripes"]
-        cond = "bumps" if st["kind"] == "2d" else "stripes + bumps"
-        kept = 0.0 if st["kind"] == "stripes" else st["kept"]     # the stripes alone: λ = 0
+        cond, kept = _efficiency_cell(st)
         size = _dataset_size(st)
         out[cond, st["n"], bundle["seed"]].append((size, kept, terminal(bundle)["sections"]["2-D"]["accuracy"]))
     return {k: sorted(v) for k, v in out.items()}
+
+
+def efficiency_grid(profile: str) -> dict:
+    """``{(condition, N, seed): (kept λ, ...)}``: the runs the profile's data-efficiency experiment holds."""
+    out = defaultdict(list)
+    for cfg in experiment("stripes-efficiency").runs(profile).values():
+        st = cfg.stripes
+        cond, kept = _efficiency_cell({"kind": st.kind, "kept": st.kept})
+        out[cond, st.n, cfg.seed].append(kept)
+    return {k: tuple(sorted(v)) for k, v in out.items()}
+
+
+def _settled(points, kept: tuple, level: float) -> bool:
+    """Whether a cell's crossing can no longer move: every fraction of its grid ``kept`` below the first computed one at
+    or above ``level`` is computed (all of them when none reaches it)."""
+    hit = next((lam for _, lam, a in points if a >= level), None)
+    return {k for k in kept if hit is None or k < hit} <= {lam for _, lam, _ in points}
 
 
 def _dataset_size(st: dict) -> int:
@@ -142,16 +168,25 @@ def size_cell(r: dict) -> str:
     return f"{'>' if r['censored'] == 'above' else '≤'} {r['bound']:,.0f}" if "bound" in r else "—"
 
 
-def efficiency_slopes(runs: dict, level: float = ACCURACY_LEVEL) -> dict:
+def efficiency_slopes(runs: dict, level: float = ACCURACY_LEVEL, grid: dict | None = None) -> dict:
     """Per condition: ``{"sizes": {N: [size at level per seed]}, "cells": {N: [that size or its bound, as text, per
-    seed]}, "slopes": [per seed], "slope": mean, "spread": sd, "censored": [...]}`` — a seed's slope needs an
-    uncensored size at every N."""
+    seed]}, "slopes": [per seed], "slope": mean, "spread": sd, "censored": [...], "settled": bool, "open": [(N,
+    seed)]}`` — a seed's slope needs an uncensored size at every N (every N of ``grid``, :func:`efficiency_grid`'s,
+    when given); ``settled``: every cell of ``grid`` has a settled crossing (module docstring; False without a grid),
+    ``open`` the cells that have not."""
     pts = efficiency_points(runs)
     by = defaultdict(lambda: defaultdict(dict))
     for (cond, n, seed), p in pts.items():
         by[cond][seed][n] = size_at_level(p, level)
+    open_ = defaultdict(list)                      # per condition, the (N, seed) cells whose crossing may still move
+    for (cond, n, seed), kept in (grid or {}).items():
+        if not _settled(pts.get((cond, n, seed), []), kept, level):
+            open_[cond].append((n, seed))
+    settled = {cond: not open_[cond] for cond, _, _ in grid} if grid else {}
+    sizes_of = {(c, seed): {n for cc, n, ss in grid if (cc, ss) == (c, seed)} for c, _, seed in grid} if grid else {}
     out = {}
-    for cond, seeds in by.items():
+    for cond in dict.fromkeys([*by, *settled]):
+        seeds = by.get(cond, {})
         sizes, cells, slopes, censored = defaultdict(list), defaultdict(list), [], []
         for seed, per_n in sorted(seeds.items()):
             for n, r in sorted(per_n.items()):
@@ -160,12 +195,13 @@ def efficiency_slopes(runs: dict, level: float = ACCURACY_LEVEL) -> dict:
                 if r["censored"]:
                     censored.append({"seed": seed, "n": n, **r})
             ok = {n: r["size"] for n, r in per_n.items() if r["size"]}
-            if len(ok) >= 3 and len(ok) == len(per_n):
+            if len(ok) >= 3 and len(ok) == len(per_n) and set(ok) >= sizes_of.get((cond, seed), set()):
                 x, y = np.log(sorted(ok)), np.log([ok[n] for n in sorted(ok)])
                 slopes.append(float(np.polyfit(x, y, 1)[0]))
         out[cond] = {"sizes": dict(sorted(sizes.items())), "cells": dict(sorted(cells.items())), "slopes": slopes,
                      "slope": float(np.mean(slopes)) if slopes else None,
-                     "spread": float(np.std(slopes)) if len(slopes) > 1 else None, "censored": censored}
+                     "spread": float(np.std(slopes)) if len(slopes) > 1 else None, "censored": censored,
+                     "settled": settled.get(cond, False), "open": sorted(open_.get(cond, []))}
     return out
 
 
@@ -187,6 +223,11 @@ def efficiency_claim(slopes: dict) -> dict:
     if min(m) >= max(b):
         return {"holds": False, "why": f"the data needed grows at least as fast with stripes mixed in ({said})"}
     return {"holds": False, "why": f"the two growth rates are not told apart beyond the seed-to-seed spread ({said})"}
+
+
+def efficiency_decided(slopes: dict) -> bool:
+    """Whether :func:`efficiency_slopes`'s result (with a grid) decides the claim: every cell's crossing is settled."""
+    return bool(slopes) and all(s["settled"] for s in slopes.values())
 
 
 def sampler_check(check: dict, runs: dict) -> dict:

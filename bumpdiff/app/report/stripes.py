@@ -11,6 +11,9 @@ from ...experiments.stripes_stats import (
     composition_claim,
     composition_failures,
     composition_table,
+    efficiency_claim,
+    efficiency_decided,
+    efficiency_grid,
     efficiency_points,
     efficiency_slopes,
     percolation_points,
@@ -25,7 +28,7 @@ from .format import _f, _prov, _table
 from .headings import composition_heading, efficiency_heading, percolation_heading
 
 __all__ = ["stripe_sections", "stripe_runs", "composition_md", "efficiency_md", "percolation_md", "run_seconds",
-           "STRIPE_PROFILES"]
+           "sampler_check_sentence", "efficiency_verdict", "STRIPE_PROFILES"]
 
 #: the profiles whose stripes study the report shows (smoke's is CI's, never committed)
 STRIPE_PROFILES = ("fast",)
@@ -121,9 +124,39 @@ def sampler_check_md(profile: str, runs: dict) -> list[str]:
             _table(["condition", "section", "analysis sampler, per checked seed", "DDPM, per checked seed"], rows), ""]
 
 
-def efficiency_md(runs: dict) -> str:
+def sampler_check_sentence(profile: str, runs: dict) -> str:
+    """One sentence for the findings row: the composition verdict under DDPM over every step, once every run's last
+    checkpoint is re-scored ("" until then)."""
+    try:
+        chk = sampler_check(load_calibration("stripes-sampler", profile, quiet=True), runs)
+    except MissingResult:
+        return ""
+    if not chk["claim"]:
+        return ""
+    same = chk["claim"]["holds"] == composition_claim(composition_table(runs))["holds"]
+    return (f" Re-scored with ancestral DDPM over all its steps (every run's last checkpoint): "
+            f"{'the same verdict' if same else 'another verdict: ' + chk['claim']['why']} (sections differ by at "
+            f"most {chk['max_diff']:.2f}).")
+
+
+def efficiency_verdict(runs: dict, profile: str) -> str:
+    """The data-efficiency claim as the settled crossings decide it (or which crossings are still open)."""
+    slopes = efficiency_slopes(runs, grid=efficiency_grid(profile))
+    claim = efficiency_claim(slopes)
+    if not efficiency_decided(slopes):
+        cells = "; ".join(f"`{cond}` " + ", ".join(f"N = {n} seed {seed}" for n, seed in s["open"])
+                          for cond, s in slopes.items() if s["open"])
+        return (f"The data-efficiency claim is not decided yet: the crossings of {cells} can still move (a kept "
+                f"fraction below the first that reaches {ACCURACY_LEVEL:.0%} is not computed).")
+    if claim["holds"] is None:
+        return f"The data-efficiency claim is undecided at this scale: every crossing is settled, but {claim['why']}."
+    return (f"The data-efficiency claim {'holds' if claim['holds'] else 'does not hold'}: {claim['why']}. Every "
+            f"crossing is settled (the runs at larger kept fractions fill in the curves and cannot move it).")
+
+
+def efficiency_md(runs: dict, profile: str) -> str:
     """Per condition and size: the dataset size at the accuracy level per seed, and the slope over sizes."""
-    slopes = efficiency_slopes(runs)
+    slopes = efficiency_slopes(runs, grid=efficiency_grid(profile))
     rows = []
     for cond, s in slopes.items():
         rows += [[cond, n, ", ".join(cells)] for n, cells in s["cells"].items()]
@@ -204,7 +237,8 @@ def stripe_sections() -> list[str]:
                   f"for {ACCURACY_LEVEL:.0%} accuracy is interpolated in log size between the kept fractions that "
                   "bracket it; '>' and '≤' mark a size the fractions do not bracket.", ""]
         if eff:
-            parts += [efficiency_md(eff), "", "Every run's terminal accuracy:", "", _accuracy_grid(eff), "",
+            parts += [efficiency_verdict(eff, profile), "", efficiency_md(eff, profile), "",
+                      "Every run's terminal accuracy:", "", _accuracy_grid(eff), "",
                       f"Time: {_seconds(eff)}.", ""]
         parts += _missing("stripes-efficiency", profile, eff)
         n_perc = len(experiment("stripes-percolation").runs(profile))
