@@ -91,7 +91,8 @@ def efficiency_figure(runs: dict, slopes: dict, title: str | None = None):
     """Left: terminal 2-D accuracy against the dataset size (training images) for each image size N (colour) and
     condition (line style), each seed's points and the mean line; dotted: the accuracy level. Right: the dataset size
     at which each seed reaches it, against N, log-log, with lines ∝ N and ∝ N² through the first bumps point and
-    each condition's mean slope in the legend."""
+    each condition's mean slope in the legend; a size the kept fractions do not bracket is drawn at its bound, ▲ where
+    the level is never reached (the size lies above), ▼ where the smallest dataset reaches it already (below)."""
     pts = efficiency_points(runs)
     sizes_n = sorted({n for _, n, _ in pts})
     fig, (ax, bx) = plt.subplots(1, 2, figsize=(10.5, 4.0), layout="constrained")
@@ -116,26 +117,42 @@ def efficiency_figure(runs: dict, slopes: dict, title: str | None = None):
     ax.set_ylabel("2-D accuracy, last checkpoint")
     ax.set_ylim(-0.03, 1.03)
     ax.legend(fontsize=6, ncol=2)
+    _size_panel(bx, slopes, sizes_n, plain)
+    bx.set_xlabel("image size N (pixels)")
+    bx.set_ylabel(f"dataset size for {ACCURACY_LEVEL:.0%} accuracy")
+    bx.legend(fontsize=7)
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def _size_panel(bx, slopes: dict, sizes_n: list, plain) -> None:
+    """Figure 16's right panel: each seed's dataset size at the level per N (bounds where not bracketed), each
+    condition's geometric-mean line with its slope, and the ∝ N, ∝ N² references."""
     anchor = None
     for cond, ls in CONDITION_STYLES.items():
         s = slopes.get(cond)
         if not s:
             continue
-        marker = "o" if cond == "bumps" else "s"
+        marker, color = ("o", "k") if cond == "bumps" else ("s", "#8e24aa")
         xs, ys = [], []
         for n, vals in s["sizes"].items():
             for v in vals:
                 if v:
-                    bx.plot(n, v, marker, color="k" if cond == "bumps" else "#8e24aa", alpha=0.5, ms=4,
+                    bx.plot(n, v, marker, color=color, alpha=0.5, ms=4,
                             mfc="none" if cond == "stripes + bumps" else None)
                     xs.append(n)
                     ys.append(v)
+        bounds = [c for c in s["censored"] if "bound" in c]   # sizes the kept fractions do not bracket
+        for j, c in enumerate(bounds):
+            bx.plot(c["n"], c["bound"], "^" if c["censored"] == "above" else "v", color=color, alpha=0.5, ms=5,
+                    mfc="none", label=f"{cond}: bound (▲ above, ▼ below)" if j == 0 else None)
         if xs:
             ns = sorted(set(xs))
             means = [np.exp(np.mean(np.log([y for x, y in zip(xs, ys) if x == n]))) for n in ns]
             slope = (f"slope {s['slope']:.2f}" + (f" ± {s['spread']:.2f}" if s["spread"] is not None else "")
                      if s["slope"] is not None else "slope n/a")
-            bx.plot(ns, means, ls, color="k" if cond == "bumps" else "#8e24aa", label=f"{cond} ({slope})")
+            bx.plot(ns, means, ls, color=color, label=f"{cond} ({slope})")
             if cond == "bumps" and anchor is None:
                 anchor = (ns[0], means[0])
     if anchor is not None:
@@ -149,12 +166,6 @@ def efficiency_figure(runs: dict, slopes: dict, title: str | None = None):
     bx.xaxis.set_minor_locator(NullLocator())            # the image sizes only
     bx.yaxis.set_major_formatter(plain)
     bx.yaxis.set_minor_formatter(plain if bx.get_ylim()[1] / max(bx.get_ylim()[0], 1e-9) < 20 else NullFormatter())
-    bx.set_xlabel("image size N (pixels)")
-    bx.set_ylabel(f"dataset size for {ACCURACY_LEVEL:.0%} accuracy")
-    bx.legend(fontsize=7)
-    if title:
-        fig.suptitle(title)
-    return fig
 
 
 @styled
