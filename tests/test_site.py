@@ -21,7 +21,7 @@ from bumpdiff.app.figures import make_figures, notebooks
 from bumpdiff.app.site import build_site
 from bumpdiff.common import paths
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("site")]   # one built site per run
 
 BROWSER_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]
