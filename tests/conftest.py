@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 import torch
 
-# one torch thread per test worker when pytest-xdist runs two side by side (`make test`: -n 2 on CI's two cores),
-# two when the tests run one after another
+# one torch thread per test worker when pytest-xdist runs them side by side (`make test TEST_WORKERS=N`), two when
+# the tests run one after another (`make test`, CI)
 THREADS = int(os.environ.get("BUMPDIFF_TEST_THREADS", "1" if os.environ.get("PYTEST_XDIST_WORKER") else "2"))
 torch.set_num_threads(THREADS)
 os.environ["BUMPDIFF_TEST_THREADS"] = str(THREADS)   # what a subprocess of a test trains with: the same reductions

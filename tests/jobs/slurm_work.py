@@ -45,6 +45,6 @@ def paced_smoke_training(steps: int, pause_s: float, label: str = "paced smoke t
     last = run_dir(cfg) / "last.pt"
     start = int(torch.load(last, weights_only=True)["step"]) if last.exists() else 0
     for until in range(start + cfg.save_every, steps + 1, cfg.save_every):
-        run_path = train(cfg, progress=False, until=until)
+        train(cfg, progress=False, until=until)
         time.sleep(pause_s)
-    return {"label": label, "resumed_from": start, "trained_to": int((run_path / "DONE").read_text())}
+    return {"label": label, "resumed_from": start, "trained_to": int((run_dir(cfg) / "DONE").read_text())}
