@@ -236,7 +236,8 @@ def test_figure_16_draws_a_size_the_fractions_do_not_bracket_at_its_bound():
 def test_the_efficiency_verdict_needs_the_slopes_apart_beyond_the_seed_spread():
     def slopes(b, m):
         return {"bumps": {"slopes": b}, "stripes + bumps": {"slopes": m}}
-    assert ss.efficiency_claim(slopes([2.0, 1.9], [1.0, 1.2]))["holds"] is True
+    apart = ss.efficiency_claim(slopes([2.0, 1.9], [1.0, 1.2]))
+    assert apart["holds"] is True and "differ by 0.85" in apart["why"]      # the effect's size is said beside it
     overlap = ss.efficiency_claim(slopes([2.0, 1.1], [1.0, 1.2]))
     assert overlap["holds"] is False and "not told apart" in overlap["why"]
     assert ss.efficiency_claim(slopes([1.0, 1.1], [1.5, 1.6]))["holds"] is False
