@@ -229,8 +229,8 @@ def _layer4_calibrated(profile: str) -> Finding:
 
 COMPOSES = ("The follow-up (arXiv 2408.13256): trained on 1-D stripes and a rim of 2-D examples, the model composes "
             "the held-out cross; without the rim it does not")
-SAVES_DATA = ("The follow-up: with 1-D stripes mixed in, the data needed for 60 % accuracy grows far more slowly with "
-              "image size N than with 2-D bumps alone")
+SAVES_DATA = ("The follow-up: with 1-D stripes mixed in, the data needed for 60 % accuracy grows more slowly with "
+              "image size N than with 2-D bumps alone (it says far more slowly: the answer gives how far)")
 
 
 def _not_here(claim: str, profile: str) -> Finding:
