@@ -245,6 +245,15 @@ def test_the_efficiency_verdict_needs_the_slopes_apart_beyond_the_seed_spread():
     assert ss.efficiency_claim({})["holds"] is None
 
 
+def test_the_efficiency_ratio_says_at_which_sizes_stripes_cost_or_save_data():
+    slopes = {"bumps": {"sizes": {8: [20.0, 20.0], 16: [50.0, 72.0], 24: [100.0, 90.0]}},
+              "stripes + bumps": {"sizes": {8: [40.0, 10.0], 16: [60.0, None], 24: [50.0, 45.0]}}}
+    got = ss.efficiency_ratios(slopes)
+    assert set(got) == {8, 24}                               # N = 16 has a censored seed: no ratio there
+    assert got[8] == pytest.approx(1.0) and got[24] == pytest.approx(0.5)   # geometric means: √(40·10) = 20
+    assert ss.efficiency_ratios({"bumps": slopes["bumps"]}) == {}
+
+
 def test_neighbour_overlap_is_the_gaussian_formula_for_resolved_bumps():
     for sigma, d in ((1.0, 1.0), (2.0, 1.0), (1.5, 2.0)):
         assert neighbour_overlap(32, sigma, d) == pytest.approx(math.exp(-d * d / (4 * sigma * sigma)), abs=2e-3)

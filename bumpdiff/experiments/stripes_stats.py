@@ -29,8 +29,8 @@ from .registry import experiment
 
 __all__ = ["ACCURACY_LEVEL", "FAILURE_GROUPS", "terminal", "section_samples", "composition_table",
            "composition_claim", "composition_failures", "efficiency_points", "size_at_level", "size_cell",
-           "efficiency_grid", "efficiency_slopes", "efficiency_claim", "efficiency_decided", "percolation_points",
-           "sampler_check"]
+           "efficiency_grid", "efficiency_slopes", "efficiency_claim", "efficiency_decided", "efficiency_ratios",
+           "percolation_points", "sampler_check"]
 
 #: the accuracy level of the follow-up's data-efficiency figure, and of a section that composes
 ACCURACY_LEVEL = 0.6
@@ -231,6 +231,19 @@ def efficiency_claim(slopes: dict) -> dict:
 def efficiency_decided(slopes: dict) -> bool:
     """Whether :func:`efficiency_slopes`'s result (with a grid) decides the claim: every cell's crossing is settled."""
     return bool(slopes) and all(s["settled"] for s in slopes.values())
+
+
+def efficiency_ratios(slopes: dict) -> dict:
+    """Per image size N: the data `stripes + bumps` needs over what `bumps` needs, as the ratio of the geometric means
+    over seeds of :func:`efficiency_slopes`'s sizes (``{N: ratio}``; a size left out while any seed of either
+    condition is censored there). Where the two slopes differ, this says at which sizes the difference lies."""
+    b = slopes.get("bumps", {}).get("sizes", {})
+    m = slopes.get("stripes + bumps", {}).get("sizes", {})
+    out = {}
+    for n in sorted(set(b) & set(m)):
+        if b[n] and m[n] and all(b[n]) and all(m[n]):
+            out[n] = float(np.exp(np.mean(np.log(m[n])) - np.mean(np.log(b[n]))))
+    return out
 
 
 def sampler_check(check: dict, runs: dict) -> dict:

@@ -15,6 +15,7 @@ from ...experiments.stripes_stats import (
     efficiency_decided,
     efficiency_grid,
     efficiency_points,
+    efficiency_ratios,
     efficiency_slopes,
     percolation_points,
     sampler_check,
@@ -155,7 +156,8 @@ def efficiency_verdict(runs: dict, profile: str) -> str:
 
 
 def efficiency_md(runs: dict, profile: str) -> str:
-    """Per condition and size: the dataset size at the accuracy level per seed, and the slope over sizes."""
+    """Per condition and size: the dataset size at the accuracy level per seed, and the slope over sizes; then, per
+    size, how much data the stripes + bumps condition needs relative to bumps alone."""
     slopes = efficiency_slopes(runs, grid=efficiency_grid(profile))
     rows = []
     for cond, s in slopes.items():
@@ -163,6 +165,8 @@ def efficiency_md(runs: dict, profile: str) -> str:
         slope = "—" if s["slope"] is None else f"{s['slope']:.2f}" + (
             f" ± {s['spread']:.2f} ({len(s['slopes'])} seeds)" if s["spread"] is not None else " (1 seed)")
         rows.append([cond, "slope of log size vs log N", slope])
+    rows += [["`stripes + bumps` / `bumps`", n, f"× {r:.2f} (geometric means over seeds)"]
+             for n, r in efficiency_ratios(slopes).items()]
     return _table(["condition", "N", f"dataset size for {ACCURACY_LEVEL:.0%} accuracy, per seed"], rows)
 
 
