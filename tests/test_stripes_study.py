@@ -321,3 +321,15 @@ def test_a_runs_time_is_read_from_its_bundle_whatever_its_job_took():
                          {"step": 9, "train_seconds": 100.0, "seconds": 3.0}], "job": {"seconds": 0.4}}
     assert run_seconds(b) == 105.0
     assert run_seconds({"checkpoints": []}) is None
+
+
+def test_the_time_per_run_is_a_median_per_size_that_one_slow_run_does_not_move():
+    from bumpdiff.app.report.stripes import _seconds
+
+    def run(n, minutes):
+        return ({"config": {"stripes": {"n": n}},
+                 "checkpoints": [{"step": 9, "train_seconds": minutes * 60.0, "seconds": 0.0}]}, {})
+    runs = {"a": run(8, 4), "b": run(8, 5), "c": run(8, 40), "d": run(16, 12)}   # c was paused for half an hour
+    assert _seconds(runs, "n") == "N = 8: median 5 min (4–40); N = 16: 12 min per run"
+    assert _seconds(runs) == "median 8 min (4–40) per run"
+    assert _seconds({}) == "—"
