@@ -66,6 +66,10 @@ def run_seconds(bundle: dict) -> float | None:
     return float(recs[-1]["train_seconds"]) + sum(float(r.get("seconds") or 0.0) for r in recs)
 
 
+#: what the time per run is, said beside it
+_TIME_NOTE = "as each bundle records it; a run that shared its core or was paused reads longer than it cost"
+
+
 def _seconds(runs: dict, size_key: str | None = None) -> str:
     """The runs' compute time (:func:`run_seconds`) as a median with its range, per value of the stripes config's
     ``size_key`` (e.g. ``"n"``) when given: a run that shared its core, or was paused, reads longer than it cost, and
@@ -260,7 +264,7 @@ def stripe_sections() -> list[str]:
         if eff:
             parts += [efficiency_verdict(eff, profile), "", efficiency_md(eff, profile), "",
                       "Every run's terminal accuracy:", "", _accuracy_grid(eff), "",
-                      f"Time (train and analyse, 1 thread, two runs sharing the 2 cores): {_seconds(eff, 'n')}.", ""]
+                      f"Time (train and analyse, {_TIME_NOTE}): {_seconds(eff, 'n')}.", ""]
         parts += _missing("stripes-efficiency", profile, eff)
         n_perc = len(experiment("stripes-percolation").runs(profile))
         try:
@@ -272,7 +276,6 @@ def stripe_sections() -> list[str]:
         if perc or model:
             parts += [percolation_md(perc, model), ""]
         if perc:
-            parts += [f"Time (train and analyse, 1 thread, two runs sharing the 2 cores): {_seconds(perc, 'sigma')}.",
-                      ""]
+            parts += [f"Time (train and analyse, {_TIME_NOTE}): {_seconds(perc, 'sigma')}.", ""]
         parts += _missing("stripes-percolation", profile, perc)
     return parts
